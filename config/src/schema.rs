@@ -1,0 +1,398 @@
+//! The configuration schema: every section and field, with the defaults that make a config
+//! file optional.
+
+use crate::Secret;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole configuration of a Popcast process. Each process reads the sections it needs:
+/// `popcast origin` reads `origin`, `packager`, `ladder`, `events`; `popcast edge` reads
+/// `edge`; `popcast up` reads all of them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub origin: OriginConfig,
+    pub edge: EdgeConfig,
+    pub packager: PackagerConfig,
+    pub ladder: LadderConfig,
+    pub events: EventDefaults,
+    pub test_source: TestSourceConfig,
+}
+
+/// What every process has.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Directory for the event database, recordings and other state.
+    pub data_dir: PathBuf,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// Certificate and key files (PEM) for a TLS listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+/// The origin: ingest, packaging, control API, relay to edges.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// RTMP (or RTMPS when `tls` is set) ingest listener.
+    pub rtmp_listen: SocketAddr,
+    /// HTTP listener: control API, playback, player pages, /metrics.
+    pub http_listen: SocketAddr,
+    /// QUIC listener edges dial.
+    pub relay_listen: SocketAddr,
+    /// Base URL viewers and tools reach this origin at (used in printed and returned URLs).
+    pub public_url: String,
+    /// Operator bearer token for `/api/v1`. Unset: the API refuses every request.
+    pub operator_token: Option<Secret>,
+    /// Secret edges present in their hello. Unset: no edge may connect.
+    pub node_secret: Option<Secret>,
+    /// TLS for RTMPS and HTTPS; plain when unset.
+    pub tls: Option<TlsConfig>,
+    /// Whether a second publisher on a live event replaces the first (else it is refused).
+    pub publish_takeover: bool,
+    pub limits: OriginLimits,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        Self {
+            rtmp_listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            relay_listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            public_url: "http://127.0.0.1:8080".into(),
+            operator_token: None,
+            node_secret: None,
+            tls: None,
+            publish_takeover: false,
+            limits: OriginLimits::default(),
+        }
+    }
+}
+
+/// Limits on what peers may make the origin hold or do. All finite by default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginLimits {
+    /// Concurrent ingest connections from one IP (stops one host exhausting sockets).
+    pub max_connections_per_ip: u32,
+    /// Publish attempts per IP per minute (stops stream-key guessing).
+    pub max_publish_attempts_per_ip_per_minute: u32,
+    /// A client must finish the RTMP handshake within this (stops idle half-open sessions).
+    pub rtmp_handshake_timeout_ms: u64,
+    /// Largest RTMP chunk size a peer may set (bounds per-chunk buffering).
+    pub rtmp_max_chunk_size: u32,
+    /// Largest RTMP message a peer may announce (bounds partial-message memory).
+    pub rtmp_max_message_bytes: u32,
+    /// Most RTMP chunk streams open at once (bounds per-session state).
+    pub rtmp_max_chunk_streams: u32,
+    /// Deepest AMF0 nesting accepted (stops stack exhaustion).
+    pub amf_max_depth: u32,
+    /// A publisher that sends no media for this long is considered gone.
+    pub publisher_idle_timeout_ms: u64,
+    /// Longest HTTP query string accepted (playlist queries are short).
+    pub http_max_query_bytes: u32,
+}
+
+impl Default for OriginLimits {
+    fn default() -> Self {
+        Self {
+            max_connections_per_ip: 16,
+            max_publish_attempts_per_ip_per_minute: 30,
+            rtmp_handshake_timeout_ms: 10_000,
+            rtmp_max_chunk_size: 65_536,
+            rtmp_max_message_bytes: 8 * 1024 * 1024,
+            rtmp_max_chunk_streams: 64,
+            amf_max_depth: 16,
+            publisher_idle_timeout_ms: 5_000,
+            http_max_query_bytes: 1024,
+        }
+    }
+}
+
+/// An edge node: per-event cache slots fed by the origin, serving viewers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Stable name of this node, unique among the origin's edges.
+    pub node_id: String,
+    /// Region this node serves (events are placed by region).
+    pub region: String,
+    /// The origin's relay address (`host:port`, QUIC).
+    pub origin_relay: String,
+    /// Name the origin's relay certificate is checked against.
+    pub origin_server_name: String,
+    /// Secret presented in the edge hello; must match the origin's `node_secret`.
+    pub node_secret: Option<Secret>,
+    /// Viewer HTTP listener (HTTP/1.1 and h2c; HTTPS, HTTP/2 and HTTP/3 when `tls` is set).
+    pub http_listen: SocketAddr,
+    /// TLS for viewers; enables HTTPS and HTTP/3 on `http_listen`'s port.
+    pub tls: Option<TlsConfig>,
+    /// Viewers this node can hold in total; reported to the origin for placement.
+    pub capacity_viewers: u32,
+    /// Whether a request for an event with no provisioned slot creates one (else refused).
+    pub open_pull: bool,
+    /// Memory one event slot may hold, in bytes.
+    pub slot_memory_budget_bytes: u64,
+    /// Viewers one event slot serves before answering 503 with Retry-After.
+    pub slot_viewer_cap: u32,
+    /// How long an ended event's slot lingers before its memory is freed.
+    pub slot_release_grace_secs: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            node_id: "edge-local".into(),
+            region: "local".into(),
+            origin_relay: "127.0.0.1:4433".into(),
+            origin_server_name: "localhost".into(),
+            node_secret: None,
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            tls: None,
+            capacity_viewers: 10_000,
+            open_pull: false,
+            slot_memory_budget_bytes: 256 * 1024 * 1024,
+            slot_viewer_cap: 5_000,
+            slot_release_grace_secs: 60,
+        }
+    }
+}
+
+/// CMAF segmenting and LL-HLS playlist shape.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PackagerConfig {
+    /// Target duration of an LL-HLS part. At most 500 ms.
+    pub part_target_ms: u32,
+    /// Target duration of a segment; segments are cut only at keyframes once it is reached.
+    pub segment_target_ms: u32,
+    /// Segments kept in a media playlist's sliding window.
+    pub window_segments: u32,
+    /// Of those, the newest segments whose parts are listed (the spec asks for at least 3
+    /// target durations' worth near the live edge).
+    pub part_window_segments: u32,
+    /// Largest single frame accepted from a source (bounds memory per frame).
+    pub max_frame_bytes: u32,
+}
+
+impl Default for PackagerConfig {
+    fn default() -> Self {
+        Self {
+            part_target_ms: 200,
+            segment_target_ms: 2_000,
+            window_segments: 6,
+            part_window_segments: 3,
+            max_frame_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The ABR ladder: renditions encoded from the source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LadderConfig {
+    /// Whether the source itself is offered as a rendition (no re-encode).
+    pub passthrough: bool,
+    /// FFmpeg encoder name for renditions (`libx264`, or `h264_nvenc` where a GPU exists).
+    pub encoder: String,
+    /// Encoder speed preset.
+    pub preset: String,
+    /// Renditions, largest first. Those larger than the source are skipped.
+    pub renditions: Vec<RenditionConfig>,
+}
+
+impl Default for LadderConfig {
+    fn default() -> Self {
+        Self {
+            passthrough: true,
+            encoder: "libx264".into(),
+            preset: "veryfast".into(),
+            renditions: vec![
+                RenditionConfig::new("720p", 1280, 720, 2_800),
+                RenditionConfig::new("480p", 854, 480, 1_200),
+                RenditionConfig::new("360p", 640, 360, 700),
+            ],
+        }
+    }
+}
+
+/// One encoded rendition of the ladder.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionConfig {
+    /// URL-safe name used in paths (`/live/{event}/{name}/index.m3u8`).
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub video_kbps: u32,
+}
+
+impl RenditionConfig {
+    pub fn new(name: &str, width: u32, height: u32, video_kbps: u32) -> Self {
+        Self {
+            name: name.into(),
+            width,
+            height,
+            video_kbps,
+        }
+    }
+}
+
+/// Whether viewers need a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Public,
+    Ticketed,
+}
+
+/// Defaults for new events and the event scheduler.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventDefaults {
+    /// Edge slots are provisioned this long before an event's start.
+    pub provision_lead_secs: u64,
+    /// Edge slots are released this long after an event ends.
+    pub release_grace_secs: u64,
+    /// A creator may reconnect within this window without ending the event session.
+    pub reconnect_grace_secs: u64,
+    /// Duration of an event created without one.
+    pub duration_mins: u32,
+    /// Viewer cap of an event created without one.
+    pub viewer_cap: u32,
+    pub access: Access,
+    /// Regions an event is placed in when none are given.
+    pub regions: Vec<String>,
+}
+
+impl Default for EventDefaults {
+    fn default() -> Self {
+        Self {
+            provision_lead_secs: 120,
+            release_grace_secs: 300,
+            reconnect_grace_secs: 60,
+            duration_mins: 30,
+            viewer_cap: 1_000,
+            access: Access::Public,
+            regions: vec!["local".into()],
+        }
+    }
+}
+
+/// A frame rate as an exact fraction (`30`, `25`, `"30000/1001"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl FrameRate {
+    pub const fn new(num: u32, den: u32) -> Self {
+        Self { num, den }
+    }
+
+    /// Frames per second as a float (for display and rough arithmetic only).
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.num) / f64::from(self.den.max(1))
+    }
+
+    /// Parses `30`, `29.97` is refused (inexact); `30000/1001` is the exact form.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (num, den) = match s.split_once('/') {
+            Some((n, d)) => (n.trim(), d.trim()),
+            None => (s.trim(), "1"),
+        };
+        let num: u32 = num.parse().map_err(|_| {
+            format!("frame rate numerator `{num}` is not a whole number (write 30000/1001, not 29.97)")
+        })?;
+        let den: u32 = den
+            .parse()
+            .map_err(|_| format!("frame rate denominator `{den}` is not a whole number"))?;
+        if num == 0 || den == 0 {
+            return Err("frame rate must be greater than zero".into());
+        }
+        Ok(Self { num, den })
+    }
+}
+
+impl fmt::Display for FrameRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FrameRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u32),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => FrameRate::parse(&n.to_string()),
+            Raw::Text(s) => FrameRate::parse(&s),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The built-in test source: a moving pattern with a burned-in wall clock and frame counter,
+/// plus a tone, encoded as H.264 + AAC in real time.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestSourceConfig {
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: FrameRate,
+    /// Distance between keyframes (the source's GOP), in milliseconds.
+    pub keyframe_interval_ms: u32,
+    pub video_kbps: u32,
+    /// FFmpeg H.264 encoder name.
+    pub encoder: String,
+    pub audio_sample_rate: u32,
+    pub audio_channels: u32,
+    pub audio_kbps: u32,
+    /// Frequency of the continuous tone; a 1 kHz beep also sounds for 100 ms each second.
+    pub tone_hz: u32,
+    /// TrueType font used to burn in the clock and counter.
+    pub font: PathBuf,
+}
+
+impl Default for TestSourceConfig {
+    fn default() -> Self {
+        Self {
+            width: 1280,
+            height: 720,
+            frame_rate: FrameRate::new(30, 1),
+            keyframe_interval_ms: 1_000,
+            video_kbps: 2_500,
+            encoder: "libx264".into(),
+            audio_sample_rate: 48_000,
+            audio_channels: 2,
+            audio_kbps: 128,
+            tone_hz: 440,
+            font: PathBuf::from("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Validation rules: values that parse but cannot work, reported by key.
+
+use crate::Config;
+
+/// Collects `(key, message)` problems.
+#[derive(Default)]
+struct Rules(Vec<(String, String)>);
+
+impl Rules {
+    fn check(&mut self, ok: bool, key: impl Into<String>, message: impl Into<String>) {
+        if !ok {
+            self.0.push((key.into(), message.into()));
+        }
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(&mut self, key: &str, v: T, min: T, max: T) {
+        self.check(
+            v >= min && v <= max,
+            key,
+            format!("{v} is outside the allowed range {min}..={max}"),
+        );
+    }
+
+    fn even_size(&mut self, key: &str, width: u32, height: u32) {
+        self.range(&format!("{key}.width"), width, 16, 7680);
+        self.range(&format!("{key}.height"), height, 16, 4320);
+        self.check(
+            width % 2 == 0 && height % 2 == 0,
+            format!("{key}.width"),
+            format!("{width}x{height} must have even width and height (4:2:0 video)"),
+        );
+    }
+
+    fn url_safe(&mut self, key: &str, name: &str) {
+        self.check(
+            !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'),
+            key,
+            format!("`{name}` must be 1-64 characters of a-z, 0-9, '-' and '_' (it appears in URLs)"),
+        );
+    }
+}
+
+/// Shortest operator token or node secret accepted (guessing must be infeasible).
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// AAC sampling rates (ISO/IEC 14496-3 sampling_frequency_index table).
+pub const AAC_SAMPLE_RATES: [u32; 13] = [
+    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000, 7_350,
+];
+
+impl Config {
+    /// Every rule this config breaks, as `(dotted key, message)`; empty when valid.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut r = Rules::default();
+
+        let o = &self.origin;
+        r.check(
+            o.public_url.starts_with("http://") || o.public_url.starts_with("https://"),
+            "origin.public_url",
+            format!("`{}` must start with http:// or https://", o.public_url),
+        );
+        for (key, secret) in [
+            ("origin.operator_token", &o.operator_token),
+            ("origin.node_secret", &o.node_secret),
+        ] {
+            if let Some(s) = secret {
+                r.check(
+                    s.len() >= MIN_SECRET_BYTES,
+                    key,
+                    format!(
+                        "must be at least {MIN_SECRET_BYTES} bytes long (it is {})",
+                        s.len()
+                    ),
+                );
+            }
+        }
+        let l = &o.limits;
+        r.range(
+            "origin.limits.max_connections_per_ip",
+            l.max_connections_per_ip,
+            1,
+            100_000,
+        );
+        r.range(
+            "origin.limits.max_publish_attempts_per_ip_per_minute",
+            l.max_publish_attempts_per_ip_per_minute,
+            1,
+            10_000,
+        );
+        r.range(
+            "origin.limits.rtmp_handshake_timeout_ms",
+            l.rtmp_handshake_timeout_ms,
+            100,
+            120_000,
+        );
+        // RTMP carries sizes in 24 bits (chunk size is 31 bits, but messages cap it anyway).
+        r.range(
+            "origin.limits.rtmp_max_chunk_size",
+            l.rtmp_max_chunk_size,
+            128,
+            0xFF_FFFF,
+        );
+        r.range(
+            "origin.limits.rtmp_max_message_bytes",
+            l.rtmp_max_message_bytes,
+            1024,
+            0xFF_FFFF,
+        );
+        r.range(
+            "origin.limits.rtmp_max_chunk_streams",
+            l.rtmp_max_chunk_streams,
+            2,
+            65_599,
+        );
+        r.range("origin.limits.amf_max_depth", l.amf_max_depth, 1, 64);
+        r.range(
+            "origin.limits.publisher_idle_timeout_ms",
+            l.publisher_idle_timeout_ms,
+            500,
+            300_000,
+        );
+        r.range(
+            "origin.limits.http_max_query_bytes",
+            l.http_max_query_bytes,
+            64,
+            65_536,
+        );
+
+        let e = &self.edge;
+        r.url_safe("edge.node_id", &e.node_id);
+        r.url_safe("edge.region", &e.region);
+        r.check(
+            e.origin_relay
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)),
+            "edge.origin_relay",
+            format!("`{}` must be host:port", e.origin_relay),
+        );
+        r.check(
+            !e.origin_server_name.is_empty(),
+            "edge.origin_server_name",
+            "must not be empty",
+        );
+        if let Some(s) = &e.node_secret {
+            r.check(
+                s.len() >= MIN_SECRET_BYTES,
+                "edge.node_secret",
+                format!(
+                    "must be at least {MIN_SECRET_BYTES} bytes long (it is {})",
+                    s.len()
+                ),
+            );
+        }
+        r.range("edge.capacity_viewers", e.capacity_viewers, 1, 10_000_000);
+        r.range(
+            "edge.slot_memory_budget_bytes",
+            e.slot_memory_budget_bytes,
+            1 << 20,
+            1 << 40,
+        );
+        r.range(
+            "edge.slot_viewer_cap",
+            e.slot_viewer_cap,
+            1,
+            e.capacity_viewers.max(1),
+        );
+        r.range(
+            "edge.slot_release_grace_secs",
+            e.slot_release_grace_secs,
+            0,
+            86_400,
+        );
+
+        let p = &self.packager;
+        r.range("packager.part_target_ms", p.part_target_ms, 50, 500);
+        r.range("packager.segment_target_ms", p.segment_target_ms, 500, 10_000);
+        r.check(
+            p.segment_target_ms >= 2 * p.part_target_ms,
+            "packager.segment_target_ms",
+            format!(
+                "{} ms must be at least two parts of {} ms",
+                p.segment_target_ms, p.part_target_ms
+            ),
+        );
+        r.range("packager.window_segments", p.window_segments, 3, 100);
+        r.range(
+            "packager.part_window_segments",
+            p.part_window_segments,
+            1,
+            p.window_segments.max(1),
+        );
+        r.range(
+            "packager.max_frame_bytes",
+            p.max_frame_bytes,
+            64 * 1024,
+            64 * 1024 * 1024,
+        );
+
+        let ladder = &self.ladder;
+        r.check(
+            !ladder.encoder.is_empty(),
+            "ladder.encoder",
+            "must name an FFmpeg encoder",
+        );
+        r.check(
+            ladder.passthrough || !ladder.renditions.is_empty(),
+            "ladder.renditions",
+            "with passthrough = false the ladder needs at least one rendition",
+        );
+        for (i, rend) in ladder.renditions.iter().enumerate() {
+            let key = format!("ladder.renditions[{i}]");
+            r.url_safe(&format!("{key}.name"), &rend.name);
+            r.check(
+                rend.name != "source" && rend.name != "audio",
+                format!("{key}.name"),
+                format!(
+                    "`{}` is reserved for the passthrough and audio renditions",
+                    rend.name
+                ),
+            );
+            r.check(
+                !ladder.renditions[..i].iter().any(|other| other.name == rend.name),
+                format!("{key}.name"),
+                format!("`{}` is used by an earlier rendition", rend.name),
+            );
+            r.even_size(&key, rend.width, rend.height);
+            r.range(&format!("{key}.video_kbps"), rend.video_kbps, 50, 100_000);
+        }
+
+        let ev = &self.events;
+        r.range("events.provision_lead_secs", ev.provision_lead_secs, 0, 86_400);
+        r.range("events.release_grace_secs", ev.release_grace_secs, 0, 86_400);
+        r.range("events.reconnect_grace_secs", ev.reconnect_grace_secs, 0, 3_600);
+        r.range("events.duration_mins", ev.duration_mins, 1, 24 * 60);
+        r.range("events.viewer_cap", ev.viewer_cap, 1, 10_000_000);
+        r.check(
+            !ev.regions.is_empty(),
+            "events.regions",
+            "must list at least one region",
+        );
+        for (i, region) in ev.regions.iter().enumerate() {
+            r.url_safe(&format!("events.regions[{i}]"), region);
+        }
+
+        let t = &self.test_source;
+        r.even_size("test_source", t.width, t.height);
+        r.check(
+            (1.0..=120.0).contains(&t.frame_rate.as_f64()),
+            "test_source.frame_rate",
+            format!("{} fps is outside 1..=120", t.frame_rate),
+        );
+        r.range(
+            "test_source.keyframe_interval_ms",
+            t.keyframe_interval_ms,
+            100,
+            10_000,
+        );
+        r.range("test_source.video_kbps", t.video_kbps, 50, 100_000);
+        r.check(
+            !t.encoder.is_empty(),
+            "test_source.encoder",
+            "must name an FFmpeg encoder",
+        );
+        r.check(
+            AAC_SAMPLE_RATES.contains(&t.audio_sample_rate),
+            "test_source.audio_sample_rate",
+            format!(
+                "{} Hz is not an AAC sampling rate ({AAC_SAMPLE_RATES:?})",
+                t.audio_sample_rate
+            ),
+        );
+        r.range("test_source.audio_channels", t.audio_channels, 1, 2);
+        r.range("test_source.audio_kbps", t.audio_kbps, 16, 512);
+        r.range("test_source.tone_hz", t.tone_hz, 20, 20_000);
+
+        r.0
+    }
+}

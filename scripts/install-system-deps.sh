@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Popcast needs that this machine lacks; idempotent.
+# Usage: scripts/install-system-deps.sh build|test|bench
+#   build: what compiling needs (FFmpeg dev libraries, clang for bindgen, pkg-config, a font)
+#   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI)
+#   bench: test + peers for side-by-side figures (added by the bench issues)
+set -euo pipefail
+
+set_name=${1:-build}
+
+build_pkgs=(
+  pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
+  libswscale-dev libswresample-dev
+  fonts-dejavu-core
+)
+test_pkgs=(ffmpeg)
+bench_pkgs=()
+
+case "$set_name" in
+  build) want=("${build_pkgs[@]}") ;;
+  test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages ($set_name): all ${#want[@]} present"
+  exit 0
+fi
+
+echo "system packages ($set_name): installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "system packages ($set_name): installed ${missing[*]}"
