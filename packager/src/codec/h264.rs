@@ -1,0 +1,353 @@
+//! H.264 framing (ISO/IEC 14496-10 Annex B and 14496-15 length-prefixed "AVCC") and the AVC
+//! decoder configuration record (`avcC`, ISO/IEC 14496-15 §5.3.3.1).
+
+use super::{CodecError, Reader};
+use bytes::Bytes;
+
+/// `nal_unit_type`, the low five bits of a NAL unit's first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NalUnitType(pub u8);
+
+impl NalUnitType {
+    pub const NON_IDR_SLICE: Self = Self(1);
+    pub const IDR_SLICE: Self = Self(5);
+    pub const SEI: Self = Self(6);
+    pub const SPS: Self = Self(7);
+    pub const PPS: Self = Self(8);
+    pub const AUD: Self = Self(9);
+
+    /// The type of a NAL unit, or `None` for an empty one.
+    pub fn of(nal: &[u8]) -> Option<Self> {
+        nal.first().map(|b| Self(b & 0x1f))
+    }
+}
+
+/// Most parameter sets one `avcC` may carry (the SPS count has 5 bits).
+const MAX_SPS: usize = 31;
+/// Most picture parameter sets we accept in one `avcC` (the field allows 255; real
+/// encoders send one or two, and each costs memory per track).
+const MAX_PPS: usize = 32;
+
+fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
+    data.get(from..)?
+        .windows(3)
+        .position(|w| w == [0, 0, 1])
+        .map(|i| from + i)
+}
+
+/// The NAL units of an Annex B byte stream (3- or 4-byte start codes), without their
+/// start codes or trailing zero bytes. Bytes before the first start code are skipped.
+pub fn annexb_nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut next = find_start_code(data, 0);
+    std::iter::from_fn(move || {
+        loop {
+            let start = next? + 3;
+            next = find_start_code(data, start);
+            let mut nal = &data[start..next.unwrap_or(data.len())];
+            while let [rest @ .., 0] = nal {
+                nal = rest;
+            }
+            if !nal.is_empty() {
+                return Some(nal);
+            }
+        }
+    })
+}
+
+/// Converts an Annex B access unit into AVCC with 4-byte lengths.
+pub fn annexb_to_avcc(data: &[u8]) -> Result<Vec<u8>, CodecError> {
+    if !data.is_empty() && find_start_code(data, 0).is_none() {
+        return Err(CodecError::Malformed {
+            field: "Annex B byte stream",
+            offset: 0,
+            reason: "no start code (00 00 01)".into(),
+        });
+    }
+    let mut out = Vec::with_capacity(data.len() + 16);
+    for nal in annexb_nal_units(data) {
+        let len = u32::try_from(nal.len()).map_err(|_| CodecError::Limit {
+            field: "NAL unit size",
+            count: nal.len(),
+            max: u32::MAX as usize,
+        })?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+    Ok(out)
+}
+
+/// The NAL units of an AVCC access unit whose lengths are `length_size` bytes (1, 2 or 4).
+pub fn avcc_nal_units(data: &[u8], length_size: u8) -> impl Iterator<Item = Result<&[u8], CodecError>> {
+    let mut r = Reader::new(data);
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || r.remaining() == 0 {
+            return None;
+        }
+        let item = (|| {
+            if !matches!(length_size, 1 | 2 | 4) {
+                return Err(CodecError::Malformed {
+                    field: "lengthSizeMinusOne",
+                    offset: 0,
+                    reason: format!("NAL length size {length_size} is not 1, 2 or 4"),
+                });
+            }
+            let len = r
+                .bytes("NALUnitLength", usize::from(length_size))?
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            r.bytes("NALUnit", len)
+        })();
+        failed = item.is_err();
+        Some(item)
+    })
+}
+
+/// Converts an AVCC access unit into Annex B with 4-byte start codes.
+pub fn avcc_to_annexb(data: &[u8], length_size: u8) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    for nal in avcc_nal_units(data, length_size) {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal?);
+    }
+    Ok(out)
+}
+
+/// The AVC decoder configuration record (`avcC`): what a decoder needs before the first
+/// frame, as carried by RTMP's AVC sequence header and by MP4's `avc1` sample entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvcDecoderConfig {
+    /// `AVCProfileIndication` (profile_idc of the first SPS).
+    pub profile: u8,
+    /// `profile_compatibility` (the constraint flags byte of the first SPS).
+    pub compatibility: u8,
+    /// `AVCLevelIndication` (level_idc of the first SPS).
+    pub level: u8,
+    /// Bytes in each AVCC NAL length prefix (1, 2 or 4).
+    pub nal_length_size: u8,
+    pub sps: Vec<Bytes>,
+    pub pps: Vec<Bytes>,
+    /// Bytes after the PPS list (the high-profile extension), kept verbatim.
+    pub extension: Bytes,
+}
+
+impl AvcDecoderConfig {
+    /// Builds a record with 4-byte NAL lengths from one or more SPS and PPS NAL units.
+    pub fn from_parameter_sets(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Self, CodecError> {
+        let first = sps.first().ok_or_else(|| CodecError::Malformed {
+            field: "sequence_parameter_set",
+            offset: 0,
+            reason: "no SPS".into(),
+        })?;
+        if pps.is_empty() {
+            return Err(CodecError::Malformed {
+                field: "picture_parameter_set",
+                offset: 0,
+                reason: "no PPS".into(),
+            });
+        }
+        for (field, sets, want, max) in [
+            ("sequence_parameter_set", sps, NalUnitType::SPS, MAX_SPS),
+            ("picture_parameter_set", pps, NalUnitType::PPS, MAX_PPS),
+        ] {
+            if sets.len() > max {
+                return Err(CodecError::Limit {
+                    field,
+                    count: sets.len(),
+                    max,
+                });
+            }
+            for set in sets {
+                if NalUnitType::of(set) != Some(want) || set.len() > usize::from(u16::MAX) {
+                    return Err(CodecError::Malformed {
+                        field,
+                        offset: 0,
+                        reason: format!("not a {field} NAL unit of at most 65535 bytes"),
+                    });
+                }
+            }
+        }
+        if first.len() < 4 {
+            return Err(CodecError::Truncated {
+                field: "sequence_parameter_set",
+                offset: 0,
+                needed: 4,
+                available: first.len(),
+            });
+        }
+        Ok(Self {
+            profile: first[1],
+            compatibility: first[2],
+            level: first[3],
+            nal_length_size: 4,
+            sps: sps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
+            pps: pps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
+            extension: Bytes::new(),
+        })
+    }
+
+    /// Reads a record. Every byte must belong to it (the extension keeps what follows the
+    /// PPS list).
+    pub fn parse(data: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(data);
+        let version = r.u8("configurationVersion")?;
+        if version != 1 {
+            return Err(CodecError::Unsupported {
+                field: "configurationVersion",
+                what: format!("version {version}"),
+            });
+        }
+        let profile = r.u8("AVCProfileIndication")?;
+        let compatibility = r.u8("profile_compatibility")?;
+        let level = r.u8("AVCLevelIndication")?;
+        let length_minus_one = r.u8("lengthSizeMinusOne")? & 0b11;
+        if length_minus_one == 2 {
+            return Err(CodecError::Malformed {
+                field: "lengthSizeMinusOne",
+                offset: r.offset() - 1,
+                reason: "value 2 (3-byte lengths) is not allowed".into(),
+            });
+        }
+        let sps_count = usize::from(r.u8("numOfSequenceParameterSets")? & 0x1f);
+        let mut sps = Vec::with_capacity(sps_count);
+        for _ in 0..sps_count {
+            let len = usize::from(r.u16("sequenceParameterSetLength")?);
+            sps.push(Bytes::copy_from_slice(
+                r.bytes("sequenceParameterSetNALUnit", len)?,
+            ));
+        }
+        let pps_count = usize::from(r.u8("numOfPictureParameterSets")?);
+        if pps_count > MAX_PPS {
+            return Err(CodecError::Limit {
+                field: "numOfPictureParameterSets",
+                count: pps_count,
+                max: MAX_PPS,
+            });
+        }
+        let mut pps = Vec::with_capacity(pps_count);
+        for _ in 0..pps_count {
+            let len = usize::from(r.u16("pictureParameterSetLength")?);
+            pps.push(Bytes::copy_from_slice(
+                r.bytes("pictureParameterSetNALUnit", len)?,
+            ));
+        }
+        let extension = Bytes::copy_from_slice(r.bytes("avcC extension", r.remaining())?);
+        Ok(Self {
+            profile,
+            compatibility,
+            level,
+            nal_length_size: length_minus_one + 1,
+            sps,
+            pps,
+            extension,
+        })
+    }
+
+    /// Writes the record; `parse(to_bytes(x)) == x`.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(
+            8 + self
+                .sps
+                .iter()
+                .chain(&self.pps)
+                .map(|s| s.len() + 2)
+                .sum::<usize>()
+                + self.extension.len(),
+        );
+        out.extend_from_slice(&[
+            1,
+            self.profile,
+            self.compatibility,
+            self.level,
+            0xfc | (self.nal_length_size.saturating_sub(1) & 0b11),
+            0xe0 | (self.sps.len().min(MAX_SPS) as u8),
+        ]);
+        for s in self.sps.iter().take(MAX_SPS) {
+            out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+            out.extend_from_slice(s);
+        }
+        out.push(self.pps.len().min(MAX_PPS) as u8);
+        for p in self.pps.iter().take(MAX_PPS) {
+            out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            out.extend_from_slice(p);
+        }
+        out.extend_from_slice(&self.extension);
+        Bytes::from(out)
+    }
+
+    /// RFC 6381 codec string, e.g. `avc1.64001f`.
+    pub fn codec_string(&self) -> String {
+        format!(
+            "avc1.{:02x}{:02x}{:02x}",
+            self.profile, self.compatibility, self.level
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb];
+
+    #[test]
+    fn splits_annexb_with_both_start_code_lengths_and_trailing_zeros() {
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 0, 1, 0x65, 9, 0,
+        ];
+        let nals: Vec<_> = annexb_nal_units(&data).collect();
+        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3], &[0x65, 9]]);
+    }
+
+    #[test]
+    fn annexb_avcc_round_trip() {
+        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x65, 9, 8, 7];
+        let avcc = annexb_to_avcc(&data).unwrap();
+        assert_eq!(avcc, [0, 0, 0, 3, 0x67, 1, 2, 0, 0, 0, 4, 0x65, 9, 8, 7]);
+        assert_eq!(avcc_to_annexb(&avcc, 4).unwrap(), data);
+        assert!(annexb_to_avcc(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn truncated_avcc_names_the_field_and_offset() {
+        let err = avcc_to_annexb(&[0, 0, 0, 9, 0x65, 1], 4).unwrap_err();
+        assert_eq!(
+            err,
+            CodecError::Truncated {
+                field: "NALUnit",
+                offset: 4,
+                needed: 9,
+                available: 2
+            }
+        );
+        assert!(avcc_to_annexb(&[0, 1, 0x65], 3).is_err());
+    }
+
+    #[test]
+    fn record_round_trips_and_names_codec() {
+        let rec = AvcDecoderConfig::from_parameter_sets(&[SPS], &[PPS]).unwrap();
+        assert_eq!(rec.codec_string(), "avc1.64001f");
+        let bytes = rec.to_bytes();
+        assert_eq!(AvcDecoderConfig::parse(&bytes).unwrap(), rec);
+        assert_eq!(AvcDecoderConfig::parse(&bytes).unwrap().to_bytes(), bytes);
+    }
+
+    #[test]
+    fn record_parse_rejects_every_truncation() {
+        let bytes = AvcDecoderConfig::from_parameter_sets(&[SPS], &[PPS])
+            .unwrap()
+            .to_bytes();
+        // Cutting inside the PPS list fails; cutting after it is a shorter (valid) extension.
+        for cut in 0..bytes.len() {
+            assert!(AvcDecoderConfig::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn from_parameter_sets_checks_nal_types() {
+        assert!(AvcDecoderConfig::from_parameter_sets(&[PPS], &[PPS]).is_err());
+        assert!(AvcDecoderConfig::from_parameter_sets(&[], &[PPS]).is_err());
+        assert!(AvcDecoderConfig::from_parameter_sets(&[SPS], &[]).is_err());
+    }
+}

@@ -1,0 +1,473 @@
+//! The built-in test source: a moving pattern with the wall clock and frame counter burned
+//! in, plus a tone with a beep each second, encoded as H.264 (libx264) + AAC and released as
+//! [`Frame`]s on a real-time schedule. `popcast up` feeds it to the demo event when no
+//! creator publishes; the bench uses it to measure latency (the burned-in clock is the
+//! instant each frame was due at the origin).
+
+use crate::codec::{
+    AudioSpecificConfig, AvcDecoderConfig, CodecError, NalUnitType, annexb_nal_units, annexb_to_avcc,
+};
+use crate::media::{CodecConfig, Frame, TrackId, TrackInfo, VideoShape};
+use bytes::Bytes;
+use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, filter, format, frame};
+use popcast_config::TestSourceConfig;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// When frames are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Each frame when its timestamp comes due, as a live encoder would (the default).
+    RealTime,
+    /// As fast as the encoder goes (tests and throughput benchmarks).
+    Unpaced,
+}
+
+/// Why the test source could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TestSourceError {
+    #[error("FFmpeg could not {what}: {source}")]
+    Ffmpeg {
+        what: &'static str,
+        #[source]
+        source: ffmpeg_next::Error,
+    },
+    #[error("encoder `{0}` is not in this FFmpeg build")]
+    EncoderMissing(String),
+    #[error("font {path}: {reason}")]
+    Font { path: String, reason: String },
+    #[error("the encoder produced an unusable {what}: {source}")]
+    Codec {
+        what: &'static str,
+        #[source]
+        source: CodecError,
+    },
+    #[error("the test source thread panicked")]
+    Panicked,
+}
+
+fn ff(what: &'static str) -> impl FnOnce(ffmpeg_next::Error) -> TestSourceError {
+    move |source| TestSourceError::Ffmpeg { what, source }
+}
+
+/// A running test source. Frames come from [`TestSource::recv`] (async) or
+/// [`TestSource::blocking_recv`]; dropping it stops the encoder thread.
+pub struct TestSource {
+    tracks: Vec<TrackInfo>,
+    frames: Option<mpsc::Receiver<Frame>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), TestSourceError>>>,
+}
+
+impl TestSource {
+    /// The video track's id.
+    pub const VIDEO: TrackId = TrackId(1);
+    /// The audio track's id.
+    pub const AUDIO: TrackId = TrackId(2);
+
+    /// Opens the encoders (errors surface here) and starts producing frames.
+    pub fn start(config: &TestSourceConfig, pacing: Pacing) -> Result<Self, TestSourceError> {
+        let fps = config.frame_rate.as_f64();
+        let capacity = (fps * 2.0) as usize + 128; // two seconds of video and audio
+        let (tx, rx) = mpsc::channel(capacity);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = config.clone();
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("test-source".into())
+            .spawn(move || {
+                let mut encoder = match Encoders::open(&config) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = ready_tx.send(Ok(encoder.tracks.clone()));
+                encoder.run(pacing, &tx, &thread_stop)
+            })
+            .expect("spawning a thread only fails when the OS is out of resources");
+        match ready_rx.recv() {
+            Ok(Ok(tracks)) => Ok(Self {
+                tracks,
+                frames: Some(rx),
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(TestSourceError::Panicked),
+        }
+    }
+
+    /// The video and audio tracks, with their codec records.
+    pub fn tracks(&self) -> &[TrackInfo] {
+        &self.tracks
+    }
+
+    /// The next frame, in timestamp order per track; `None` once stopped or failed
+    /// ([`TestSource::stop`] then says why).
+    pub async fn recv(&mut self) -> Option<Frame> {
+        self.frames.as_mut()?.recv().await
+    }
+
+    /// [`TestSource::recv`] for threads outside an async runtime.
+    pub fn blocking_recv(&mut self) -> Option<Frame> {
+        self.frames.as_mut()?.blocking_recv()
+    }
+
+    /// Stops the encoder thread and reports whether it had failed.
+    pub fn stop(mut self) -> Result<(), TestSourceError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), TestSourceError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.frames = None; // unblocks a producer waiting on a full channel
+        match self.thread.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(TestSourceError::Panicked),
+        }
+    }
+}
+
+impl Drop for TestSource {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "test source stopped with an error");
+        }
+    }
+}
+
+/// Samples per AAC frame (AAC-LC).
+const AAC_FRAME: usize = 1024;
+
+/// The FFmpeg state of a running source; lives on the source's own thread.
+struct Encoders {
+    graph: filter::Graph,
+    video: codec::encoder::Video,
+    audio: codec::encoder::Audio,
+    tracks: Vec<TrackInfo>,
+    fps: (u32, u32),
+    sample_rate: u32,
+    channels: usize,
+    tone_hz: u32,
+    /// Wall-clock instant of timestamp zero (burned into the picture as pts + this).
+    epoch_wall: SystemTime,
+}
+
+impl Encoders {
+    fn open(c: &TestSourceConfig) -> Result<Self, TestSourceError> {
+        super::init().map_err(ff("initialise"))?;
+        let font = c.font.display().to_string();
+        if font.contains(['\'', '\\']) {
+            return Err(TestSourceError::Font {
+                path: font,
+                reason: "path must not contain ' or \\".into(),
+            });
+        }
+        if let Err(e) = std::fs::metadata(&c.font) {
+            return Err(TestSourceError::Font {
+                path: font,
+                reason: format!("{e} (Debian: apt-get install fonts-dejavu-core)"),
+            });
+        }
+        let (num, den) = (c.frame_rate.num, c.frame_rate.den);
+        let epoch_wall = SystemTime::now();
+        let since_midnight = epoch_wall
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+            % 86_400.0;
+
+        // Video: pattern + burned-in UTC clock (pts + offset) and frame counter.
+        let size = c.height / 16;
+        let spec = format!(
+            "testsrc2=size={w}x{h}:rate={num}/{den},\
+             drawtext=fontfile='{font}':fontsize={size}:fontcolor=white:box=1:boxcolor=black@0.7:\
+             boxborderw={b}:x=(w-text_w)/2:y=h-text_h-{b}*3:\
+             text='%{{pts\\:hms\\:{since_midnight:.3}}} UTC  #%{{frame_num}}',\
+             format=yuv420p",
+            w = c.width,
+            h = c.height,
+            b = size / 4,
+        );
+        let mut graph = filter::Graph::new();
+        let sink = filter::find("buffersink").ok_or(TestSourceError::Ffmpeg {
+            what: "find the buffersink filter",
+            source: ffmpeg_next::Error::FilterNotFound,
+        })?;
+        graph
+            .add(&sink, "out", "")
+            .map_err(ff("add the buffersink filter"))?;
+        graph
+            .input("out", 0)
+            .and_then(|p| p.parse(&spec))
+            .map_err(ff("build the test pattern filter graph (testsrc2, drawtext)"))?;
+        graph
+            .validate()
+            .map_err(ff("configure the test pattern filter graph"))?;
+
+        let x264 = codec::encoder::find_by_name(&c.encoder)
+            .ok_or_else(|| TestSourceError::EncoderMissing(c.encoder.clone()))?;
+        let mut v = codec::context::Context::new_with_codec(x264)
+            .encoder()
+            .video()
+            .map_err(ff("create the video encoder"))?;
+        let gop =
+            ((u64::from(c.keyframe_interval_ms) * u64::from(num)) / (1000 * u64::from(den))).max(1) as u32;
+        v.set_width(c.width);
+        v.set_height(c.height);
+        v.set_format(format::Pixel::YUV420P);
+        v.set_time_base(Rational::new(den as i32, num as i32));
+        v.set_frame_rate(Some(Rational::new(num as i32, den as i32)));
+        v.set_gop(gop);
+        v.set_max_b_frames(0);
+        v.set_bit_rate(c.video_kbps as usize * 1000);
+        v.set_max_bit_rate(c.video_kbps as usize * 1000);
+        v.set_flags(codec::Flags::GLOBAL_HEADER);
+        let mut opts = Dictionary::new();
+        opts.set("preset", "veryfast");
+        opts.set("tune", "zerolatency");
+        opts.set("bufsize", &(c.video_kbps * 1000).to_string());
+        opts.set(
+            "x264-params",
+            &format!("keyint={gop}:min-keyint={gop}:scenecut=0"),
+        );
+        let video = v.open_as_with(x264, opts).map_err(ff("open the video encoder"))?;
+        let avcc = avc_config(extradata(&video)).map_err(|source| TestSourceError::Codec {
+            what: "H.264 header (extradata)",
+            source,
+        })?;
+
+        let aac = codec::encoder::find(codec::Id::AAC)
+            .ok_or_else(|| TestSourceError::EncoderMissing("aac".into()))?;
+        let mut a = codec::context::Context::new_with_codec(aac)
+            .encoder()
+            .audio()
+            .map_err(ff("create the audio encoder"))?;
+        let layout = ChannelLayout::default(c.audio_channels as i32);
+        a.set_rate(c.audio_sample_rate as i32);
+        a.set_format(format::Sample::F32(format::sample::Type::Planar));
+        a.set_channel_layout(layout);
+        // FFmpeg 5.1 (Debian 12) still reads the channel count beside the layout.
+        a.set_channels(c.audio_channels as i32);
+        a.set_bit_rate(c.audio_kbps as usize * 1000);
+        a.set_time_base(Rational::new(1, c.audio_sample_rate as i32));
+        a.set_flags(codec::Flags::GLOBAL_HEADER);
+        let audio = a.open_as(aac).map_err(ff("open the audio encoder"))?;
+        let asc = AudioSpecificConfig::parse(extradata(&audio)).map_err(|source| TestSourceError::Codec {
+            what: "AudioSpecificConfig (extradata)",
+            source,
+        })?;
+
+        let tracks = vec![
+            TrackInfo {
+                id: TestSource::VIDEO,
+                timescale: 90_000,
+                codec: CodecConfig::H264(avcc),
+                video: Some(VideoShape {
+                    width: c.width,
+                    height: c.height,
+                    frame_rate: Some((num, den)),
+                }),
+            },
+            TrackInfo {
+                id: TestSource::AUDIO,
+                timescale: c.audio_sample_rate,
+                codec: CodecConfig::Aac(asc),
+                video: None,
+            },
+        ];
+        Ok(Self {
+            graph,
+            video,
+            audio,
+            tracks,
+            fps: (num, den),
+            sample_rate: c.audio_sample_rate,
+            channels: c.audio_channels as usize,
+            tone_hz: c.tone_hz,
+            epoch_wall,
+        })
+    }
+
+    /// Encodes and releases frames until stopped or the receiver goes away.
+    fn run(
+        &mut self,
+        pacing: Pacing,
+        tx: &mpsc::Sender<Frame>,
+        stop: &AtomicBool,
+    ) -> Result<(), TestSourceError> {
+        // The instant that corresponds to `epoch_wall` (opening the encoders took a moment).
+        let since_epoch = SystemTime::now()
+            .duration_since(self.epoch_wall)
+            .unwrap_or_default();
+        let epoch = Instant::now()
+            .checked_sub(since_epoch)
+            .unwrap_or_else(Instant::now);
+        let (num, den) = (u64::from(self.fps.0), u64::from(self.fps.1));
+        let mut picture = frame::Video::empty();
+        let mut packet = Packet::empty();
+        let mut video_index: u64 = 0;
+        let mut audio_index: u64 = 0; // in samples
+        let layout = ChannelLayout::default(self.channels as i32);
+        let mut samples = frame::Audio::new(
+            format::Sample::F32(format::sample::Type::Planar),
+            AAC_FRAME,
+            layout,
+        );
+        samples.set_rate(self.sample_rate);
+
+        while !stop.load(Ordering::Relaxed) {
+            // Feed whichever input is due first, so the two tracks stay interleaved.
+            let video_at = Duration::from_nanos(video_index * den * 1_000_000_000 / num);
+            let audio_at = Duration::from_nanos(audio_index * 1_000_000_000 / u64::from(self.sample_rate));
+            if video_at <= audio_at {
+                let mut sink = self
+                    .graph
+                    .get("out")
+                    .expect("the graph has the sink it was built with");
+                sink.sink()
+                    .frame(&mut picture)
+                    .map_err(ff("pull a frame from the test pattern"))?;
+                picture.set_pts(Some(video_index as i64));
+                // testsrc2 marks every picture as type I, and libx264 obeys a frame's type:
+                // clear it so keyframes fall exactly on the GOP.
+                picture.set_kind(ffmpeg_next::picture::Type::None);
+                self.video.send_frame(&picture).map_err(ff("encode video"))?;
+                video_index += 1;
+            } else {
+                self.fill_tone(&mut samples, audio_index);
+                samples.set_pts(Some(audio_index as i64));
+                self.audio.send_frame(&samples).map_err(ff("encode audio"))?;
+                audio_index += AAC_FRAME as u64;
+            }
+            for track in [TestSource::VIDEO, TestSource::AUDIO] {
+                loop {
+                    let encoder: &mut codec::encoder::encoder::Encoder = if track == TestSource::VIDEO {
+                        &mut self.video
+                    } else {
+                        &mut self.audio
+                    };
+                    if encoder.receive_packet(&mut packet).is_err() {
+                        break; // EAGAIN: needs more input
+                    }
+                    let Some(frame) = self.to_frame(track, &packet)? else {
+                        continue;
+                    };
+                    if pacing == Pacing::RealTime {
+                        let due = self.due(epoch, track, frame.pts);
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                    }
+                    let frame = Frame {
+                        arrived: SystemTime::now(),
+                        ..frame
+                    };
+                    if tx.blocking_send(frame).is_err() || stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Instant a frame's timestamp comes due.
+    fn due(&self, epoch: Instant, track: TrackId, pts: i64) -> Instant {
+        let timescale = if track == TestSource::VIDEO {
+            90_000
+        } else {
+            u64::from(self.sample_rate)
+        };
+        let nanos = u64::try_from(pts).unwrap_or(0) * 1_000_000_000 / timescale;
+        epoch + Duration::from_nanos(nanos)
+    }
+
+    /// A packet as a Frame in the track's timescale; AVCC for video.
+    fn to_frame(&self, track: TrackId, packet: &Packet) -> Result<Option<Frame>, TestSourceError> {
+        let Some(data) = packet.data() else {
+            return Ok(None);
+        };
+        let (pts, dts) = (
+            packet.pts().unwrap_or(0),
+            packet.dts().or(packet.pts()).unwrap_or(0),
+        );
+        let (pts, dts, payload) = if track == TestSource::VIDEO {
+            // Encoder time base is den/num seconds; the track timescale is 90 kHz.
+            let (num, den) = (i64::from(self.fps.0), i64::from(self.fps.1));
+            let to_90k = |t: i64| t * 90_000 * den / num;
+            let avcc = annexb_to_avcc(data).map_err(|source| TestSourceError::Codec {
+                what: "H.264 access unit",
+                source,
+            })?;
+            (to_90k(pts), to_90k(dts), Bytes::from(avcc))
+        } else {
+            (pts, dts, Bytes::copy_from_slice(data))
+        };
+        Ok(Some(Frame {
+            track,
+            pts,
+            dts,
+            keyframe: track == TestSource::AUDIO || packet.is_key(),
+            payload,
+            arrived: SystemTime::now(),
+        }))
+    }
+
+    /// A quiet continuous tone plus a 1 kHz beep for the first 100 ms of every second.
+    fn fill_tone(&self, frame: &mut frame::Audio, first_sample: u64) {
+        let rate = u64::from(self.sample_rate);
+        for ch in 0..self.channels {
+            let plane = frame.plane_mut::<f32>(ch);
+            for (i, s) in plane.iter_mut().enumerate().take(AAC_FRAME) {
+                let n = (first_sample + i as u64) % rate; // exact phase every second
+                let t = n as f64 / rate as f64;
+                let tone = 0.1 * (std::f64::consts::TAU * f64::from(self.tone_hz) * t).sin();
+                let beep = if n < rate / 10 {
+                    0.3 * (std::f64::consts::TAU * 1000.0 * t).sin()
+                } else {
+                    0.0
+                };
+                *s = (tone + beep) as f32;
+            }
+        }
+    }
+}
+
+/// The encoder's extradata (global header) bytes.
+fn extradata(encoder: &codec::encoder::encoder::Encoder) -> &[u8] {
+    // SAFETY: an opened encoder owns `extradata` of `extradata_size` bytes (or null) for its
+    // whole life; the slice borrows the encoder.
+    unsafe {
+        let ctx = encoder.as_ptr();
+        let (ptr, len) = ((*ctx).extradata, (*ctx).extradata_size);
+        if ptr.is_null() || len <= 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(ptr, len as usize)
+        }
+    }
+}
+
+/// libx264 writes SPS and PPS into extradata as Annex B.
+fn avc_config(extradata: &[u8]) -> Result<AvcDecoderConfig, CodecError> {
+    let nals: Vec<&[u8]> = annexb_nal_units(extradata).collect();
+    let of = |t| {
+        nals.iter()
+            .copied()
+            .filter(|n| NalUnitType::of(n) == Some(t))
+            .collect::<Vec<_>>()
+    };
+    AvcDecoderConfig::from_parameter_sets(&of(NalUnitType::SPS), &of(NalUnitType::PPS))
+}
