@@ -1,1 +1,98 @@
-fn main() {}
+//! The `popcast` command: parses arguments, loads configuration, sets up logging and starts
+//! the services the crates provide. No protocol or media logic lives here.
+
+mod cli;
+mod logging;
+mod up;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use popcast_config::Config;
+use std::process::ExitCode;
+
+/// Exit status of a command whose work is not built yet (distinct from failures, which exit 1).
+const EXIT_NOT_YET_AVAILABLE: u8 = 3;
+
+/// A command that exists in the interface but whose work lands with a later issue.
+#[derive(Debug, thiserror::Error)]
+#[error("not yet available: {what} (it arrives with issue #{issue})")]
+struct NotYetAvailable {
+    what: &'static str,
+    issue: u32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("popcast: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("popcast: {e:#}");
+            if e.downcast_ref::<NotYetAvailable>().is_some() {
+                ExitCode::from(EXIT_NOT_YET_AVAILABLE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Up(args) => {
+            let config = load(args.config.as_deref())?;
+            up::run(config, args).await
+        }
+        Command::Origin(args) => {
+            load(Some(&args.config))?;
+            Err(NotYetAvailable {
+                what: "the origin (RTMP ingest and origin HTTP)",
+                issue: 4,
+            }
+            .into())
+        }
+        Command::Edge(args) => {
+            load(Some(&args.config))?;
+            Err(NotYetAvailable {
+                what: "the edge node",
+                issue: 6,
+            }
+            .into())
+        }
+        Command::Event(_) => Err(NotYetAvailable {
+            what: "event management",
+            issue: 7,
+        }
+        .into()),
+        Command::Bench(args) => Err(NotYetAvailable {
+            what: match args.scenario {
+                cli::Scenario::Transcode => "the transcode benchmark",
+                _ => "benchmarks",
+            },
+            issue: match args.scenario {
+                cli::Scenario::Transcode => 5,
+                _ => 8,
+            },
+        }
+        .into()),
+        Command::Config(cli::ConfigCommand::Check { file }) => {
+            Config::load(&file)?;
+            println!("{}: valid", file.display());
+            Ok(())
+        }
+    }
+}
