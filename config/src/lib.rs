@@ -17,3 +17,20 @@ mod validate;
 pub use error::{ConfigError, Location, Problem};
 pub use schema::*;
 pub use secret::Secret;
+
+/// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::Config;
+
+    /// Any bytes as a config file: never panics; whatever loads is valid; errors say something.
+    pub fn load(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        match Config::from_toml_str(text, "fuzz.toml") {
+            Ok(config) => assert!(config.problems().is_empty(), "a loaded config must be valid"),
+            Err(e) => assert!(!e.to_string().is_empty(), "errors must say what is wrong"),
+        }
+    }
+}

@@ -10,5 +10,62 @@
 //! inside the `ffmpeg` module.
 
 pub mod codec;
+#[cfg(feature = "ffmpeg")]
 pub mod ffmpeg;
 pub mod media;
+
+/// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
+/// Each asserts an invariant, not just "no panic".
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::codec::{
+        AudioSpecificConfig, AvcDecoderConfig, annexb_nal_units, annexb_to_avcc, avcc_nal_units,
+    };
+
+    /// `avcC` records: whatever parses writes back to bytes that parse to the same record.
+    pub fn avc_config(data: &[u8]) {
+        if let Ok(record) = AvcDecoderConfig::parse(data) {
+            let again = AvcDecoderConfig::parse(&record.to_bytes()).expect("our own output parses");
+            assert_eq!(again, record);
+        }
+        // The same bytes as an AVCC access unit with each legal length size.
+        for size in [1, 2, 4] {
+            for nal in avcc_nal_units(data, size) {
+                if nal.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Annex B: conversion to AVCC keeps exactly the NAL units the splitter finds.
+    pub fn annexb(data: &[u8]) {
+        if let Ok(avcc) = annexb_to_avcc(data) {
+            let from_avcc: Vec<&[u8]> = avcc_nal_units(&avcc, 4)
+                .collect::<Result<_, _>>()
+                .expect("our own AVCC parses");
+            let from_annexb: Vec<&[u8]> = annexb_nal_units(data).collect();
+            assert_eq!(from_avcc, from_annexb);
+        }
+    }
+
+    /// AudioSpecificConfig: the common (two-byte) form rebuilds to the same fields.
+    pub fn aac_config(data: &[u8]) {
+        if let Ok(asc) = AudioSpecificConfig::parse(data) {
+            assert!(asc.sample_rate > 0);
+            if let Ok(rebuilt) =
+                AudioSpecificConfig::new(asc.object_type, asc.sample_rate, asc.channel_config)
+            {
+                let reparsed = AudioSpecificConfig::parse(&rebuilt.raw).expect("our own record parses");
+                assert_eq!(
+                    (
+                        reparsed.object_type,
+                        reparsed.sample_rate,
+                        reparsed.channel_config
+                    ),
+                    (asc.object_type, asc.sample_rate, asc.channel_config)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+# Popcast: `make up` runs the all-in-one, `make test` runs every check. Both install what
+# the machine lacks first (Debian packages via scripts/install-system-deps.sh).
+
+CARGO ?= cargo
+SHELL := /bin/bash
+FUZZ_SECONDS ?= 30
+
+.PHONY: up test deps deps-test toolchain build-release lint unit-tests fuzz bench clean
+
+up: deps toolchain build-release
+	./target/release/popcast up
+
+test: deps-test toolchain lint unit-tests
+
+deps:
+	@scripts/install-system-deps.sh build
+
+deps-test:
+	@scripts/install-system-deps.sh test
+
+# rustfmt and clippy come with rustup's default profile; add them if this toolchain lacks them.
+toolchain:
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+build-release:
+	$(CARGO) build --release --locked --bin popcast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# nextest when present (it prints one summary line); cargo test otherwise. Doc tests first,
+# so the run ends on the whole suite's summary.
+unit-tests:
+	$(CARGO) test --workspace --doc --locked -q
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --locked --no-fail-fast; \
+	fi
+
+# Coverage-guided fuzzing of every parser of peer bytes (needs cargo-fuzz; uses the stable
+# toolchain with RUSTC_BOOTSTRAP because no nightly can be fetched here).
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $$(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
+	done
+
+bench:
+	@echo "make bench: not yet available (benchmark scenarios arrive with issue #8; transcode with #5)" >&2
+	@exit 3
+
+clean:
+	$(CARGO) clean
