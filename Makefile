@@ -46,7 +46,7 @@ fuzz: deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	@for t in $$(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
 		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-		(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
+		(cd fuzz && mkdir -p corpus-work/$$t && RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus-work/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
 	done
 
 bench:

@@ -180,41 +180,6 @@ impl Encoders {
             });
         }
         let (num, den) = (c.frame_rate.num, c.frame_rate.den);
-        let epoch_wall = SystemTime::now();
-        let since_midnight = epoch_wall
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64()
-            % 86_400.0;
-
-        // Video: pattern + burned-in UTC clock (pts + offset) and frame counter.
-        let size = c.height / 16;
-        let spec = format!(
-            "testsrc2=size={w}x{h}:rate={num}/{den},\
-             drawtext=fontfile='{font}':fontsize={size}:fontcolor=white:box=1:boxcolor=black@0.7:\
-             boxborderw={b}:x=(w-text_w)/2:y=h-text_h-{b}*3:\
-             text='%{{pts\\:hms\\:{since_midnight:.3}}} UTC  #%{{frame_num}}',\
-             format=yuv420p",
-            w = c.width,
-            h = c.height,
-            b = size / 4,
-        );
-        let mut graph = filter::Graph::new();
-        let sink = filter::find("buffersink").ok_or(TestSourceError::Ffmpeg {
-            what: "find the buffersink filter",
-            source: ffmpeg_next::Error::FilterNotFound,
-        })?;
-        graph
-            .add(&sink, "out", "")
-            .map_err(ff("add the buffersink filter"))?;
-        graph
-            .input("out", 0)
-            .and_then(|p| p.parse(&spec))
-            .map_err(ff("build the test pattern filter graph (testsrc2, drawtext)"))?;
-        graph
-            .validate()
-            .map_err(ff("configure the test pattern filter graph"))?;
-
         let x264 = codec::encoder::find_by_name(&c.encoder)
             .ok_or_else(|| TestSourceError::EncoderMissing(c.encoder.clone()))?;
         let mut v = codec::context::Context::new_with_codec(x264)
@@ -268,6 +233,44 @@ impl Encoders {
             source,
         })?;
 
+        // Timestamp zero is now, after the encoders opened (which can take a while on a busy
+        // machine), so the first frames are not born late; the filter graph bakes it into
+        // the burned-in clock.
+        let epoch_wall = SystemTime::now();
+        let since_midnight = epoch_wall
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+            % 86_400.0;
+
+        // Video: pattern + burned-in UTC clock (pts + offset) and frame counter.
+        let size = c.height / 16;
+        let spec = format!(
+            "testsrc2=size={w}x{h}:rate={num}/{den},\
+             drawtext=fontfile='{font}':fontsize={size}:fontcolor=white:box=1:boxcolor=black@0.7:\
+             boxborderw={b}:x=(w-text_w)/2:y=h-text_h-{b}*3:\
+             text='%{{pts\\:hms\\:{since_midnight:.3}}} UTC  #%{{frame_num}}',\
+             format=yuv420p",
+            w = c.width,
+            h = c.height,
+            b = size / 4,
+        );
+        let mut graph = filter::Graph::new();
+        let sink = filter::find("buffersink").ok_or(TestSourceError::Ffmpeg {
+            what: "find the buffersink filter",
+            source: ffmpeg_next::Error::FilterNotFound,
+        })?;
+        graph
+            .add(&sink, "out", "")
+            .map_err(ff("add the buffersink filter"))?;
+        graph
+            .input("out", 0)
+            .and_then(|p| p.parse(&spec))
+            .map_err(ff("build the test pattern filter graph (testsrc2, drawtext)"))?;
+        graph
+            .validate()
+            .map_err(ff("configure the test pattern filter graph"))?;
+
         let tracks = vec![
             TrackInfo {
                 id: TestSource::VIDEO,
@@ -306,7 +309,7 @@ impl Encoders {
         tx: &mpsc::Sender<Frame>,
         stop: &AtomicBool,
     ) -> Result<(), TestSourceError> {
-        // The instant that corresponds to `epoch_wall` (opening the encoders took a moment).
+        // The instant that corresponds to `epoch_wall` (building the filter graph took a moment).
         let since_epoch = SystemTime::now()
             .duration_since(self.epoch_wall)
             .unwrap_or_default();
