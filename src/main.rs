@@ -51,44 +51,28 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     })
 }
 
+/// Validates the config a command would use (so its errors show today), then reports that
+/// the command's work is not built yet.
+fn not_yet(config: Option<&std::path::Path>, what: &'static str, issue: u32) -> anyhow::Result<()> {
+    if let Some(path) = config {
+        Config::load(path)?;
+    }
+    Err(NotYetAvailable { what, issue }.into())
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Up(args) => {
             let config = load(args.config.as_deref())?;
             up::run(config, args).await
         }
-        Command::Origin(args) => {
-            load(Some(&args.config))?;
-            Err(NotYetAvailable {
-                what: "the origin (RTMP ingest and origin HTTP)",
-                issue: 4,
-            }
-            .into())
-        }
-        Command::Edge(args) => {
-            load(Some(&args.config))?;
-            Err(NotYetAvailable {
-                what: "the edge node",
-                issue: 6,
-            }
-            .into())
-        }
-        Command::Event(_) => Err(NotYetAvailable {
-            what: "event management",
-            issue: 7,
-        }
-        .into()),
-        Command::Bench(args) => Err(NotYetAvailable {
-            what: match args.scenario {
-                cli::Scenario::Transcode => "the transcode benchmark",
-                _ => "benchmarks",
-            },
-            issue: match args.scenario {
-                cli::Scenario::Transcode => 5,
-                _ => 8,
-            },
-        }
-        .into()),
+        Command::Origin(args) => not_yet(Some(&args.config), "the origin (RTMP ingest and origin HTTP)", 4),
+        Command::Edge(args) => not_yet(Some(&args.config), "the edge node", 6),
+        Command::Event(_) => not_yet(None, "event management", 7),
+        Command::Bench(args) => match args.scenario {
+            cli::Scenario::Transcode => not_yet(None, "the transcode benchmark", 5),
+            _ => not_yet(None, "benchmarks", 8),
+        },
         Command::Config(cli::ConfigCommand::Check { file }) => {
             Config::load(&file)?;
             println!("{}: valid", file.display());
