@@ -99,10 +99,16 @@ impl AudioSpecificConfig {
                 field: "samplingFrequencyIndex",
                 what: format!("sampling rate {sample_rate} Hz outside the index table"),
             })? as u16;
-        if object_type == 0 || object_type >= 31 || channel_config > 15 {
+        if object_type == 0 || object_type >= 31 {
             return Err(CodecError::Unsupported {
                 field: "audioObjectType",
-                what: format!("object type {object_type} / channel configuration {channel_config}"),
+                what: format!("object type {object_type} in the two-byte form (1-30)"),
+            });
+        }
+        if channel_config > 15 {
+            return Err(CodecError::Unsupported {
+                field: "channelConfiguration",
+                what: format!("{channel_config} (4 bits: 0-15)"),
             });
         }
         let v = (u16::from(object_type) << 11) | (index << 7) | (u16::from(channel_config) << 3);

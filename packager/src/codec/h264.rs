@@ -86,16 +86,23 @@ pub fn avcc_nal_units(data: &[u8], length_size: u8) -> impl Iterator<Item = Resu
         }
         let item = (|| {
             if !matches!(length_size, 1 | 2 | 4) {
-                return Err(CodecError::Malformed {
-                    field: "lengthSizeMinusOne",
-                    offset: 0,
-                    reason: format!("NAL length size {length_size} is not 1, 2 or 4"),
+                return Err(CodecError::Unsupported {
+                    field: "NAL length size",
+                    what: format!("{length_size}-byte lengths (1, 2 or 4 are defined)"),
                 });
             }
+            let at = r.offset();
             let len = r
                 .bytes("NALUnitLength", usize::from(length_size))?
                 .iter()
                 .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            if len == 0 {
+                return Err(CodecError::Malformed {
+                    field: "NALUnitLength",
+                    offset: at,
+                    reason: "zero-length NAL unit".into(),
+                });
+            }
             r.bytes("NALUnit", len)
         })();
         failed = item.is_err();
@@ -115,58 +122,69 @@ pub fn avcc_to_annexb(data: &[u8], length_size: u8) -> Result<Vec<u8>, CodecErro
 
 /// The AVC decoder configuration record (`avcC`): what a decoder needs before the first
 /// frame, as carried by RTMP's AVC sequence header and by MP4's `avc1` sample entry.
+///
+/// Built only by [`AvcDecoderConfig::parse`] or [`AvcDecoderConfig::from_parameter_sets`],
+/// which check every field, so [`AvcDecoderConfig::to_bytes`] always writes a record that
+/// parses back to the same value. The high-profile extension (chroma format, bit depths) is
+/// kept verbatim when received but not yet derived from the SPS (the CMAF muxer's work).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvcDecoderConfig {
-    /// `AVCProfileIndication` (profile_idc of the first SPS).
-    pub profile: u8,
-    /// `profile_compatibility` (the constraint flags byte of the first SPS).
-    pub compatibility: u8,
-    /// `AVCLevelIndication` (level_idc of the first SPS).
-    pub level: u8,
-    /// Bytes in each AVCC NAL length prefix (1, 2 or 4).
-    pub nal_length_size: u8,
-    pub sps: Vec<Bytes>,
-    pub pps: Vec<Bytes>,
-    /// Bytes after the PPS list (the high-profile extension), kept verbatim.
-    pub extension: Bytes,
+    profile: u8,
+    compatibility: u8,
+    level: u8,
+    nal_length_size: u8,
+    sps: Vec<Bytes>,
+    pps: Vec<Bytes>,
+    extension: Bytes,
+}
+
+/// Checks one parameter set list: count within `1..=max`, each a non-empty NAL unit of the
+/// right type and at most 65535 bytes.
+fn check_sets<S: AsRef<[u8]>>(
+    field: &'static str,
+    sets: &[S],
+    want: NalUnitType,
+    max: usize,
+    offset: usize,
+) -> Result<(), CodecError> {
+    if sets.is_empty() {
+        return Err(CodecError::Malformed {
+            field,
+            offset,
+            reason: "none present (a decoder cannot start without one)".into(),
+        });
+    }
+    if sets.len() > max {
+        return Err(CodecError::Limit {
+            field,
+            count: sets.len(),
+            max,
+        });
+    }
+    for set in sets {
+        let set = set.as_ref();
+        if NalUnitType::of(set) != Some(want) || set.len() > usize::from(u16::MAX) {
+            return Err(CodecError::Malformed {
+                field,
+                offset,
+                reason: format!(
+                    "a NAL unit of type {:?} and {} bytes; expected type {} of 1-65535 bytes",
+                    NalUnitType::of(set).map(|t| t.0),
+                    set.len(),
+                    want.0
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl AvcDecoderConfig {
     /// Builds a record with 4-byte NAL lengths from one or more SPS and PPS NAL units.
     pub fn from_parameter_sets(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Self, CodecError> {
-        let first = sps.first().ok_or_else(|| CodecError::Malformed {
-            field: "sequence_parameter_set",
-            offset: 0,
-            reason: "no SPS".into(),
-        })?;
-        if pps.is_empty() {
-            return Err(CodecError::Malformed {
-                field: "picture_parameter_set",
-                offset: 0,
-                reason: "no PPS".into(),
-            });
-        }
-        for (field, sets, want, max) in [
-            ("sequence_parameter_set", sps, NalUnitType::SPS, MAX_SPS),
-            ("picture_parameter_set", pps, NalUnitType::PPS, MAX_PPS),
-        ] {
-            if sets.len() > max {
-                return Err(CodecError::Limit {
-                    field,
-                    count: sets.len(),
-                    max,
-                });
-            }
-            for set in sets {
-                if NalUnitType::of(set) != Some(want) || set.len() > usize::from(u16::MAX) {
-                    return Err(CodecError::Malformed {
-                        field,
-                        offset: 0,
-                        reason: format!("not a {field} NAL unit of at most 65535 bytes"),
-                    });
-                }
-            }
-        }
+        check_sets("sequence_parameter_set", sps, NalUnitType::SPS, MAX_SPS, 0)?;
+        check_sets("picture_parameter_set", pps, NalUnitType::PPS, MAX_PPS, 0)?;
+        let first = sps[0];
         if first.len() < 4 {
             return Err(CodecError::Truncated {
                 field: "sequence_parameter_set",
@@ -208,6 +226,7 @@ impl AvcDecoderConfig {
                 reason: "value 2 (3-byte lengths) is not allowed".into(),
             });
         }
+        let sps_at = r.offset();
         let sps_count = usize::from(r.u8("numOfSequenceParameterSets")? & 0x1f);
         let mut sps = Vec::with_capacity(sps_count);
         for _ in 0..sps_count {
@@ -216,6 +235,14 @@ impl AvcDecoderConfig {
                 r.bytes("sequenceParameterSetNALUnit", len)?,
             ));
         }
+        check_sets(
+            "sequenceParameterSetNALUnit",
+            &sps,
+            NalUnitType::SPS,
+            MAX_SPS,
+            sps_at,
+        )?;
+        let pps_at = r.offset();
         let pps_count = usize::from(r.u8("numOfPictureParameterSets")?);
         if pps_count > MAX_PPS {
             return Err(CodecError::Limit {
@@ -231,6 +258,13 @@ impl AvcDecoderConfig {
                 r.bytes("pictureParameterSetNALUnit", len)?,
             ));
         }
+        check_sets(
+            "pictureParameterSetNALUnit",
+            &pps,
+            NalUnitType::PPS,
+            MAX_PPS,
+            pps_at,
+        )?;
         let extension = Bytes::copy_from_slice(r.bytes("avcC extension", r.remaining())?);
         Ok(Self {
             profile,
@@ -241,6 +275,41 @@ impl AvcDecoderConfig {
             pps,
             extension,
         })
+    }
+
+    /// `AVCProfileIndication` (profile_idc of the first SPS).
+    pub fn profile(&self) -> u8 {
+        self.profile
+    }
+
+    /// `profile_compatibility` (the constraint flags byte of the first SPS).
+    pub fn compatibility(&self) -> u8 {
+        self.compatibility
+    }
+
+    /// `AVCLevelIndication` (level_idc of the first SPS).
+    pub fn level(&self) -> u8 {
+        self.level
+    }
+
+    /// Bytes in each AVCC NAL length prefix (1, 2 or 4).
+    pub fn nal_length_size(&self) -> u8 {
+        self.nal_length_size
+    }
+
+    /// Sequence parameter sets (at least one).
+    pub fn sps(&self) -> &[Bytes] {
+        &self.sps
+    }
+
+    /// Picture parameter sets (at least one).
+    pub fn pps(&self) -> &[Bytes] {
+        &self.pps
+    }
+
+    /// Bytes after the PPS list (the high-profile extension), verbatim.
+    pub fn extension(&self) -> &Bytes {
+        &self.extension
     }
 
     /// Writes the record; `parse(to_bytes(x)) == x`.
@@ -260,14 +329,14 @@ impl AvcDecoderConfig {
             self.compatibility,
             self.level,
             0xfc | (self.nal_length_size.saturating_sub(1) & 0b11),
-            0xe0 | (self.sps.len().min(MAX_SPS) as u8),
+            0xe0 | self.sps.len() as u8, // counts and sizes were checked on construction
         ]);
-        for s in self.sps.iter().take(MAX_SPS) {
+        for s in &self.sps {
             out.extend_from_slice(&(s.len() as u16).to_be_bytes());
             out.extend_from_slice(s);
         }
-        out.push(self.pps.len().min(MAX_PPS) as u8);
-        for p in self.pps.iter().take(MAX_PPS) {
+        out.push(self.pps.len() as u8);
+        for p in &self.pps {
             out.extend_from_slice(&(p.len() as u16).to_be_bytes());
             out.extend_from_slice(p);
         }
@@ -349,5 +418,45 @@ mod tests {
         assert!(AvcDecoderConfig::from_parameter_sets(&[PPS], &[PPS]).is_err());
         assert!(AvcDecoderConfig::from_parameter_sets(&[], &[PPS]).is_err());
         assert!(AvcDecoderConfig::from_parameter_sets(&[SPS], &[]).is_err());
+        assert!(AvcDecoderConfig::from_parameter_sets(&[SPS], &[&[]]).is_err());
+    }
+
+    #[test]
+    fn record_without_parameter_sets_is_refused_with_offset() {
+        // version 1, High@3.1, 4-byte lengths, zero SPS, zero PPS.
+        let err = AvcDecoderConfig::parse(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::Malformed {
+                    field: "sequenceParameterSetNALUnit",
+                    offset: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A PPS where the SPS belongs.
+        let mut bad = vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4];
+        bad.extend_from_slice(PPS);
+        bad.extend_from_slice(&[1, 0, 4]);
+        bad.extend_from_slice(PPS);
+        assert!(AvcDecoderConfig::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn zero_length_nal_is_malformed() {
+        let err = avcc_to_annexb(&[0, 0, 0, 0, 0, 0, 0, 1, 0x65], 4).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::Malformed {
+                    field: "NALUnitLength",
+                    offset: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

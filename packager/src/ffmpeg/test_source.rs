@@ -102,7 +102,10 @@ impl TestSource {
                 let _ = thread.join();
                 Err(e)
             }
-            Err(_) => Err(TestSourceError::Panicked),
+            Err(_) => {
+                let _ = thread.join();
+                Err(TestSourceError::Panicked)
+            }
         }
     }
 
@@ -159,18 +162,19 @@ struct Encoders {
     sample_rate: u32,
     channels: usize,
     tone_hz: u32,
-    /// Wall-clock instant of timestamp zero (burned into the picture as pts + this).
-    epoch_wall: SystemTime,
+    /// Timestamp zero: the monotonic instant frames are scheduled from, read together with
+    /// the wall-clock instant burned into the picture (as pts + that).
+    epoch: Instant,
 }
 
 impl Encoders {
     fn open(c: &TestSourceConfig) -> Result<Self, TestSourceError> {
         super::init().map_err(ff("initialise"))?;
         let font = c.font.display().to_string();
-        if font.contains(['\'', '\\']) {
+        if font.contains(['\'', '\\', ':', ',', ';', '[', ']']) {
             return Err(TestSourceError::Font {
                 path: font,
-                reason: "path must not contain ' or \\".into(),
+                reason: "path must not contain any of ' \\ : , ; [ ] (FFmpeg filter syntax)".into(),
             });
         }
         if let Err(e) = std::fs::metadata(&c.font) {
@@ -186,8 +190,10 @@ impl Encoders {
             .encoder()
             .video()
             .map_err(ff("create the video encoder"))?;
-        let gop =
-            ((u64::from(c.keyframe_interval_ms) * u64::from(num)) / (1000 * u64::from(den))).max(1) as u32;
+        // Nearest whole frame: 1000 ms at 29.97 fps is 30 frames (1001 ms), not 29.
+        let gop = ((u64::from(c.keyframe_interval_ms) * u64::from(num) + 500 * u64::from(den))
+            / (1000 * u64::from(den)))
+        .max(1) as u32;
         v.set_width(c.width);
         v.set_height(c.height);
         v.set_format(format::Pixel::YUV420P);
@@ -236,7 +242,7 @@ impl Encoders {
         // Timestamp zero is now, after the encoders opened (which can take a while on a busy
         // machine), so the first frames are not born late; the filter graph bakes it into
         // the burned-in clock.
-        let epoch_wall = SystemTime::now();
+        let (epoch_wall, epoch) = (SystemTime::now(), Instant::now());
         let since_midnight = epoch_wall
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -298,7 +304,7 @@ impl Encoders {
             sample_rate: c.audio_sample_rate,
             channels: c.audio_channels as usize,
             tone_hz: c.tone_hz,
-            epoch_wall,
+            epoch,
         })
     }
 
@@ -309,13 +315,7 @@ impl Encoders {
         tx: &mpsc::Sender<Frame>,
         stop: &AtomicBool,
     ) -> Result<(), TestSourceError> {
-        // The instant that corresponds to `epoch_wall` (building the filter graph took a moment).
-        let since_epoch = SystemTime::now()
-            .duration_since(self.epoch_wall)
-            .unwrap_or_default();
-        let epoch = Instant::now()
-            .checked_sub(since_epoch)
-            .unwrap_or_else(Instant::now);
+        let epoch = self.epoch;
         let (num, den) = (u64::from(self.fps.0), u64::from(self.fps.1));
         let mut picture = frame::Video::empty();
         let mut packet = Packet::empty();
@@ -331,8 +331,8 @@ impl Encoders {
 
         while !stop.load(Ordering::Relaxed) {
             // Feed whichever input is due first, so the two tracks stay interleaved.
-            let video_at = Duration::from_nanos(video_index * den * 1_000_000_000 / num);
-            let audio_at = Duration::from_nanos(audio_index * 1_000_000_000 / u64::from(self.sample_rate));
+            let video_at = ticks_to_duration(video_index * den, num);
+            let audio_at = ticks_to_duration(audio_index, u64::from(self.sample_rate));
             if video_at <= audio_at {
                 let mut sink = self
                     .graph
@@ -360,8 +360,15 @@ impl Encoders {
                     } else {
                         &mut self.audio
                     };
-                    if encoder.receive_packet(&mut packet).is_err() {
-                        break; // EAGAIN: needs more input
+                    match encoder.receive_packet(&mut packet) {
+                        Ok(()) => {}
+                        Err(ffmpeg_next::Error::Other { errno })
+                            if errno == ffmpeg_next::util::error::EAGAIN =>
+                        {
+                            break; // needs more input
+                        }
+                        Err(ffmpeg_next::Error::Eof) => break,
+                        Err(e) => return Err(ff("encode (receive a packet)")(e)),
                     }
                     let Some(frame) = self.to_frame(track, &packet)? else {
                         continue;
@@ -393,8 +400,8 @@ impl Encoders {
         } else {
             u64::from(self.sample_rate)
         };
-        let nanos = u64::try_from(pts).unwrap_or(0) * 1_000_000_000 / timescale;
-        epoch + Duration::from_nanos(nanos)
+        // AAC's first packet carries the encoder's priming at a negative pts: due at once.
+        epoch + ticks_to_duration(u64::try_from(pts).unwrap_or(0), timescale)
     }
 
     /// A packet as a Frame in the track's timescale; AVCC for video.
@@ -409,7 +416,8 @@ impl Encoders {
         let (pts, dts, payload) = if track == TestSource::VIDEO {
             // Encoder time base is den/num seconds; the track timescale is 90 kHz.
             let (num, den) = (i64::from(self.fps.0), i64::from(self.fps.1));
-            let to_90k = |t: i64| t * 90_000 * den / num;
+            // i128: no overflow however long the source runs.
+            let to_90k = |t: i64| (i128::from(t) * 90_000 * i128::from(den) / i128::from(num)) as i64;
             let avcc = annexb_to_avcc(data).map_err(|source| TestSourceError::Codec {
                 what: "H.264 access unit",
                 source,
@@ -473,4 +481,26 @@ fn avc_config(extradata: &[u8]) -> Result<AvcDecoderConfig, CodecError> {
             .collect::<Vec<_>>()
     };
     AvcDecoderConfig::from_parameter_sets(&of(NalUnitType::SPS), &of(NalUnitType::PPS))
+}
+
+/// `ticks / timescale` seconds as a Duration, exact to the nanosecond and free of overflow.
+fn ticks_to_duration(ticks: u64, timescale: u64) -> Duration {
+    let timescale = timescale.max(1);
+    let nanos = (u128::from(ticks % timescale) * 1_000_000_000 / u128::from(timescale)) as u64;
+    Duration::from_secs(ticks / timescale) + Duration::from_nanos(nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ticks_to_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn tick_conversion_is_exact_and_never_overflows() {
+        assert_eq!(ticks_to_duration(3003, 90_000), Duration::from_nanos(33_366_666));
+        assert_eq!(ticks_to_duration(48_000, 48_000), Duration::from_secs(1));
+        // A month at 90 kHz, far past where u64 nanosecond arithmetic would wrap.
+        let month = 30 * 86_400 * 90_000u64;
+        assert_eq!(ticks_to_duration(month, 90_000), Duration::from_secs(30 * 86_400));
+    }
 }
