@@ -53,6 +53,9 @@ pub enum ConfigError {
         key: Option<String>,
         message: String,
     },
+    /// Larger than any real config (`MAX_CONFIG_BYTES`); not read further.
+    #[error("{file}: more than the {max}-byte limit for a config file")]
+    TooLarge { file: String, max: usize },
     /// Well-formed, but values break the schema's rules; every problem is listed.
     #[error("invalid configuration:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid { problems: Vec<Problem> },

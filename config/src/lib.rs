@@ -15,6 +15,7 @@ mod secret;
 mod validate;
 
 pub use error::{ConfigError, Location, Problem};
+pub use load::MAX_CONFIG_BYTES;
 pub use schema::*;
 pub use secret::Secret;
 
@@ -23,14 +24,26 @@ pub use secret::Secret;
 pub mod fuzzing {
     use crate::Config;
 
-    /// Any bytes as a config file: never panics; whatever loads is valid; errors say something.
+    /// Any bytes as a config file: never panics, and every position an error reports lies
+    /// inside the text (line within the file, column within that line).
     pub fn load(data: &[u8]) {
         let Ok(text) = std::str::from_utf8(data) else {
             return;
         };
+        let inside = |at: &crate::Location| {
+            let line = text.split('\n').nth(at.line.saturating_sub(1));
+            at.line >= 1 && at.column >= 1 && line.is_some_and(|l| at.column <= l.chars().count() + 1)
+        };
         match Config::from_toml_str(text, "fuzz.toml") {
-            Ok(config) => assert!(config.problems().is_empty(), "a loaded config must be valid"),
-            Err(e) => assert!(!e.to_string().is_empty(), "errors must say what is wrong"),
+            Ok(_) => {}
+            Err(crate::ConfigError::Parse { at, .. }) => assert!(inside(&at), "{at} is outside the input"),
+            Err(crate::ConfigError::Invalid { problems }) => {
+                assert!(!problems.is_empty());
+                for p in problems {
+                    assert!(p.at.as_ref().is_none_or(inside), "{p} points outside the input");
+                }
+            }
+            Err(e) => panic!("unexpected error kind for in-memory text: {e}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Loading a [`Config`] from TOML text or a file, and pointing errors at the key and line.
 
 use crate::{Config, ConfigError, Location, Problem};
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
@@ -9,6 +10,9 @@ use toml::de::{DeTable, DeValue};
 /// Largest config file accepted; real configs are a few kilobytes.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
+/// Keys whose values are secrets: their values never appear in an error message.
+const SECRET_KEYS: [&str; 3] = ["origin.operator_token", "origin.node_secret", "edge.node_secret"];
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -16,50 +20,58 @@ impl Config {
             path: path.to_path_buf(),
             source,
         };
-        let len = std::fs::metadata(path).map_err(read_err)?.len();
-        if len > MAX_CONFIG_BYTES as u64 {
-            return Err(read_err(std::io::Error::other(format!(
-                "file is {len} bytes, more than the {MAX_CONFIG_BYTES}-byte limit"
-            ))));
-        }
-        let src = std::fs::read_to_string(path).map_err(read_err)?;
+        // Read at most one byte past the limit, whatever the file claims to be (a FIFO or
+        // a growing file reports no useful length).
+        let mut src = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES as u64 + 1).read_to_string(&mut src))
+            .map_err(read_err)?;
         Self::from_toml_str(&src, &path.display().to_string())
     }
 
     /// Parses and validates TOML text; `file` names the source in errors.
     pub fn from_toml_str(src: &str, file: &str) -> Result<Config, ConfigError> {
         if src.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::Parse {
-                at: location(src, file, 0),
-                key: None,
-                message: format!(
-                    "config is {} bytes, more than the {MAX_CONFIG_BYTES}-byte limit",
-                    src.len()
-                ),
+            return Err(ConfigError::TooLarge {
+                file: file.to_string(),
+                max: MAX_CONFIG_BYTES,
             });
         }
         let config: Config = toml::from_str(src).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let key = DeTable::parse(src)
+                .ok()
+                .and_then(|doc| key_at(doc.get_ref(), offset));
+            let message = match &key {
+                // A wrong-type error quotes the value: never for a secret.
+                Some(k) if SECRET_KEYS.contains(&k.as_str()) => {
+                    "must be a string (value not shown: this key is a secret)".to_string()
+                }
+                _ => e.message().trim().to_string(),
+            };
             ConfigError::Parse {
                 at: location(src, file, offset),
-                key: key_at(src, offset),
-                message: e.message().trim().to_string(),
+                key,
+                message,
             }
         })?;
-        let problems: Vec<Problem> = config
-            .problems()
+        let found = config.problems();
+        if found.is_empty() {
+            return Ok(config);
+        }
+        let doc = DeTable::parse(src).ok();
+        let problems: Vec<Problem> = found
             .into_iter()
             .map(|(key, message)| Problem {
-                at: key_span(src, &key).map(|span| location(src, file, span.start)),
+                at: doc
+                    .as_ref()
+                    .and_then(|d| key_span(d.get_ref(), &key))
+                    .map(|span| location(src, file, span.start)),
                 key,
                 message,
             })
             .collect();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid { problems })
-        }
+        Err(ConfigError::Invalid { problems })
     }
 }
 
@@ -108,10 +120,9 @@ fn steps(path: &str) -> Vec<Step<'_>> {
     out
 }
 
-/// Byte span of the key (or array element) a dotted path names, if the source writes it.
-fn key_span(src: &str, path: &str) -> Option<Range<usize>> {
-    let root = DeTable::parse(src).ok()?;
-    let mut table: &DeTable<'_> = root.get_ref();
+/// Byte span of the key (or array element) a dotted path names, if the document writes it.
+fn key_span(root: &DeTable<'_>, path: &str) -> Option<Range<usize>> {
+    let mut table = root;
     let mut value: Option<&Spanned<DeValue<'_>>> = None;
     let mut span = None;
     for step in steps(path) {
@@ -135,10 +146,9 @@ fn key_span(src: &str, path: &str) -> Option<Range<usize>> {
 }
 
 /// Dotted path of the innermost key whose key or value covers `offset`.
-fn key_at(src: &str, offset: usize) -> Option<String> {
-    let root = DeTable::parse(src).ok()?;
+fn key_at(root: &DeTable<'_>, offset: usize) -> Option<String> {
     let mut path = String::new();
-    walk_table(root.get_ref(), offset, &mut path);
+    walk_table(root, offset, &mut path);
     (!path.is_empty()).then_some(path)
 }
 

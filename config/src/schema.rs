@@ -312,7 +312,11 @@ impl FrameRate {
         f64::from(self.num) / f64::from(self.den.max(1))
     }
 
-    /// Parses `30`, `29.97` is refused (inexact); `30000/1001` is the exact form.
+    /// Largest numerator or denominator accepted (keeps timestamp arithmetic far from
+    /// overflow and FFmpeg's 32-bit rationals valid).
+    pub const MAX_TERM: u32 = 1_000_000;
+
+    /// Parses `30` or `30000/1001`; `29.97` is refused as inexact.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (num, den) = match s.split_once('/') {
             Some((n, d)) => (n.trim(), d.trim()),
@@ -326,6 +330,12 @@ impl FrameRate {
             .map_err(|_| format!("frame rate denominator `{den}` is not a whole number"))?;
         if num == 0 || den == 0 {
             return Err("frame rate must be greater than zero".into());
+        }
+        if num > Self::MAX_TERM || den > Self::MAX_TERM {
+            return Err(format!(
+                "frame rate {num}/{den} has a term above {}",
+                Self::MAX_TERM
+            ));
         }
         Ok(Self { num, den })
     }

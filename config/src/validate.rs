@@ -44,6 +44,11 @@ impl Rules {
     }
 }
 
+/// Most ladder renditions accepted (each costs an encoder; real ladders have 3-6).
+pub const MAX_RENDITIONS: usize = 16;
+/// Most regions in the event defaults (bounds placement work per event).
+pub const MAX_REGIONS: usize = 64;
+
 /// Shortest operator token or node secret accepted (guessing must be infeasible).
 pub const MIN_SECRET_BYTES: usize = 16;
 
@@ -211,7 +216,15 @@ impl Config {
             "ladder.renditions",
             "with passthrough = false the ladder needs at least one rendition",
         );
-        for (i, rend) in ladder.renditions.iter().enumerate() {
+        r.check(
+            ladder.renditions.len() <= MAX_RENDITIONS,
+            "ladder.renditions",
+            format!(
+                "{} renditions is more than the limit of {MAX_RENDITIONS}",
+                ladder.renditions.len()
+            ),
+        );
+        for (i, rend) in ladder.renditions.iter().take(MAX_RENDITIONS).enumerate() {
             let key = format!("ladder.renditions[{i}]");
             r.url_safe(&format!("{key}.name"), &rend.name);
             r.check(
@@ -242,7 +255,15 @@ impl Config {
             "events.regions",
             "must list at least one region",
         );
-        for (i, region) in ev.regions.iter().enumerate() {
+        r.check(
+            ev.regions.len() <= MAX_REGIONS,
+            "events.regions",
+            format!(
+                "{} regions is more than the limit of {MAX_REGIONS}",
+                ev.regions.len()
+            ),
+        );
+        for (i, region) in ev.regions.iter().take(MAX_REGIONS).enumerate() {
             r.url_safe(&format!("events.regions[{i}]"), region);
         }
 

@@ -149,21 +149,76 @@ operator_token = \"short\"
     assert!(text.contains("t.toml:2:1: `packager.part_target_ms`"), "{text}");
 }
 
-#[test]
-fn problem_in_a_default_value_has_no_location() {
-    // segment_target_ms keeps its default (2000) but the part target makes it too short.
-    let problems =
-        match Config::from_toml_str("[packager]\npart_target_ms = 500\nsegment_target_ms = 900\n", "t") {
-            Err(ConfigError::Invalid { problems }) => problems,
-            other => panic!("expected invalid, got {other:?}"),
-        };
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.key == "packager.segment_target_ms" && p.at.is_some())
-    );
+fn problems(src: &str) -> Vec<popcast_config::Problem> {
+    match Config::from_toml_str(src, "t.toml") {
+        Err(ConfigError::Invalid { problems }) => problems,
+        other => panic!("expected invalid, got {other:?}"),
+    }
 }
 
+#[test]
+fn problem_in_a_default_value_has_no_location() {
+    // slot_viewer_cap keeps its default (5000), which the lowered capacity makes too large.
+    let found = problems("[edge]\ncapacity_viewers = 100\n");
+    let p = found
+        .iter()
+        .find(|p| p.key == "edge.slot_viewer_cap")
+        .expect("cap problem");
+    assert_eq!(p.at, None);
+    assert!(p.to_string().contains("(default value)"), "{p}");
+}
+
+#[test]
+fn problem_in_a_written_value_has_its_line() {
+    let found = problems("[packager]\npart_target_ms = 500\nsegment_target_ms = 900\n");
+    let p = found
+        .iter()
+        .find(|p| p.key == "packager.segment_target_ms")
+        .unwrap();
+    assert_eq!(p.at.as_ref().map(|a| a.line), Some(3));
+}
+
+#[test]
+fn secret_values_never_appear_in_errors() {
+    for src in [
+        "[origin]\noperator_token = 9876543210987654\n",
+        "[edge]\nnode_secret = [\"s3cr3t-s3cr3t-s3cr3t\"]\n",
+    ] {
+        let err = Config::from_toml_str(src, "t.toml").unwrap_err().to_string();
+        assert!(
+            !err.contains("9876543210987654") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+        assert!(err.contains("secret"), "{err}");
+    }
+}
+
+#[test]
+fn oversized_config_is_a_limit_error() {
+    let big = format!("# {}\n", "x".repeat(popcast_config::MAX_CONFIG_BYTES));
+    assert!(matches!(
+        Config::from_toml_str(&big, "big.toml"),
+        Err(ConfigError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn counts_and_frame_rate_terms_are_limited() {
+    let mut src = String::from("[ladder]\n");
+    for i in 0..17 {
+        src.push_str(&format!(
+            "[[ladder.renditions]]\nname = \"r{i}\"\nwidth = 640\nheight = 360\nvideo_kbps = 500\n"
+        ));
+    }
+    assert!(
+        problems(&src)
+            .iter()
+            .any(|p| p.key == "ladder.renditions" && p.message.contains("limit"))
+    );
+    let (_, _, _, key, message) = parse_err("[test_source]\nframe_rate = \"4000000000/4000000000\"\n");
+    assert_eq!(key.as_deref(), Some("test_source.frame_rate"));
+    assert!(!message.is_empty());
+}
 #[test]
 fn missing_file_names_the_path() {
     let err = Config::load(Path::new("/nonexistent/popcast.toml")).unwrap_err();
