@@ -3,6 +3,10 @@
 
 CARGO ?= cargo
 SHELL := /bin/bash
+# rustup puts cargo in ~/.cargo/bin, which non-interactive shells may lack.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Steps depend on order (install before build, lint before tests).
+.NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
 .PHONY: up test deps deps-test toolchain build-release lint unit-tests fuzz bench clean
@@ -44,9 +48,9 @@ unit-tests:
 # toolchain with RUSTC_BOOTSTRAP because no nightly can be fetched here).
 fuzz: deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	@for t in $$(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+	@for t in $$(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz list); do \
 		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-		(cd fuzz && mkdir -p corpus-work/$$t && RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus-work/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
+		(cd fuzz && mkdir -p corpus-work/$$t && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus-work/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
 	done
 
 bench:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Popcast needs that this machine lacks; idempotent.
 # Usage: scripts/install-system-deps.sh build|test|bench
-#   build: what compiling needs (FFmpeg dev libraries, clang for bindgen, pkg-config, a font)
+#   build: what compiling needs (a C/C++ toolchain for -sys crates and the fuzzer, FFmpeg dev
+#          libraries, clang for bindgen, pkg-config, a font)
 #   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI)
 #   bench: test + peers for side-by-side figures (added by the bench issues)
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 set_name=${1:-build}
 
 build_pkgs=(
-  pkg-config clang libclang-dev
+  gcc g++ libc6-dev make pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
   fonts-dejavu-core
@@ -42,7 +43,6 @@ if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
   sudo="sudo"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "system packages ($set_name): installed ${missing[*]}"

@@ -88,7 +88,7 @@ pub struct OriginArgs {
     pub origin: String,
     /// Operator bearer token (or set POPCAST_OPERATOR_TOKEN).
     #[arg(long, env = "POPCAST_OPERATOR_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<popcast_config::Secret>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -52,7 +52,10 @@ pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
         .into());
     }
     let started = Instant::now();
-    let mut source = TestSource::start(&config.test_source, Pacing::RealTime)?;
+    // Opening libx264 blocks for a moment: keep it off the async workers.
+    let settings = config.test_source.clone();
+    let mut source =
+        tokio::task::spawn_blocking(move || TestSource::start(&settings, Pacing::RealTime)).await??;
     for track in source.tracks() {
         match (&track.codec, &track.video) {
             (CodecConfig::H264(avc), Some(v)) => println!(
@@ -79,11 +82,12 @@ pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
         "test source running"
     );
 
-    let every = Duration::from_secs(args.status_every.max(1));
+    let every = Duration::from_secs(args.status_every.clamp(1, 86_400));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // A duration too large to represent means "until stopped".
     let stop_at = args
         .duration
-        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+        .and_then(|s| tokio::time::Instant::now().checked_add(Duration::from_secs(s)));
     let (mut window, mut total) = (Tally::default(), Tally::default());
     let mut window_start = Instant::now();
     let run_start = Instant::now();

@@ -145,8 +145,9 @@ fn up_runs_the_test_source_in_real_time_and_logs_json() {
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("cannot read frames from {total}"));
-    // Three seconds at 25 fps in real time: about 75 frames, never hundreds.
-    assert!((60..=80).contains(&frames), "{total}");
+    // Three seconds at 25 fps in real time: about 75 frames; an unpaced source would make
+    // hundreds. Wide bounds: a loaded CI machine may start late or fall behind a little.
+    assert!((45..=110).contains(&frames), "{total}");
     assert!(total.contains("--duration elapsed"), "{total}");
     assert!(
         stdout.lines().filter(|l| l.starts_with("last")).count() >= 2,
