@@ -21,6 +21,14 @@ impl Rules {
         );
     }
 
+    fn at_most(&mut self, key: &str, count: usize, max: usize, what: &str) {
+        self.check(
+            count <= max,
+            key,
+            format!("{count} {what} is more than the limit of {max}"),
+        );
+    }
+
     fn even_size(&mut self, key: &str, width: u32, height: u32) {
         self.range(&format!("{key}.width"), width, 16, 7680);
         self.range(&format!("{key}.height"), height, 16, 4320);
@@ -216,13 +224,11 @@ impl Config {
             "ladder.renditions",
             "with passthrough = false the ladder needs at least one rendition",
         );
-        r.check(
-            ladder.renditions.len() <= MAX_RENDITIONS,
+        r.at_most(
             "ladder.renditions",
-            format!(
-                "{} renditions is more than the limit of {MAX_RENDITIONS}",
-                ladder.renditions.len()
-            ),
+            ladder.renditions.len(),
+            MAX_RENDITIONS,
+            "renditions",
         );
         for (i, rend) in ladder.renditions.iter().take(MAX_RENDITIONS).enumerate() {
             let key = format!("ladder.renditions[{i}]");
@@ -255,14 +261,7 @@ impl Config {
             "events.regions",
             "must list at least one region",
         );
-        r.check(
-            ev.regions.len() <= MAX_REGIONS,
-            "events.regions",
-            format!(
-                "{} regions is more than the limit of {MAX_REGIONS}",
-                ev.regions.len()
-            ),
-        );
+        r.at_most("events.regions", ev.regions.len(), MAX_REGIONS, "regions");
         for (i, region) in ev.regions.iter().take(MAX_REGIONS).enumerate() {
             r.url_safe(&format!("events.regions[{i}]"), region);
         }

@@ -138,6 +138,55 @@ pub struct AvcDecoderConfig {
     extension: Bytes,
 }
 
+/// The spec's names and rules for one parameter set list inside `avcC`.
+struct SetList {
+    count_field: &'static str,
+    /// Bits of the count byte that hold the count (SPS: 5, PPS: 8).
+    count_mask: u8,
+    length_field: &'static str,
+    nal_field: &'static str,
+    nal_type: NalUnitType,
+    max: usize,
+}
+
+const SPS_LIST: SetList = SetList {
+    count_field: "numOfSequenceParameterSets",
+    count_mask: 0x1f,
+    length_field: "sequenceParameterSetLength",
+    nal_field: "sequenceParameterSetNALUnit",
+    nal_type: NalUnitType::SPS,
+    max: MAX_SPS,
+};
+
+const PPS_LIST: SetList = SetList {
+    count_field: "numOfPictureParameterSets",
+    count_mask: 0xff,
+    length_field: "pictureParameterSetLength",
+    nal_field: "pictureParameterSetNALUnit",
+    nal_type: NalUnitType::PPS,
+    max: MAX_PPS,
+};
+
+/// Reads a count byte and that many length-prefixed parameter sets, then checks them.
+fn read_sets(r: &mut Reader<'_>, list: SetList) -> Result<Vec<Bytes>, CodecError> {
+    let at = r.offset();
+    let count = usize::from(r.u8(list.count_field)? & list.count_mask);
+    if count > list.max {
+        return Err(CodecError::Limit {
+            field: list.count_field,
+            count,
+            max: list.max,
+        });
+    }
+    let mut sets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = usize::from(r.u16(list.length_field)?);
+        sets.push(Bytes::copy_from_slice(r.bytes(list.nal_field, len)?));
+    }
+    check_sets(list.nal_field, &sets, list.nal_type, list.max, at)?;
+    Ok(sets)
+}
+
 /// Checks one parameter set list: count within `1..=max`, each a non-empty NAL unit of the
 /// right type and at most 65535 bytes.
 fn check_sets<S: AsRef<[u8]>>(
@@ -226,45 +275,8 @@ impl AvcDecoderConfig {
                 reason: "value 2 (3-byte lengths) is not allowed".into(),
             });
         }
-        let sps_at = r.offset();
-        let sps_count = usize::from(r.u8("numOfSequenceParameterSets")? & 0x1f);
-        let mut sps = Vec::with_capacity(sps_count);
-        for _ in 0..sps_count {
-            let len = usize::from(r.u16("sequenceParameterSetLength")?);
-            sps.push(Bytes::copy_from_slice(
-                r.bytes("sequenceParameterSetNALUnit", len)?,
-            ));
-        }
-        check_sets(
-            "sequenceParameterSetNALUnit",
-            &sps,
-            NalUnitType::SPS,
-            MAX_SPS,
-            sps_at,
-        )?;
-        let pps_at = r.offset();
-        let pps_count = usize::from(r.u8("numOfPictureParameterSets")?);
-        if pps_count > MAX_PPS {
-            return Err(CodecError::Limit {
-                field: "numOfPictureParameterSets",
-                count: pps_count,
-                max: MAX_PPS,
-            });
-        }
-        let mut pps = Vec::with_capacity(pps_count);
-        for _ in 0..pps_count {
-            let len = usize::from(r.u16("pictureParameterSetLength")?);
-            pps.push(Bytes::copy_from_slice(
-                r.bytes("pictureParameterSetNALUnit", len)?,
-            ));
-        }
-        check_sets(
-            "pictureParameterSetNALUnit",
-            &pps,
-            NalUnitType::PPS,
-            MAX_PPS,
-            pps_at,
-        )?;
+        let sps = read_sets(&mut r, SPS_LIST)?;
+        let pps = read_sets(&mut r, PPS_LIST)?;
         let extension = Bytes::copy_from_slice(r.bytes("avcC extension", r.remaining())?);
         Ok(Self {
             profile,
