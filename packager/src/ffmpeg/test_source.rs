@@ -348,6 +348,13 @@ impl Encoders {
                 self.video.send_frame(&picture).map_err(ff("encode video"))?;
                 video_index += 1;
             } else {
+                // The encoder may still hold a reference to the last buffer we sent; writing
+                // into a shared buffer would corrupt it, so take a private one if needed.
+                // SAFETY: `samples` is a valid, allocated frame owned by this thread.
+                let ret = unsafe { ffmpeg_next::ffi::av_frame_make_writable(samples.as_mut_ptr()) };
+                if ret < 0 {
+                    return Err(ff("make the audio frame writable")(ffmpeg_next::Error::from(ret)));
+                }
                 self.fill_tone(&mut samples, audio_index);
                 samples.set_pts(Some(audio_index as i64));
                 self.audio.send_frame(&samples).map_err(ff("encode audio"))?;
