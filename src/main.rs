@@ -54,9 +54,7 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 /// Validates the config a command would use (so its errors show today), then reports that
 /// the command's work is not built yet.
 fn not_yet(config: Option<&std::path::Path>, what: &'static str, issue: u32) -> anyhow::Result<()> {
-    if let Some(path) = config {
-        Config::load(path)?;
-    }
+    load(config)?;
     Err(NotYetAvailable { what, issue }.into())
 }
 

@@ -101,6 +101,21 @@ fn inexact_frame_rate_is_refused_with_a_hint() {
     assert_eq!(c.test_source.frame_rate, FrameRate::new(30000, 1001));
 }
 
+fn problems(src: &str) -> Vec<popcast_config::Problem> {
+    match Config::from_toml_str(src, "t.toml") {
+        Err(ConfigError::Invalid { problems }) => problems,
+        other => panic!("expected invalid, got {other:?}"),
+    }
+}
+
+/// The problem reported for `key`, or a failure listing all that were reported.
+fn problem_for<'a>(found: &'a [popcast_config::Problem], key: &str) -> &'a popcast_config::Problem {
+    found
+        .iter()
+        .find(|p| p.key == key)
+        .unwrap_or_else(|| panic!("no problem for {key} in {found:#?}"))
+}
+
 #[test]
 fn invalid_values_are_all_reported_with_key_and_line() {
     let src = "\
@@ -123,16 +138,8 @@ video_kbps = 900
 [origin]
 operator_token = \"short\"
 ";
-    let problems = match Config::from_toml_str(src, "t.toml") {
-        Err(ConfigError::Invalid { problems }) => problems,
-        other => panic!("expected invalid, got {other:?}"),
-    };
-    let find = |key: &str| {
-        problems
-            .iter()
-            .find(|p| p.key == key)
-            .unwrap_or_else(|| panic!("no problem for {key} in {problems:#?}"))
-    };
+    let problems = problems(src);
+    let find = |key: &str| problem_for(&problems, key);
     assert_eq!(find("packager.part_target_ms").at.as_ref().unwrap().line, 2);
     let dup = find("ladder.renditions[1].name");
     assert_eq!(dup.at.as_ref().unwrap().line, 12);
@@ -149,21 +156,11 @@ operator_token = \"short\"
     assert!(text.contains("t.toml:2:1: `packager.part_target_ms`"), "{text}");
 }
 
-fn problems(src: &str) -> Vec<popcast_config::Problem> {
-    match Config::from_toml_str(src, "t.toml") {
-        Err(ConfigError::Invalid { problems }) => problems,
-        other => panic!("expected invalid, got {other:?}"),
-    }
-}
-
 #[test]
 fn problem_in_a_default_value_has_no_location() {
     // slot_viewer_cap keeps its default (5000), which the lowered capacity makes too large.
     let found = problems("[edge]\ncapacity_viewers = 100\n");
-    let p = found
-        .iter()
-        .find(|p| p.key == "edge.slot_viewer_cap")
-        .expect("cap problem");
+    let p = problem_for(&found, "edge.slot_viewer_cap");
     assert_eq!(p.at, None);
     assert!(p.to_string().contains("(default value)"), "{p}");
 }
@@ -171,10 +168,7 @@ fn problem_in_a_default_value_has_no_location() {
 #[test]
 fn problem_in_a_written_value_has_its_line() {
     let found = problems("[packager]\npart_target_ms = 500\nsegment_target_ms = 900\n");
-    let p = found
-        .iter()
-        .find(|p| p.key == "packager.segment_target_ms")
-        .unwrap();
+    let p = problem_for(&found, "packager.segment_target_ms");
     assert_eq!(p.at.as_ref().map(|a| a.line), Some(3));
 }
 

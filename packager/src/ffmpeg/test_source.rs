@@ -154,7 +154,10 @@ const AAC_FRAME: usize = 1024;
 
 /// The FFmpeg state of a running source; lives on the source's own thread.
 struct Encoders {
-    graph: filter::Graph,
+    /// Owns the test pattern's filters; kept alive for `sink`, never read directly.
+    _graph: filter::Graph,
+    /// The graph's buffersink, looked up once (a pointer into `_graph`, valid while it lives).
+    sink: filter::Context,
     video: codec::encoder::Video,
     audio: codec::encoder::Audio,
     tracks: Vec<TrackInfo>,
@@ -276,6 +279,10 @@ impl Encoders {
         graph
             .validate()
             .map_err(ff("configure the test pattern filter graph"))?;
+        let sink = graph.get("out").ok_or(TestSourceError::Ffmpeg {
+            what: "find the buffersink in the configured graph",
+            source: ffmpeg_next::Error::FilterNotFound,
+        })?;
 
         let tracks = vec![
             TrackInfo {
@@ -296,7 +303,8 @@ impl Encoders {
             },
         ];
         Ok(Self {
-            graph,
+            _graph: graph,
+            sink,
             video,
             audio,
             tracks,
@@ -334,11 +342,8 @@ impl Encoders {
             let video_at = ticks_to_duration(video_index * den, num);
             let audio_at = ticks_to_duration(audio_index, u64::from(self.sample_rate));
             if video_at <= audio_at {
-                let mut sink = self
-                    .graph
-                    .get("out")
-                    .expect("the graph has the sink it was built with");
-                sink.sink()
+                self.sink
+                    .sink()
                     .frame(&mut picture)
                     .map_err(ff("pull a frame from the test pattern"))?;
                 picture.set_pts(Some(video_index as i64));
