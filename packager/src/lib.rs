@@ -9,6 +9,7 @@
 //! and edge-node); read clocks inside protocol cores (time is passed in). FFmpeg is used only
 //! inside the `ffmpeg` module.
 
+pub mod cmaf;
 pub mod codec;
 #[cfg(feature = "ffmpeg")]
 pub mod ffmpeg;
