@@ -13,7 +13,10 @@ pub mod cmaf;
 pub mod codec;
 #[cfg(feature = "ffmpeg")]
 pub mod ffmpeg;
+#[cfg(test)]
+mod fixtures;
 pub mod media;
+pub mod segmenter;
 
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
 /// Each asserts an invariant, not just "no panic".

@@ -38,39 +38,10 @@ pub fn from_ntp_timestamp(ntp: u64) -> std::time::SystemTime {
 mod tests {
     use super::read::{fragments, init_info};
     use super::*;
-    use crate::codec::{AudioSpecificConfig, AvcDecoderConfig};
-    use crate::media::{CodecConfig, TrackId, TrackInfo, VideoShape};
+    use crate::fixtures::{audio_track, video_track};
+    use crate::media::CodecConfig;
     use bytes::Bytes;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    /// x264's SPS and PPS for 320x240 High@1.3 (from `ffmpeg -c:v libx264 -f h264`).
-    pub(crate) const SPS: &[u8] = &[
-        0x67, 0x64, 0x00, 0x0d, 0xac, 0xb2, 0x02, 0x83, 0xf6, 0x02, 0x20, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00,
-        0x00, 0x07, 0x91, 0xe2, 0x85, 0x49,
-    ];
-    pub(crate) const PPS: &[u8] = &[0x68, 0xeb, 0xc3, 0xcb, 0x22, 0xc0];
-
-    pub(crate) fn video_track() -> TrackInfo {
-        TrackInfo {
-            id: TrackId(1),
-            timescale: 90_000,
-            codec: CodecConfig::H264(AvcDecoderConfig::from_parameter_sets(&[SPS], &[PPS]).unwrap()),
-            video: Some(VideoShape {
-                width: 320,
-                height: 240,
-                frame_rate: Some((30, 1)),
-            }),
-        }
-    }
-
-    pub(crate) fn audio_track() -> TrackInfo {
-        TrackInfo {
-            id: TrackId(2),
-            timescale: 48_000,
-            codec: CodecConfig::Aac(AudioSpecificConfig::new(2, 48_000, 2).unwrap()),
-            video: None,
-        }
-    }
 
     #[test]
     fn ntp_round_trip() {

@@ -149,13 +149,6 @@ impl<'a> Cursor<'a> {
         self.pos += n;
         Ok(out)
     }
-    fn u8(&mut self) -> Result<u8, ReadError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, ReadError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
     fn u32(&mut self) -> Result<u32, ReadError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
