@@ -721,7 +721,11 @@ mod tests {
         // From the start: the priming frame; later: the first frame starting at or after
         // the first video frame (the previous call sent those before it).
         let start = from_frame * 1600;
-        let mut a = if from_frame == 0 { 0 } else { (start + 1024 + 1023) / 1024 };
+        let mut a = if from_frame == 0 {
+            0
+        } else {
+            (start + 1024 + 1023) / 1024
+        };
         for i in from_frame..from_frame + secs * 30 {
             s.push(video(i, gop)).unwrap();
             while (a * 1024 - 1024) * 90_000 < (i + 1) * 3000 * 48_000 {

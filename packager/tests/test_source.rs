@@ -6,9 +6,10 @@ use popcast_config::{FrameRate, TestSourceConfig};
 use popcast_packager::codec::avcc_to_annexb;
 use popcast_packager::ffmpeg::{Pacing, TestSource, TestSourceError};
 use popcast_packager::media::{CodecConfig, Frame};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{Scratch, ffprobe_json};
 
 fn small(width: u32, height: u32, fps: FrameRate) -> TestSourceConfig {
     TestSourceConfig {
@@ -18,47 +19,6 @@ fn small(width: u32, height: u32, fps: FrameRate) -> TestSourceConfig {
         video_kbps: 600,
         ..TestSourceConfig::default()
     }
-}
-
-/// A scratch directory removed when the test ends (pass or fail).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("popcast-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn ffprobe_json(args: &[&str], file: &PathBuf) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json"])
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("ffprobe must be installed (make test installs the ffmpeg package)");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "ffprobe warned: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Pulls `n_video` video frames (and the audio produced meanwhile).
