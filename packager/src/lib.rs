@@ -16,6 +16,7 @@ pub mod ffmpeg;
 #[cfg(test)]
 mod fixtures;
 pub mod media;
+pub mod naming;
 pub mod segmenter;
 
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
