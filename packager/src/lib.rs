@@ -15,9 +15,11 @@ pub mod codec;
 pub mod ffmpeg;
 #[cfg(test)]
 mod fixtures;
+pub mod hls;
 pub mod media;
 pub mod naming;
 pub mod segmenter;
+pub mod store;
 
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
 /// Each asserts an invariant, not just "no panic".

@@ -1,0 +1,3 @@
+//! HLS playlists: writing LL-HLS media and multivariant playlists.
+
+pub mod write;

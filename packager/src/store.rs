@@ -1,0 +1,762 @@
+//! The live store: per event and rendition, the sliding window of segments and parts in
+//! memory, with async waiters for blocking playlist reloads and parts streamed chunk by
+//! chunk while they are produced.
+//!
+//! Media is held as shared [`Bytes`] chunks exactly as the segmenter wrote them: a part is
+//! its chunks, a segment is its parts' chunks, and serving either hands out clones of the
+//! same buffers. Memory is bounded by the window and freed as it slides.
+
+use crate::hls::write::{
+    self, AudioRendition, MediaPlaylist, PartLine, RenditionReport, SegmentLine, Variant,
+};
+use crate::media::{CodecConfig, TrackInfo};
+use crate::naming;
+use crate::segmenter::Event;
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Window sizes and timing of one event's renditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// Complete segments kept (and listed) per rendition.
+    pub window_segments: usize,
+    /// Of those, the newest whose parts are listed.
+    pub part_window_segments: usize,
+    /// `EXT-X-TARGETDURATION`, whole seconds.
+    pub target_duration: u64,
+    /// The longest a blocking request is held before 503; the spec's limit is three target
+    /// durations.
+    pub hold_limit: Duration,
+}
+
+impl StoreConfig {
+    pub fn from_config(c: &popcast_config::PackagerConfig) -> Self {
+        let target_duration = (u64::from(c.segment_target_ms)).div_ceil(1000).max(1);
+        Self {
+            window_segments: c.window_segments as usize,
+            part_window_segments: c.part_window_segments as usize,
+            target_duration,
+            hold_limit: Duration::from_secs(target_duration * 3),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self::from_config(&popcast_config::PackagerConfig::default())
+    }
+}
+
+/// Why a request cannot be answered. The HTTP layer maps each to a status code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// 400: the request asks for something the spec does not let a client block on.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 404: no such rendition or object (outside the window, or beyond the preload hint).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 503: not available within the spec's hold limit, or the rendition has no media yet.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What kind of rendition a track becomes.
+fn is_audio(track: &TrackInfo) -> bool {
+    matches!(track.codec, CodecConfig::Aac(_))
+}
+
+/// A playlist request: `_HLS_msn`, `_HLS_part`, `_HLS_skip=YES`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlaylistRequest {
+    pub msn: Option<u64>,
+    pub part: Option<u32>,
+    pub skip: bool,
+}
+
+impl PlaylistRequest {
+    /// Parses the query string of a playlist request. Unknown keys (CMCD, tokens, cache
+    /// busters) are ignored; the LL-HLS keys must be well formed.
+    pub fn parse_query(query: &str) -> Result<Self, StoreError> {
+        let mut req = Self::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let num = |what: &str| {
+                if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(StoreError::BadRequest(format!(
+                        "{what} must be a decimal integer"
+                    )));
+                }
+                v.parse::<u64>()
+                    .map_err(|_| StoreError::BadRequest(format!("{what} is out of range")))
+            };
+            match k {
+                "_HLS_msn" => req.msn = Some(num("_HLS_msn")?),
+                "_HLS_part" => {
+                    let p = num("_HLS_part")?;
+                    req.part = Some(
+                        u32::try_from(p)
+                            .map_err(|_| StoreError::BadRequest("_HLS_part is out of range".into()))?,
+                    );
+                }
+                "_HLS_skip" => match v {
+                    "YES" | "v2" => req.skip = true,
+                    _ => return Err(StoreError::BadRequest("_HLS_skip must be YES or v2".into())),
+                },
+                _ => {}
+            }
+        }
+        if req.part.is_some() && req.msn.is_none() {
+            return Err(StoreError::BadRequest("_HLS_part without _HLS_msn".into()));
+        }
+        Ok(req)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Part {
+    chunks: Vec<Bytes>,
+    duration: Option<Duration>,
+    independent: bool,
+}
+
+#[derive(Debug)]
+struct Segment {
+    msn: u64,
+    discontinuity: bool,
+    program_date_time: SystemTime,
+    duration: Option<Duration>,
+    parts: Vec<Part>,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    track: TrackInfo,
+    init: Option<Bytes>,
+    part_target: Duration,
+    segments: VecDeque<Segment>,
+    /// Discontinuities that slid out of the window (EXT-X-DISCONTINUITY-SEQUENCE).
+    discontinuity_sequence: u64,
+    ended: bool,
+    bytes: usize,
+}
+
+impl State {
+    /// The newest complete part: (msn, part).
+    fn last_part(&self) -> Option<(u64, u32)> {
+        self.segments.iter().rev().find_map(|s| {
+            let done = s.parts.iter().take_while(|p| p.duration.is_some()).count();
+            (done > 0).then(|| (s.msn, done as u32 - 1))
+        })
+    }
+
+    /// The part being produced now, or the one expected next: the preload hint.
+    fn next_part(&self) -> Option<(u64, u32)> {
+        let s = self.segments.back()?;
+        if self.ended {
+            return None;
+        }
+        if s.duration.is_some() {
+            return Some((s.msn + 1, 0));
+        }
+        let done = s.parts.iter().take_while(|p| p.duration.is_some()).count();
+        Some((s.msn, done as u32))
+    }
+
+    fn segment(&self, msn: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.msn;
+        self.segments
+            .get(usize::try_from(msn.checked_sub(first)?).ok()?)
+            .filter(|s| s.msn == msn)
+    }
+
+    fn segment_mut(&mut self, msn: u64) -> Option<&mut Segment> {
+        let first = self.segments.front()?.msn;
+        self.segments
+            .get_mut(usize::try_from(msn.checked_sub(first)?).ok()?)
+            .filter(|s| s.msn == msn)
+    }
+
+    fn apply(&mut self, event: Event, window: usize) {
+        match event {
+            Event::Init {
+                data, part_target, ..
+            } => {
+                self.init = Some(data);
+                self.part_target = part_target;
+            }
+            Event::SegmentStart {
+                msn,
+                discontinuity,
+                program_date_time,
+                ..
+            } => self.segments.push_back(Segment {
+                msn,
+                discontinuity,
+                program_date_time,
+                duration: None,
+                parts: Vec::new(),
+                bytes: 0,
+            }),
+            Event::PartStart { msn, independent, .. } => {
+                if let Some(s) = self.segment_mut(msn) {
+                    s.parts.push(Part {
+                        independent,
+                        ..Part::default()
+                    });
+                }
+            }
+            Event::Chunk { data, .. } => {
+                if let Some(s) = self.segments.back_mut() {
+                    if let Some(p) = s.parts.last_mut() {
+                        s.bytes += data.len();
+                        self.bytes += data.len();
+                        p.chunks.push(data);
+                    }
+                }
+            }
+            Event::PartEnd {
+                msn, part, duration, ..
+            } => {
+                if let Some(p) = self.segment_mut(msn).and_then(|s| s.parts.get_mut(part as usize)) {
+                    p.duration = Some(duration);
+                }
+            }
+            Event::SegmentEnd { msn, duration, .. } => {
+                if let Some(s) = self.segment_mut(msn) {
+                    s.duration = Some(duration);
+                }
+                // Slide: keep `window` complete segments (plus the one in progress).
+                while self.segments.iter().filter(|s| s.duration.is_some()).count() > window {
+                    if let Some(old) = self.segments.pop_front() {
+                        self.bytes -= old.bytes;
+                        if old.discontinuity {
+                            self.discontinuity_sequence += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One rendition: its window and the waiters on it.
+#[derive(Debug)]
+pub struct Rendition {
+    name: String,
+    state: Mutex<State>,
+    /// Bumped after every batch of events; waiters re-check on change.
+    version: watch::Sender<u64>,
+}
+
+/// A part or segment body: its chunks, shared with every other reader.
+pub type Body = Vec<Bytes>;
+
+impl Rendition {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn track(&self) -> TrackInfo {
+        self.lock().track.clone()
+    }
+
+    /// Bytes of media held in the window.
+    pub fn bytes_held(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// The CMAF header, once the first frame has been muxed.
+    pub fn init(&self) -> Result<Bytes, StoreError> {
+        self.lock()
+            .init
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable(format!("{}: no media yet", self.name)))
+    }
+
+    /// Applies a batch of segmenter events for this rendition's track, then wakes waiters.
+    /// A batch leaves the window consistent (a part end and the next part's start arrive
+    /// together), so readers never see a half-applied cut.
+    pub fn apply(&self, events: impl IntoIterator<Item = Event>, window: usize) {
+        {
+            let mut s = self.lock();
+            for e in events {
+                s.apply(e, window);
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Marks the stream ended (EXT-X-ENDLIST) and wakes every waiter.
+    pub fn end(&self) {
+        self.lock().ended = true;
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// The newest complete part (msn, part), for rendition reports and tests.
+    pub fn last_part(&self) -> Option<(u64, u32)> {
+        self.lock().last_part()
+    }
+
+    /// Waits until `ready` holds for the state or the deadline passes.
+    async fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&State) -> Result<Option<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut rx = self.version.subscribe();
+        loop {
+            rx.borrow_and_update();
+            if let Some(v) = ready(&self.lock())? {
+                return Ok(v);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(StoreError::NotFound(format!("{}: removed", self.name))),
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{}: not produced within the hold limit",
+                        self.name
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Every rendition of one event, and the event-wide playlist settings.
+#[derive(Debug)]
+pub struct EventStore {
+    config: StoreConfig,
+    renditions: RwLock<BTreeMap<String, Arc<Rendition>>>,
+}
+
+impl EventStore {
+    pub fn new(config: StoreConfig) -> Self {
+        Self {
+            config,
+            renditions: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Adds a rendition fed by one track. Names follow [`naming::check_name`].
+    pub fn add_rendition(&self, name: &str, track: TrackInfo) -> Result<Arc<Rendition>, naming::NameError> {
+        naming::check_name("rendition", name)?;
+        let (version, _) = watch::channel(0);
+        let r = Arc::new(Rendition {
+            name: name.to_string(),
+            state: Mutex::new(State {
+                track,
+                init: None,
+                part_target: Duration::ZERO,
+                segments: VecDeque::new(),
+                discontinuity_sequence: 0,
+                ended: false,
+                bytes: 0,
+            }),
+            version,
+        });
+        self.renditions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), r.clone());
+        Ok(r)
+    }
+
+    pub fn rendition(&self, name: &str) -> Result<Arc<Rendition>, StoreError> {
+        self.renditions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(format!("no rendition {name:?}")))
+    }
+
+    fn all(&self) -> Vec<Arc<Rendition>> {
+        self.renditions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Applies segmenter events to the renditions their tracks feed (`route` maps a track
+    /// to a rendition name); events of unknown tracks are dropped.
+    pub fn apply(
+        &self,
+        events: impl IntoIterator<Item = Event>,
+        route: impl Fn(crate::media::TrackId) -> Option<String>,
+    ) {
+        let mut by_rendition: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for e in events {
+            if let Some(name) = route(event_track(&e)) {
+                by_rendition.entry(name).or_default().push(e);
+            }
+        }
+        for (name, events) in by_rendition {
+            if let Ok(r) = self.rendition(&name) {
+                r.apply(events, self.config.window_segments);
+            }
+        }
+    }
+
+    /// Ends every rendition (EXT-X-ENDLIST).
+    pub fn end(&self) {
+        for r in self.all() {
+            r.end();
+        }
+    }
+
+    /// A media playlist, holding the request per LL-HLS blocking reload rules: until the
+    /// playlist has segment `msn` (or part `part` of it), at most [`StoreConfig::hold_limit`].
+    pub async fn media_playlist(&self, rendition: &str, req: PlaylistRequest) -> Result<String, StoreError> {
+        let r = self.rendition(rendition)?;
+        let parts_per_segment = |s: &State| {
+            (self.config.target_duration as f64 / s.part_target.as_secs_f64().max(0.001)).ceil() as u64
+        };
+        if let Some(msn) = req.msn {
+            let deadline = Instant::now() + self.config.hold_limit;
+            r.wait_for(deadline, |s| {
+                // Nothing to compare with yet: hold until the first part is complete.
+                let Some((last_msn, last_part)) = s.last_part().filter(|_| s.init.is_some()) else {
+                    return Ok(s.ended.then_some(()));
+                };
+                if msn > last_msn + 2 {
+                    return Err(StoreError::BadRequest(format!(
+                        "_HLS_msn={msn} is more than two segments past the last ({last_msn})"
+                    )));
+                }
+                // Advance Part Limit: 3 / PART-TARGET parts when the target is under 1 s.
+                let pt = s.part_target.as_secs_f64();
+                let limit = if pt < 1.0 { (3.0 / pt).floor() as u64 } else { 3 };
+                let want = msn * parts_per_segment(s) + u64::from(req.part.unwrap_or(0));
+                let have = last_msn * parts_per_segment(s) + u64::from(last_part);
+                if req.part.is_some() && want > have + limit {
+                    return Err(StoreError::BadRequest(format!(
+                        "_HLS_part={} of {msn} is beyond the advance part limit ({limit} parts)",
+                        req.part.unwrap_or(0)
+                    )));
+                }
+                let satisfied = s.ended
+                    || match req.part {
+                        None => s
+                            .segments
+                            .iter()
+                            .any(|seg| seg.msn > msn || (seg.msn == msn && seg.duration.is_some())),
+                        Some(p) => {
+                            (last_msn, last_part) >= (msn, p) || s.segments.iter().any(|seg| seg.msn > msn)
+                        }
+                    };
+                Ok(satisfied.then_some(()))
+            })
+            .await?;
+        }
+        let playlist = self.describe(&r)?;
+        Ok(playlist.render(req.skip))
+    }
+
+    /// The playlist description of a rendition now (sibling reports included).
+    fn describe(&self, r: &Rendition) -> Result<MediaPlaylist, StoreError> {
+        let mut p = {
+            let s = r.lock();
+            if s.init.is_none() || s.segments.is_empty() {
+                return Err(StoreError::Unavailable(format!("{}: no media yet", r.name)));
+            }
+            let listed_from = s
+                .segments
+                .iter()
+                .filter(|seg| seg.duration.is_some())
+                .count()
+                .saturating_sub(self.config.part_window_segments);
+            let segments = s
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| SegmentLine {
+                    msn: seg.msn,
+                    duration: seg.duration,
+                    discontinuity: seg.discontinuity,
+                    program_date_time: seg.program_date_time,
+                    parts: if i >= listed_from || seg.duration.is_none() {
+                        seg.parts
+                            .iter()
+                            .map_while(|p| {
+                                p.duration.map(|duration| PartLine {
+                                    duration,
+                                    independent: p.independent,
+                                })
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+            MediaPlaylist {
+                target_duration: self.config.target_duration,
+                part_target: s.part_target,
+                media_sequence: s.segments[0].msn,
+                discontinuity_sequence: s.discontinuity_sequence,
+                segments,
+                preload_hint: s.next_part(),
+                reports: Vec::new(),
+                ended: s.ended,
+            }
+        };
+        let audio = is_audio(&r.track());
+        for sib in self.all() {
+            if sib.name != r.name && is_audio(&sib.track()) == audio {
+                if let Some((last_msn, last_part)) = sib.last_part() {
+                    p.reports.push(RenditionReport {
+                        uri: format!("../{}", naming::media_playlist_uri(&sib.name)),
+                        last_msn,
+                        last_part,
+                    });
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// The multivariant playlist: every video rendition with media, each with the audio
+    /// group; audio alone when the source has no video. BANDWIDTH is the peak segment
+    /// bitrate in the window (video + audio), AVERAGE-BANDWIDTH the mean.
+    pub fn multivariant(&self) -> Result<String, StoreError> {
+        let mut audio = Vec::new();
+        let mut videos = Vec::new();
+        for r in self.all() {
+            let s = r.lock();
+            if s.init.is_none() {
+                continue;
+            }
+            let rates = bitrates(&s);
+            match &s.track.codec {
+                CodecConfig::Aac(asc) => {
+                    audio.push((r.name.clone(), asc.codec_string(), asc.channel_config, rates))
+                }
+                CodecConfig::H264(avc) => {
+                    videos.push((r.name.clone(), avc.codec_string(), s.track.video, rates))
+                }
+            }
+        }
+        if audio.is_empty() && videos.is_empty() {
+            return Err(StoreError::Unavailable("no rendition has media yet".into()));
+        }
+        let group = "audio".to_string();
+        let (a_peak, a_avg) = audio.iter().map(|a| a.3).max().unwrap_or((0, 0));
+        let audio_lines: Vec<AudioRendition> = audio
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _, ch, _))| AudioRendition {
+                group: group.clone(),
+                name: name.clone(),
+                uri: naming::media_playlist_uri(name),
+                channels: (*ch > 0).then_some(*ch),
+                default: i == 0,
+            })
+            .collect();
+        let audio_codec = audio.first().map(|a| a.1.clone());
+        let mut variants: Vec<Variant> = videos
+            .iter()
+            .map(|(name, codec, shape, (peak, avg))| Variant {
+                uri: naming::media_playlist_uri(name),
+                bandwidth: peak + a_peak,
+                average_bandwidth: avg + a_avg,
+                codecs: match &audio_codec {
+                    Some(a) => format!("{codec},{a}"),
+                    None => codec.clone(),
+                },
+                resolution: shape.map(|v| (v.width, v.height)),
+                frame_rate: shape
+                    .and_then(|v| v.frame_rate)
+                    .map(|(n, d)| f64::from(n) / f64::from(d.max(1))),
+                audio_group: audio_codec.as_ref().map(|_| group.clone()),
+            })
+            .collect();
+        variants.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+        if variants.is_empty() {
+            // Audio-only source: the audio rendition is the variant.
+            let (name, codec, _, (peak, avg)) = &audio[0];
+            variants.push(Variant {
+                uri: naming::media_playlist_uri(name),
+                bandwidth: *peak,
+                average_bandwidth: *avg,
+                codecs: codec.clone(),
+                resolution: None,
+                frame_rate: None,
+                audio_group: None,
+            });
+            return Ok(write::multivariant(&[], &variants));
+        }
+        Ok(write::multivariant(&audio_lines, &variants))
+    }
+
+    /// The bytes of a complete part, or, for the part in progress (the preload hint), a
+    /// stream of its chunks as they are produced.
+    pub fn part(&self, rendition: &str, msn: u64, part: u32) -> Result<ObjectStream, StoreError> {
+        self.object(rendition, msn, Some(part))
+    }
+
+    /// A segment: complete, or streamed while in progress.
+    pub fn segment(&self, rendition: &str, msn: u64) -> Result<ObjectStream, StoreError> {
+        self.object(rendition, msn, None)
+    }
+
+    fn object(&self, rendition: &str, msn: u64, part: Option<u32>) -> Result<ObjectStream, StoreError> {
+        let r = self.rendition(rendition)?;
+        {
+            let s = r.lock();
+            let exists = match (s.segment(msn), part) {
+                (Some(seg), Some(p)) => (p as usize) < seg.parts.len(),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let hinted = part.is_some_and(|p| s.next_part() == Some((msn, p)));
+            if !exists && !hinted {
+                let what = match part {
+                    Some(p) => naming::RenditionObject::Part { msn, part: p },
+                    None => naming::RenditionObject::Segment { msn },
+                };
+                return Err(StoreError::NotFound(format!("{rendition}/{what}")));
+            }
+        }
+        Ok(ObjectStream {
+            rendition: r,
+            msn,
+            part,
+            next: 0,
+            deadline: Instant::now() + self.config.hold_limit,
+        })
+    }
+}
+
+fn event_track(e: &Event) -> crate::media::TrackId {
+    match e {
+        Event::Init { track, .. }
+        | Event::SegmentStart { track, .. }
+        | Event::PartStart { track, .. }
+        | Event::Chunk { track, .. }
+        | Event::PartEnd { track, .. }
+        | Event::SegmentEnd { track, .. } => *track,
+    }
+}
+
+/// Peak and average bits per second over the complete segments in the window (over the
+/// complete parts while no segment is complete yet).
+fn bitrates(s: &State) -> (u64, u64) {
+    let rate = |bytes: usize, d: Duration| (bytes as f64 * 8.0 / d.as_secs_f64().max(0.001)) as u64;
+    let complete: Vec<(usize, Duration)> = s
+        .segments
+        .iter()
+        .filter_map(|seg| seg.duration.map(|d| (seg.bytes, d)))
+        .collect();
+    if complete.is_empty() {
+        let (bytes, d) = s
+            .segments
+            .iter()
+            .flat_map(|seg| &seg.parts)
+            .filter_map(|p| {
+                p.duration
+                    .map(|d| (p.chunks.iter().map(Bytes::len).sum::<usize>(), d))
+            })
+            .fold((0, Duration::ZERO), |(b, t), (pb, pd)| (b + pb, t + pd));
+        let r = rate(bytes, d);
+        return (r, r);
+    }
+    let peak = complete.iter().map(|&(b, d)| rate(b, d)).max().unwrap_or(0);
+    let (bytes, d) = complete
+        .iter()
+        .fold((0, Duration::ZERO), |(b, t), &(pb, pd)| (b + pb, t + pd));
+    (peak, rate(bytes, d))
+}
+
+/// A part or segment read chunk by chunk; waits for chunks still being produced.
+#[derive(Debug)]
+pub struct ObjectStream {
+    rendition: Arc<Rendition>,
+    msn: u64,
+    part: Option<u32>,
+    next: usize,
+    deadline: Instant,
+}
+
+impl ObjectStream {
+    /// The object's chunks available now and whether it is complete, without waiting.
+    pub fn available(&self) -> (Body, bool) {
+        let s = self.rendition.lock();
+        let mut body = Vec::new();
+        loop {
+            match chunk_at(&s, self.msn, self.part, body.len()) {
+                Some((Some(c), _)) => body.push(c),
+                Some((None, complete)) => return (body, complete),
+                None => return (body, false),
+            }
+        }
+    }
+
+    /// The next chunk, waiting while the object is in progress; `None` when it is complete.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, StoreError> {
+        let (msn, part, from) = (self.msn, self.part, self.next);
+        let name = self.rendition.name.clone();
+        let chunk = self
+            .rendition
+            .wait_for(self.deadline, |s| {
+                let Some((chunk, complete)) = chunk_at(s, msn, part, from) else {
+                    // Not started yet (the hinted part) or slid out of the window.
+                    return if s.segment(msn).is_some() || s.next_part().is_some_and(|(m, _)| m == msn) {
+                        Ok(None)
+                    } else {
+                        Err(StoreError::NotFound(format!("{name}: {msn} left the window")))
+                    };
+                };
+                match chunk {
+                    Some(c) => Ok(Some(Some(c))),
+                    None if complete || s.ended => Ok(Some(None)),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        if chunk.is_some() {
+            self.next += 1;
+        }
+        Ok(chunk)
+    }
+
+    /// Reads the whole object, waiting until it is complete.
+    pub async fn read_all(mut self) -> Result<Body, StoreError> {
+        let mut out = Vec::new();
+        while let Some(c) = self.next_chunk().await? {
+            out.push(c);
+        }
+        Ok(out)
+    }
+}
+
+/// Chunk `index` of an object (if produced yet), and whether the object is complete.
+fn chunk_at(s: &State, msn: u64, part: Option<u32>, index: usize) -> Option<(Option<Bytes>, bool)> {
+    let seg = s.segment(msn)?;
+    match part {
+        Some(p) => {
+            let part = seg.parts.get(p as usize)?;
+            Some((part.chunks.get(index).cloned(), part.duration.is_some()))
+        }
+        None => Some((
+            seg.parts.iter().flat_map(|p| &p.chunks).nth(index).cloned(),
+            seg.duration.is_some(),
+        )),
+    }
+}
