@@ -9,12 +9,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test deps-browser toolchain build-release lint unit-tests fuzz bench clean
+.PHONY: up test deps deps-test deps-browser toolchain build-release lint unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
 
-test: deps-test deps-browser toolchain lint unit-tests
+test: deps-test deps-browser toolchain lint browser-selftest unit-tests
 
 deps:
 	@scripts/install-system-deps.sh build
@@ -34,6 +34,11 @@ deps-browser:
 	else \
 		echo "browser harness: node_modules up to date"; \
 	fi
+
+# The browser harness against an ffmpeg-made stream, no Popcast involved (~15 s). Before
+# unit-tests so that `make test` still ends on the whole suite's summary.
+browser-selftest: deps-test deps-browser
+	tests/browser/selftest.sh
 
 # rustfmt and clippy come with rustup's default profile; add them if this toolchain lacks them.
 toolchain:
