@@ -9,18 +9,36 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test toolchain build-release lint unit-tests fuzz bench clean
+.PHONY: up test deps deps-test deps-browser toolchain build-release lint unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
 
-test: deps-test toolchain lint unit-tests
+test: deps-test deps-browser toolchain lint browser-selftest unit-tests
 
 deps:
 	@scripts/install-system-deps.sh build
 
 deps-test:
 	@scripts/install-system-deps.sh test
+
+# The browser harness's npm packages (hls.js, playwright-core; no browser download: it drives
+# Debian's chromium from deps-test). npm ci only when node_modules is missing or older than
+# the lockfile; the touch marks it current even when npm ci left its mtime alone.
+deps-browser:
+	@command -v npm >/dev/null && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' \
+		|| { echo "deps-browser: needs Node.js >= 20 with npm" >&2; exit 1; }
+	@cd tests/browser && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
+		echo "browser harness: npm ci in tests/browser"; \
+		npm ci --no-audit --no-fund && touch node_modules; \
+	else \
+		echo "browser harness: node_modules up to date"; \
+	fi
+
+# The browser harness against an ffmpeg-made stream, no Popcast involved (~15 s). Before
+# unit-tests so that `make test` still ends on the whole suite's summary.
+browser-selftest: deps-test deps-browser
+	tests/browser/selftest.sh
 
 # rustfmt and clippy come with rustup's default profile; add them if this toolchain lacks them.
 toolchain:

@@ -3,7 +3,8 @@
 # Usage: scripts/install-system-deps.sh build|test|bench
 #   build: what compiling needs (a C/C++ toolchain for -sys crates and the fuzzer, FFmpeg dev
 #          libraries, clang for bindgen, pkg-config, a font)
-#   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI)
+#   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; chromium, which the
+#          browser harness in tests/browser/ drives with hls.js)
 #   bench: test + peers for side-by-side figures (added by the bench issues)
 set -euo pipefail
 
@@ -15,7 +16,7 @@ build_pkgs=(
   libswscale-dev libswresample-dev
   fonts-dejavu-core
 )
-test_pkgs=(ffmpeg)
+test_pkgs=(ffmpeg chromium)
 bench_pkgs=()
 
 case "$set_name" in
