@@ -587,7 +587,7 @@ impl EventStore {
                 audio_group: audio_codec.as_ref().map(|_| group.clone()),
             })
             .collect();
-        variants.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+        variants.sort_by_key(|v| std::cmp::Reverse(v.bandwidth));
         if variants.is_empty() {
             // Audio-only source: the audio rendition is the variant.
             let (name, codec, _, (peak, avg)) = &audio[0];
