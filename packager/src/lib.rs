@@ -13,8 +13,8 @@ pub mod cmaf;
 pub mod codec;
 #[cfg(feature = "ffmpeg")]
 pub mod ffmpeg;
-#[cfg(test)]
-mod fixtures;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod hls;
 pub mod media;
 pub mod naming;
@@ -72,6 +72,128 @@ pub mod fuzzing {
                     ),
                     (asc.object_type, asc.sample_rate, asc.channel_config)
                 );
+            }
+        }
+    }
+
+    /// CMAF reader: arbitrary bytes never panic, and every sample it reports lies inside
+    /// the input.
+    pub fn cmaf_read(data: &[u8]) {
+        if let Ok(frags) = crate::cmaf::read::fragments(data) {
+            for f in frags {
+                for s in f.samples {
+                    assert!(s.data_range.end <= data.len() && s.data_range.start <= s.data_range.end);
+                }
+            }
+        }
+        let _ = crate::cmaf::read::init_info(data);
+    }
+
+    /// Segmenter driven by arbitrary frames: each 6-byte record is one frame (track,
+    /// keyframe, dts step, composition offset, payload size) followed by its payload. The
+    /// segmenter may refuse frames but never panics, and what it emits keeps the event
+    /// grammar, parses as CMAF, and has strictly increasing decode times per track.
+    pub fn segmenter(data: &[u8]) {
+        use crate::media::Frame;
+        use crate::segmenter::{Event, Segmenter, SegmenterConfig};
+        use std::collections::BTreeMap;
+        use std::time::{Duration, UNIX_EPOCH};
+
+        let mut seg = Segmenter::new(SegmenterConfig {
+            max_frame_bytes: 64,
+            ..SegmenterConfig::default()
+        });
+        seg.add_track(crate::fixtures::video_track())
+            .expect("video track");
+        seg.add_track(crate::fixtures::audio_track())
+            .expect("audio track");
+        let mut dts = [0i64; 2];
+        let mut rest = data;
+        let mut wall = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let mut check = Grammar::default();
+        while let [flags, step_hi, step_lo, cto, size, seed, tail @ ..] = rest {
+            let track = usize::from(flags & 1);
+            // Steps are mostly forward (a frame or so), sometimes backwards or far ahead.
+            let step =
+                i64::from(i16::from_be_bytes([*step_hi, *step_lo])) * if flags & 4 != 0 { 97 } else { 1 };
+            dts[track] += step;
+            let len = usize::from(*size % 72);
+            let payload: Vec<u8> = if track == 0 && flags & 8 == 0 {
+                // Mostly well-formed AVCC: one NAL of `len` bytes, made up (not read).
+                rest = tail;
+                let mut p = (len as u32 + 1).to_be_bytes().to_vec();
+                p.push(if flags & 2 != 0 { 0x65 } else { 0x41 });
+                p.extend((0..len).map(|i| seed.wrapping_add(i as u8)));
+                p
+            } else {
+                // Raw payload bytes from the input (garbage AVCC, audio).
+                rest = tail.get(len.min(tail.len())..).unwrap_or_default();
+                tail.iter().take(len).copied().collect()
+            };
+            wall += Duration::from_millis(10);
+            let frame = Frame {
+                track: crate::media::TrackId(track as u32 + 1),
+                pts: dts[track] + i64::from(*cto) * 100,
+                dts: dts[track],
+                keyframe: flags & 2 != 0,
+                payload: bytes::Bytes::from(payload),
+                arrived: wall,
+            };
+            let _ = seg.push(frame);
+            for e in seg.drain() {
+                check.event(&e);
+            }
+            if flags & 0x80 != 0 && flags & 0x40 != 0 {
+                seg.discontinuity();
+            }
+        }
+        seg.flush();
+        for e in seg.drain() {
+            check.event(&e);
+        }
+
+        /// Per track: whether a segment and a part are open, and the last decode time.
+        #[derive(Default)]
+        struct Grammar {
+            tracks: BTreeMap<crate::media::TrackId, (bool, Option<u64>, Option<(u64, u32)>, Option<u64>)>,
+        }
+        impl Grammar {
+            fn event(&mut self, e: &Event) {
+                match e {
+                    Event::Init { track, data, .. } => {
+                        assert!(crate::cmaf::read::init_info(data).is_ok());
+                        assert!(self.tracks.insert(*track, (true, None, None, None)).is_none());
+                    }
+                    Event::SegmentStart { track, msn, .. } => {
+                        let t = self.tracks.get_mut(track).expect("init before segments");
+                        assert!(t.1.is_none() && t.2.is_none(), "segment inside a segment");
+                        t.1 = Some(*msn);
+                    }
+                    Event::PartStart { track, msn, part, .. } => {
+                        let t = self.tracks.get_mut(track).expect("init");
+                        assert_eq!(t.1, Some(*msn));
+                        assert!(t.2.is_none());
+                        t.2 = Some((*msn, *part));
+                    }
+                    Event::Chunk { track, data } => {
+                        let t = self.tracks.get_mut(track).expect("init");
+                        assert!(t.2.is_some(), "chunk outside a part");
+                        let frags = crate::cmaf::read::fragments(data).expect("our chunk parses");
+                        let dts = frags[0].base_decode_time;
+                        assert!(t.3.is_none_or(|last| dts > last), "decode time went back");
+                        t.3 = Some(dts);
+                    }
+                    Event::PartEnd { track, msn, part, .. } => {
+                        let t = self.tracks.get_mut(track).expect("init");
+                        assert_eq!(t.2, Some((*msn, *part)));
+                        t.2 = None;
+                    }
+                    Event::SegmentEnd { track, msn, .. } => {
+                        let t = self.tracks.get_mut(track).expect("init");
+                        assert_eq!((t.1, t.2), (Some(*msn), None));
+                        t.1 = None;
+                    }
+                }
             }
         }
     }

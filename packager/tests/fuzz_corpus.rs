@@ -34,3 +34,13 @@ fn annexb_corpus() {
 fn aac_config_corpus() {
     replay("aac_config", popcast_packager::fuzzing::aac_config);
 }
+
+#[test]
+fn segmenter_corpus() {
+    replay("segmenter", popcast_packager::fuzzing::segmenter);
+}
+
+#[test]
+fn cmaf_read_corpus() {
+    replay("cmaf_read", popcast_packager::fuzzing::cmaf_read);
+}
