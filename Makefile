@@ -71,9 +71,11 @@ fuzz: deps
 		(cd fuzz && mkdir -p corpus-work/$$t && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus-work/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
 	done
 
-bench:
-	@echo "make bench: not yet available (benchmark scenarios arrive with issue #8; transcode with #5)" >&2
-	@exit 3
+# Benchmarks built so far (muxing throughput vs ffmpeg); figures land in bench/results/.
+bench: deps-test
+	@mkdir -p bench/results
+	$(CARGO) bench -p popcast-bench --bench mux
+	@echo "make bench: latency, fan-out and startup scenarios arrive with issue #8, transcode with #5" >&2
 
 clean:
 	$(CARGO) clean

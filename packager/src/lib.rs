@@ -152,46 +152,55 @@ pub mod fuzzing {
             check.event(&e);
         }
 
-        /// Per track: whether a segment and a part are open, and the last decode time.
+        /// Per track: the open segment and part, and the last decode time.
+        #[derive(Default)]
+        struct Open {
+            segment: Option<u64>,
+            part: Option<(u64, u32)>,
+            dts: Option<u64>,
+        }
         #[derive(Default)]
         struct Grammar {
-            tracks: BTreeMap<crate::media::TrackId, (bool, Option<u64>, Option<(u64, u32)>, Option<u64>)>,
+            tracks: BTreeMap<crate::media::TrackId, Open>,
         }
         impl Grammar {
             fn event(&mut self, e: &Event) {
                 match e {
                     Event::Init { track, data, .. } => {
                         assert!(crate::cmaf::read::init_info(data).is_ok());
-                        assert!(self.tracks.insert(*track, (true, None, None, None)).is_none());
+                        assert!(self.tracks.insert(*track, Open::default()).is_none());
                     }
                     Event::SegmentStart { track, msn, .. } => {
                         let t = self.tracks.get_mut(track).expect("init before segments");
-                        assert!(t.1.is_none() && t.2.is_none(), "segment inside a segment");
-                        t.1 = Some(*msn);
+                        assert!(
+                            t.segment.is_none() && t.part.is_none(),
+                            "segment inside a segment"
+                        );
+                        t.segment = Some(*msn);
                     }
                     Event::PartStart { track, msn, part, .. } => {
                         let t = self.tracks.get_mut(track).expect("init");
-                        assert_eq!(t.1, Some(*msn));
-                        assert!(t.2.is_none());
-                        t.2 = Some((*msn, *part));
+                        assert_eq!(t.segment, Some(*msn));
+                        assert!(t.part.is_none());
+                        t.part = Some((*msn, *part));
                     }
                     Event::Chunk { track, data } => {
                         let t = self.tracks.get_mut(track).expect("init");
-                        assert!(t.2.is_some(), "chunk outside a part");
+                        assert!(t.part.is_some(), "chunk outside a part");
                         let frags = crate::cmaf::read::fragments(data).expect("our chunk parses");
                         let dts = frags[0].base_decode_time;
-                        assert!(t.3.is_none_or(|last| dts > last), "decode time went back");
-                        t.3 = Some(dts);
+                        assert!(t.dts.is_none_or(|last| dts > last), "decode time went back");
+                        t.dts = Some(dts);
                     }
                     Event::PartEnd { track, msn, part, .. } => {
                         let t = self.tracks.get_mut(track).expect("init");
-                        assert_eq!(t.2, Some((*msn, *part)));
-                        t.2 = None;
+                        assert_eq!(t.part, Some((*msn, *part)));
+                        t.part = None;
                     }
                     Event::SegmentEnd { track, msn, .. } => {
                         let t = self.tracks.get_mut(track).expect("init");
-                        assert_eq!((t.1, t.2), (Some(*msn), None));
-                        t.1 = None;
+                        assert_eq!((t.segment, t.part), (Some(*msn), None));
+                        t.segment = None;
                     }
                 }
             }
