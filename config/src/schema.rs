@@ -189,6 +189,9 @@ pub struct PackagerConfig {
     pub part_window_segments: u32,
     /// Largest single frame accepted from a source (bounds memory per frame).
     pub max_frame_bytes: u32,
+    /// A forward jump in a track's timestamps larger than this (or any backward step)
+    /// starts a discontinuity instead of a gap in the output timeline.
+    pub max_timestamp_gap_ms: u32,
 }
 
 impl Default for PackagerConfig {
@@ -199,6 +202,7 @@ impl Default for PackagerConfig {
             window_segments: 6,
             part_window_segments: 3,
             max_frame_bytes: 4 * 1024 * 1024,
+            max_timestamp_gap_ms: 3_000,
         }
     }
 }

@@ -44,7 +44,7 @@ impl From<&popcast_config::PackagerConfig> for SegmenterConfig {
             part_target: Duration::from_millis(u64::from(c.part_target_ms)),
             segment_target: Duration::from_millis(u64::from(c.segment_target_ms)),
             max_frame_bytes: c.max_frame_bytes as usize,
-            max_timestamp_gap: Duration::from_secs(3),
+            max_timestamp_gap: Duration::from_millis(u64::from(c.max_timestamp_gap_ms)),
         }
     }
 }
