@@ -212,7 +212,12 @@ impl Config {
             64 * 1024,
             64 * 1024 * 1024,
         );
-        r.range("packager.max_timestamp_gap_ms", p.max_timestamp_gap_ms, 500, 60_000);
+        r.range(
+            "packager.max_timestamp_gap_ms",
+            p.max_timestamp_gap_ms,
+            500,
+            60_000,
+        );
 
         let ladder = &self.ladder;
         r.check(

@@ -39,3 +39,60 @@ async fn hlsjs_plays_the_live_store_in_low_latency_mode() {
         .await
         .unwrap();
 }
+
+/// Measurement, not a check (run by `make bench`): hls.js's live latency, stalls and
+/// request rate for each part target, to choose the default. Writes
+/// `bench/results/part-target.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for make bench (about a minute)"]
+async fn part_target_sweep() {
+    use std::time::Duration;
+    let mut rows = Vec::new();
+    println!(
+        "{:>8} {:>10} {:>8} {:>12} {:>12} {:>10}",
+        "part ms", "latency s", "stalls", "first ms", "req/s", "parts"
+    );
+    for ms in [100u64, 200, 334, 500] {
+        let seg = SegmenterConfig {
+            part_target: Duration::from_millis(ms),
+            ..SegmenterConfig::default()
+        };
+        let (store, feeder) = live::start(StoreConfig::default(), seg, 18.0, true);
+        let port = http::serve(store.clone(), "demo").await;
+        let url = format!("http://127.0.0.1:{port}/live/demo/master.m3u8");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let seconds = 12;
+        let (json, _) = tokio::task::spawn_blocking(move || play_in_browser(&url, seconds))
+            .await
+            .unwrap();
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let requests: u64 = r["requests"]
+            .as_object()
+            .map_or(0, |o| o.values().filter_map(|v| v.as_u64()).sum());
+        let row = serde_json::json!({
+            "part_target_ms": ms,
+            "live_latency_s": r["liveLatency"],
+            "stalls": r["stalls"],
+            "first_playing_ms": r["firstPlayingMs"],
+            "requests_per_s": requests as f64 / f64::from(seconds),
+            "parts": r["requests"]["part"],
+            "frames_decoded": r["framesDecoded"],
+            "ok": r["ok"],
+        });
+        println!(
+            "{:>8} {:>10} {:>8} {:>12} {:>12.1} {:>10}",
+            ms,
+            row["live_latency_s"],
+            row["stalls"],
+            row["first_playing_ms"],
+            row["requests_per_s"].as_f64().unwrap_or(0.0),
+            row["parts"]
+        );
+        rows.push(row);
+        tokio::task::spawn_blocking(move || feeder.join().unwrap())
+            .await
+            .unwrap();
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results/part-target.json");
+    std::fs::write(path, serde_json::to_string_pretty(&rows).unwrap()).unwrap();
+}
