@@ -2,10 +2,15 @@
 
 mod aac;
 mod h264;
+mod sps;
 
 pub use aac::AudioSpecificConfig;
 pub use h264::{
     AvcDecoderConfig, NalUnitType, annexb_nal_units, annexb_to_avcc, avcc_nal_units, avcc_to_annexb,
+};
+pub use sps::{
+    BitstreamRestriction, ColourDescription, CpbSpec, FrameCropping, HrdParameters, MAX_PICTURE_SIDE,
+    PicOrderCnt, Sps, TimingInfo, VideoSignalType, Vui,
 };
 
 /// Why a codec record or bitstream could not be read. Each variant names the field (by its
