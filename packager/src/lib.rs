@@ -19,14 +19,17 @@ pub mod media;
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::codec::{
-        AudioSpecificConfig, AvcDecoderConfig, annexb_nal_units, annexb_to_avcc, avcc_nal_units,
+        AudioSpecificConfig, AvcDecoderConfig, Sps, annexb_nal_units, annexb_to_avcc, avcc_nal_units,
     };
 
-    /// `avcC` records: whatever parses writes back to bytes that parse to the same record.
+    /// `avcC` records: whatever parses writes back to bytes that parse to the same record,
+    /// and carries its first SPS parsed.
     pub fn avc_config(data: &[u8]) {
         if let Ok(record) = AvcDecoderConfig::parse(data) {
             let again = AvcDecoderConfig::parse(&record.to_bytes()).expect("our own output parses");
             assert_eq!(again, record);
+            let first = record.sps().first().expect("a record has an SPS");
+            assert_eq!(Sps::parse(first).as_ref(), Ok(record.sps_info()));
         }
         // The same bytes as an AVCC access unit with each legal length size.
         for size in [1, 2, 4] {

@@ -44,6 +44,36 @@ pub enum CodecError {
     },
 }
 
+impl CodecError {
+    /// The same error with its byte offset moved by `by`, for a structure read from inside
+    /// another (an SPS inside an `avcC` record).
+    pub(crate) fn shifted(self, by: usize) -> Self {
+        match self {
+            Self::Truncated {
+                field,
+                offset,
+                needed,
+                available,
+            } => Self::Truncated {
+                field,
+                offset: offset.saturating_add(by),
+                needed,
+                available,
+            },
+            Self::Malformed {
+                field,
+                offset,
+                reason,
+            } => Self::Malformed {
+                field,
+                offset: offset.saturating_add(by),
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 /// A cursor over peer bytes that names every field it reads.
 pub(crate) struct Reader<'a> {
     data: &'a [u8],
