@@ -34,3 +34,13 @@ fn annexb_corpus() {
 fn aac_config_corpus() {
     replay("aac_config", popcast_packager::fuzzing::aac_config);
 }
+
+#[test]
+fn sps_corpus() {
+    replay("sps", popcast_packager::fuzzing::sps);
+}
+
+#[test]
+fn opus_head_corpus() {
+    replay("opus_head", popcast_packager::fuzzing::opus_head);
+}
