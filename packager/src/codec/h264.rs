@@ -145,7 +145,7 @@ pub struct AvcDecoderConfig {
 const FIRST_SPS_OFFSET: usize = 8;
 
 /// `AVCProfileIndication`s whose record carries the chroma format and bit depth extension
-/// (ISO/IEC 14496-15 §5.3.3.1.2).
+/// (ISO/IEC 14496-15 §5.3.3.1).
 fn has_high_profile_extension(profile_idc: u8) -> bool {
     matches!(profile_idc, 100 | 110 | 122 | 144)
 }
