@@ -44,3 +44,13 @@ fn segmenter_corpus() {
 fn cmaf_read_corpus() {
     replay("cmaf_read", popcast_packager::fuzzing::cmaf_read);
 }
+
+#[test]
+fn sps_corpus() {
+    replay("sps", popcast_packager::fuzzing::sps);
+}
+
+#[test]
+fn opus_head_corpus() {
+    replay("opus_head", popcast_packager::fuzzing::opus_head);
+}

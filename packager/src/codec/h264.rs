@@ -1,7 +1,7 @@
 //! H.264 framing (ISO/IEC 14496-10 Annex B and 14496-15 length-prefixed "AVCC") and the AVC
 //! decoder configuration record (`avcC`, ISO/IEC 14496-15 §5.3.3.1).
 
-use super::{CodecError, Reader};
+use super::{CodecError, Reader, Sps};
 use bytes::Bytes;
 
 /// `nal_unit_type`, the low five bits of a NAL unit's first byte.
@@ -124,9 +124,9 @@ pub fn avcc_to_annexb(data: &[u8], length_size: u8) -> Result<Vec<u8>, CodecErro
 /// frame, as carried by RTMP's AVC sequence header and by MP4's `avc1` sample entry.
 ///
 /// Built only by [`AvcDecoderConfig::parse`] or [`AvcDecoderConfig::from_parameter_sets`],
-/// which check every field, so [`AvcDecoderConfig::to_bytes`] always writes a record that
-/// parses back to the same value. The high-profile extension (chroma format, bit depths) is
-/// kept verbatim when received but not yet derived from the SPS (the CMAF muxer's work).
+/// which check every field and parse the first SPS, so [`AvcDecoderConfig::to_bytes`] always
+/// writes a record that parses back to the same value. The high-profile extension (chroma
+/// format, bit depths) is written from the SPS when building, kept verbatim when received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvcDecoderConfig {
     profile: u8,
@@ -136,6 +136,35 @@ pub struct AvcDecoderConfig {
     sps: Vec<Bytes>,
     pps: Vec<Bytes>,
     extension: Bytes,
+    /// The first SPS, parsed (derived from `sps[0]`, so equality still follows the bytes).
+    /// Boxed: it is several times the size of the rest, and tracks are passed by value.
+    sps_info: Box<Sps>,
+}
+
+/// Byte offset of the first SPS NAL unit in a record: six header bytes and its length.
+const FIRST_SPS_OFFSET: usize = 8;
+
+/// `AVCProfileIndication`s whose record carries the chroma format and bit depth extension:
+/// every profile but Baseline, Main and Extended, as later editions of ISO/IEC 14496-15
+/// §5.3.3.1 say (the first listed only 100, 110, 122 and 144) and FFmpeg writes.
+fn has_high_profile_extension(profile_idc: u8) -> bool {
+    !matches!(profile_idc, 66 | 77 | 88)
+}
+
+/// The extension for `sps`: `'111111'b` + `chroma_format`, `'11111'b` +
+/// `bit_depth_luma_minus8`, `'11111'b` + `bit_depth_chroma_minus8`, and
+/// `numOfSequenceParameterSetExt` = 0. Empty for profiles without one.
+fn high_profile_extension(sps: &Sps) -> Bytes {
+    if !has_high_profile_extension(sps.profile_idc) {
+        return Bytes::new();
+    }
+    // The parser keeps chroma_format_idc <= 3 and bit depths in 8..=14.
+    Bytes::copy_from_slice(&[
+        0xfc | (sps.chroma_format_idc & 0b11),
+        0xf8 | (sps.bit_depth_luma.saturating_sub(8) & 0b111),
+        0xf8 | (sps.bit_depth_chroma.saturating_sub(8) & 0b111),
+        0,
+    ])
 }
 
 /// The spec's names and rules for one parameter set list inside `avcC`.
@@ -230,31 +259,27 @@ fn check_sets<S: AsRef<[u8]>>(
 
 impl AvcDecoderConfig {
     /// Builds a record with 4-byte NAL lengths from one or more SPS and PPS NAL units.
+    /// The first SPS must parse (its error, with offsets inside that NAL unit, is returned);
+    /// profile, compatibility and level come from it, and for every profile but Baseline,
+    /// Main and Extended so does the chroma format and bit depth extension.
     pub fn from_parameter_sets(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Self, CodecError> {
         check_sets("sequence_parameter_set", sps, NalUnitType::SPS, MAX_SPS, 0)?;
         check_sets("picture_parameter_set", pps, NalUnitType::PPS, MAX_PPS, 0)?;
-        let first = sps[0];
-        if first.len() < 4 {
-            return Err(CodecError::Truncated {
-                field: "sequence_parameter_set",
-                offset: 0,
-                needed: 4,
-                available: first.len(),
-            });
-        }
+        let sps_info = Box::new(Sps::parse(sps.first().copied().unwrap_or_default())?);
         Ok(Self {
-            profile: first[1],
-            compatibility: first[2],
-            level: first[3],
+            profile: sps_info.profile_idc,
+            compatibility: sps_info.constraint_flags,
+            level: sps_info.level_idc,
             nal_length_size: 4,
             sps: sps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
             pps: pps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
-            extension: Bytes::new(),
+            extension: high_profile_extension(&sps_info),
+            sps_info,
         })
     }
 
     /// Reads a record. Every byte must belong to it (the extension keeps what follows the
-    /// PPS list).
+    /// PPS list). The first SPS must parse; its errors give offsets within the record.
     pub fn parse(data: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader::new(data);
         let version = r.u8("configurationVersion")?;
@@ -276,6 +301,9 @@ impl AvcDecoderConfig {
             });
         }
         let sps = read_sets(&mut r, SPS_LIST)?;
+        let sps_info = Sps::parse(sps.first().map_or(&[][..], |s| &s[..]))
+            .map(Box::new)
+            .map_err(|e| e.shifted(FIRST_SPS_OFFSET))?;
         let pps = read_sets(&mut r, PPS_LIST)?;
         let extension = Bytes::copy_from_slice(r.bytes("avcC extension", r.remaining())?);
         Ok(Self {
@@ -286,7 +314,14 @@ impl AvcDecoderConfig {
             sps,
             pps,
             extension,
+            sps_info,
         })
+    }
+
+    /// The first sequence parameter set, parsed: picture size, chroma format, bit depths,
+    /// frame rate and reordering.
+    pub fn sps_info(&self) -> &Sps {
+        &self.sps_info
     }
 
     /// `AVCProfileIndication` (profile_idc of the first SPS).
@@ -319,7 +354,8 @@ impl AvcDecoderConfig {
         &self.pps
     }
 
-    /// Bytes after the PPS list (the high-profile extension), verbatim.
+    /// Bytes after the PPS list: the high-profile extension, verbatim when received,
+    /// derived from the SPS when built (empty for profiles without one).
     pub fn extension(&self) -> &Bytes {
         &self.extension
     }
@@ -368,9 +404,11 @@ impl AvcDecoderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::sps::tests::x264;
 
-    const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
-    const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb];
+    /// x264's High@3.1 854x480 SPS and its PPS.
+    const SPS: &[u8] = x264::HIGH_854X480;
+    const PPS: &[u8] = x264::HIGH_854X480_PPS;
 
     #[test]
     fn splits_annexb_with_both_start_code_lengths_and_trailing_zeros() {
@@ -409,9 +447,28 @@ mod tests {
     fn record_round_trips_and_names_codec() {
         let rec = AvcDecoderConfig::from_parameter_sets(&[SPS], &[PPS]).unwrap();
         assert_eq!(rec.codec_string(), "avc1.64001f");
+        assert_eq!((rec.sps_info().width, rec.sps_info().height), (854, 480));
         let bytes = rec.to_bytes();
         assert_eq!(AvcDecoderConfig::parse(&bytes).unwrap(), rec);
         assert_eq!(AvcDecoderConfig::parse(&bytes).unwrap().to_bytes(), bytes);
+    }
+
+    #[test]
+    fn high_profiles_get_the_extension_from_their_sps() {
+        // High 4:2:0 8-bit, then High 10: '111111' + chroma_format, '11111' + depth - 8 (x2),
+        // no SPS extensions.
+        let rec = AvcDecoderConfig::from_parameter_sets(&[SPS], &[PPS]).unwrap();
+        assert_eq!(&rec.extension()[..], &[0xfd, 0xf8, 0xf8, 0x00]);
+        let rec = AvcDecoderConfig::from_parameter_sets(&[x264::HIGH10_1280X718], &[PPS]).unwrap();
+        assert_eq!(&rec.extension()[..], &[0xfd, 0xfa, 0xfa, 0x00]);
+        assert_eq!(rec.codec_string(), "avc1.6e0020");
+        assert_eq!(AvcDecoderConfig::parse(&rec.to_bytes()).unwrap(), rec);
+        // 4:4:4 Predictive (244) has one too; Baseline has none.
+        let rec = AvcDecoderConfig::from_parameter_sets(&[x264::HIGH444_853X479], &[PPS]).unwrap();
+        assert_eq!(rec.extension().len(), 4);
+        let rec = AvcDecoderConfig::from_parameter_sets(&[x264::BASELINE_640X360], &[PPS]).unwrap();
+        assert!(rec.extension().is_empty(), "{}", rec.codec_string());
+        assert_eq!(AvcDecoderConfig::parse(&rec.to_bytes()).unwrap(), rec);
     }
 
     #[test]
@@ -419,10 +476,47 @@ mod tests {
         let bytes = AvcDecoderConfig::from_parameter_sets(&[SPS], &[PPS])
             .unwrap()
             .to_bytes();
-        // Cutting inside the PPS list fails; cutting after it is a shorter (valid) extension.
+        // Cutting inside the SPS or PPS list fails; cutting inside the extension leaves a
+        // shorter one, which is kept verbatim.
+        let extension_at = bytes.len() - 4;
         for cut in 0..bytes.len() {
-            assert!(AvcDecoderConfig::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+            let parsed = AvcDecoderConfig::parse(&bytes[..cut]);
+            assert_eq!(parsed.is_err(), cut < extension_at, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_record_whose_sps_does_not_parse_is_refused() {
+        // The old hand-written fixture: the right header bytes, then nothing.
+        let short: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
+        let err = AvcDecoderConfig::from_parameter_sets(&[short], &[PPS]).unwrap_err();
+        assert!(matches!(err, CodecError::Truncated { .. }), "{err}");
+        // The same inside a received record: the offset is the record's (SPS at byte 8).
+        let mut record = vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, short.len() as u8];
+        record.extend_from_slice(short);
+        record.extend_from_slice(&[1, 0, PPS.len() as u8]);
+        record.extend_from_slice(PPS);
+        let err = AvcDecoderConfig::parse(&record).unwrap_err();
+        let CodecError::Truncated { field, offset, .. } = err else {
+            panic!("{err}");
+        };
+        assert!(offset >= 8 && offset < 8 + short.len(), "{field} at {offset}");
+        // Damage inside a real SPS: 0000 0100 then the next byte's 1101 1 make
+        // seq_parameter_set_id 2^5 - 1 + 0b00110 = 37 (the spec allows 0-31).
+        let mut bad = SPS.to_vec();
+        bad[4] = 0x04;
+        let err = AvcDecoderConfig::from_parameter_sets(&[&bad], &[PPS]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::Malformed {
+                    field: "seq_parameter_set_id",
+                    offset: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -431,6 +525,7 @@ mod tests {
         assert!(AvcDecoderConfig::from_parameter_sets(&[], &[PPS]).is_err());
         assert!(AvcDecoderConfig::from_parameter_sets(&[SPS], &[]).is_err());
         assert!(AvcDecoderConfig::from_parameter_sets(&[SPS], &[&[]]).is_err());
+        assert!(AvcDecoderConfig::from_parameter_sets(&[&SPS[..1]], &[PPS]).is_err());
     }
 
     #[test]

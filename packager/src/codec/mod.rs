@@ -2,10 +2,17 @@
 
 mod aac;
 mod h264;
+mod opus;
+mod sps;
 
 pub use aac::AudioSpecificConfig;
 pub use h264::{
     AvcDecoderConfig, NalUnitType, annexb_nal_units, annexb_to_avcc, avcc_nal_units, avcc_to_annexb,
+};
+pub use opus::{ChannelMappingTable, OpusConfig};
+pub use sps::{
+    BitstreamRestriction, ColourDescription, CpbSpec, FrameCropping, HrdParameters, MAX_PICTURE_SIDE,
+    PicOrderCnt, Sps, TimingInfo, VideoSignalType, Vui,
 };
 
 /// Why a codec record or bitstream could not be read. Each variant names the field (by its
@@ -37,6 +44,36 @@ pub enum CodecError {
         count: usize,
         max: usize,
     },
+}
+
+impl CodecError {
+    /// The same error with its byte offset moved by `by`, for a structure read from inside
+    /// another (an SPS inside an `avcC` record).
+    pub(crate) fn shifted(self, by: usize) -> Self {
+        match self {
+            Self::Truncated {
+                field,
+                offset,
+                needed,
+                available,
+            } => Self::Truncated {
+                field,
+                offset: offset.saturating_add(by),
+                needed,
+                available,
+            },
+            Self::Malformed {
+                field,
+                offset,
+                reason,
+            } => Self::Malformed {
+                field,
+                offset: offset.saturating_add(by),
+                reason,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A cursor over peer bytes that names every field it reads.
@@ -79,5 +116,20 @@ impl<'a> Reader<'a> {
     pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, CodecError> {
         let b = self.bytes(field, 2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, CodecError> {
+        let b = self.bytes(field, 4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub(crate) fn u16_le(&mut self, field: &'static str) -> Result<u16, CodecError> {
+        let b = self.bytes(field, 2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn u32_le(&mut self, field: &'static str) -> Result<u32, CodecError> {
+        let b = self.bytes(field, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
