@@ -12,6 +12,7 @@
 pub mod codec;
 #[cfg(feature = "ffmpeg")]
 pub mod ffmpeg;
+pub mod hls;
 pub mod media;
 
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.

@@ -1,0 +1,3 @@
+//! HLS playlists: checking Media and Multivariant Playlists against the HLS spec.
+
+pub mod check;
