@@ -61,6 +61,8 @@ mod attributes;
 mod codecs;
 mod compare;
 mod datetime;
+#[cfg(test)]
+mod fixtures;
 mod lines;
 mod media;
 mod multivariant;
@@ -167,6 +169,8 @@ pub mod rules {
     /// Without an EXT-X-DISCONTINUITY between them, successive dates agree with the EXTINF
     /// durations within [`super::PROGRAM_DATE_TIME_TOLERANCE`].
     pub const PROGRAM_DATE_TIME_JUMP: &str = "program-date-time-jump";
+    /// Appendix B.1: a playlist with parts (a low-latency one) has EXT-X-PROGRAM-DATE-TIME.
+    pub const PROGRAM_DATE_TIME_REQUIRED: &str = "program-date-time-required";
     /// §4.4.5.1: EXT-X-DATERANGE attributes, and a playlist with one has a program date.
     pub const DATERANGE: &str = "daterange";
     /// §4.4.3.7: EXT-X-PART-INF with PART-TARGET is present when any EXT-X-PART is.
@@ -295,6 +299,7 @@ pub mod rules {
         PROGRAM_DATE_TIME,
         PROGRAM_DATE_TIME_OVERLAP,
         PROGRAM_DATE_TIME_JUMP,
+        PROGRAM_DATE_TIME_REQUIRED,
         DATERANGE,
         PART_INF,
         PART_ATTRIBUTES,
@@ -613,7 +618,7 @@ mod tests {
         }
         assert_eq!(rules::PART_HOLD_BACK, "part-hold-back");
         assert_eq!(rules::PART_HOLD_BACK_3X, "part-hold-back-3x");
-        assert_eq!(rules::ALL.len(), 66);
+        assert_eq!(rules::ALL.len(), 67);
     }
 
     #[test]

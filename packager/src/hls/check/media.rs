@@ -84,6 +84,10 @@ struct Builder {
     first_segment_line: Option<usize>,
     first_discontinuity_line: Option<usize>,
     last_part_line: Option<usize>,
+    /// An EXT-X-PRELOAD-HINT tag was seen (even one that could not be read).
+    hint_seen: bool,
+    /// Rendition reports without LAST-MSN / LAST-PART: line, URI, which are absent.
+    report_omissions: Vec<(usize, String, bool, bool)>,
     map_lines: Vec<usize>,
     daterange_line: Option<usize>,
     daterange_starts: HashMap<String, bool>,
@@ -570,6 +574,7 @@ impl Builder {
     }
 
     fn preload_hint(&mut self, n: usize, value: Option<&str>) {
+        self.hint_seen = true;
         let Some(list) = self.t.attrs(n, "EXT-X-PRELOAD-HINT", value) else {
             return;
         };
@@ -621,6 +626,10 @@ impl Builder {
         let Some(uri) = uri else {
             return;
         };
+        let (no_msn, no_part) = (list.get("LAST-MSN").is_none(), list.get("LAST-PART").is_none());
+        if no_msn || no_part {
+            self.report_omissions.push((n, uri.clone(), no_msn, no_part));
+        }
         if has_scheme(&uri) {
             let detail = format!("URI {uri:?} must be relative to this Media Playlist's URI");
             self.flag(n, at.1, detail);
@@ -1077,7 +1086,7 @@ impl Builder {
             }
         }
         let has_parts = self.pl.segments.iter().any(|s| !s.parts.is_empty());
-        if has_parts && !self.pl.ended && self.pl.preload_hint.is_none() {
+        if has_parts && !self.pl.ended && !self.hint_seen {
             let line = self.last_part_line.unwrap_or(1);
             let detail = "a live playlist with parts should hint the next part with EXT-X-PRELOAD-HINT:TYPE=PART (Appendix B.1)";
             self.flag(line, rules::PRELOAD_HINT_REQUIRED, detail);
@@ -1087,26 +1096,16 @@ impl Builder {
     /// §4.4.5.4: LAST-MSN always, LAST-PART when the renditions have parts.
     fn reports(&mut self) {
         let has_parts = self.pl.part_target.is_some() || self.pl.segments.iter().any(|s| !s.parts.is_empty());
-        let mut found = Vec::new();
-        for r in &self.pl.rendition_reports {
-            if r.last_msn.is_none() {
-                found.push((
-                    r.line,
-                    format!("EXT-X-RENDITION-REPORT for {} leaves out LAST-MSN", r.uri),
-                ));
+        for (line, uri, no_msn, no_part) in std::mem::take(&mut self.report_omissions) {
+            if no_msn {
+                let detail = format!("EXT-X-RENDITION-REPORT for {uri} leaves out LAST-MSN");
+                self.flag(line, rules::RENDITION_REPORT_OMITTED, detail);
             }
-            if r.last_part.is_none() && has_parts {
-                found.push((
-                    r.line,
-                    format!(
-                        "EXT-X-RENDITION-REPORT for {} leaves out LAST-PART in a playlist with parts",
-                        r.uri
-                    ),
-                ));
+            if no_part && has_parts {
+                let detail =
+                    format!("EXT-X-RENDITION-REPORT for {uri} leaves out LAST-PART in a playlist with parts");
+                self.flag(line, rules::RENDITION_REPORT_OMITTED, detail);
             }
-        }
-        for (line, detail) in found {
-            self.flag(line, rules::RENDITION_REPORT_OMITTED, detail);
         }
     }
 
@@ -1153,6 +1152,15 @@ impl Builder {
             anchor = Some((date, i));
         }
         let any_date = self.pl.segments.iter().any(|s| s.program_date_time.is_some());
+        let has_parts = self.pl.segments.iter().any(|s| !s.parts.is_empty());
+        if has_parts && !any_date {
+            found.push((
+                1,
+                rules::PROGRAM_DATE_TIME_REQUIRED,
+                "a low-latency playlist (one with parts) must have EXT-X-PROGRAM-DATE-TIME (Appendix B.1)"
+                    .to_owned(),
+            ));
+        }
         if let (Some(line), false) = (self.daterange_line, any_date) {
             found.push((
                 line,
@@ -1186,4 +1194,904 @@ fn has_scheme(uri: &str) -> bool {
     let mut chars = scheme.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{APPLE_DELTA, APPLE_LL, BASE, DRAFT_LL, edit, media_only, media_rules};
+    use super::super::report;
+    use super::*;
+
+    fn passes(text: &str) -> MediaPlaylist {
+        check_media(text).unwrap_or_else(|v| panic!("expected no violations, got:\n{}", report(&v)))
+    }
+
+    #[test]
+    fn apple_low_latency_example_passes_and_reads_right() {
+        let pl = passes(APPLE_LL);
+        assert_eq!(pl.version, 6);
+        assert_eq!(pl.target_duration, 4);
+        assert_eq!(pl.part_target, Some(0.33334));
+        assert_eq!(pl.media_sequence, 264);
+        assert_eq!(pl.segments.len(), 10);
+        assert_eq!(pl.segments[0].msn, 264);
+        assert_eq!(
+            pl.segments[0].program_date_time.as_deref(),
+            Some("2019-02-14T02:13:28.106Z")
+        );
+        let live = pl.in_progress().unwrap();
+        assert_eq!((live.msn, live.parts.len(), live.uri.as_deref()), (273, 3, None));
+        assert!(live.parts[0].independent && !live.parts[1].independent);
+        assert_eq!(pl.segment(271).unwrap().parts.len(), 12);
+        assert_eq!(
+            pl.segment(272).unwrap().uri.as_deref(),
+            Some("fileSequence272.mp4")
+        );
+        assert_eq!(pl.preload_hint.as_ref().unwrap().uri, "filePart273.3.mp4");
+        assert_eq!(pl.rendition_reports.len(), 2);
+        assert_eq!(pl.rendition_reports[1].last_part, Some(1));
+        let sc = pl.server_control.unwrap();
+        assert!(sc.can_block_reload);
+        assert_eq!((sc.part_hold_back, sc.can_skip_until), (Some(1.0), Some(24.0)));
+        assert!(!pl.ended && !pl.delta_update);
+    }
+
+    #[test]
+    fn apple_delta_update_passes() {
+        let pl = passes(APPLE_DELTA);
+        assert!(pl.delta_update);
+        assert_eq!(pl.skipped_segments, 3);
+        assert_eq!(pl.segments[0].msn, 267);
+        assert_eq!(pl.in_progress().unwrap().parts.len(), 4);
+    }
+
+    #[test]
+    fn draft_low_latency_example_passes() {
+        let pl = passes(DRAFT_LL);
+        let midroll = pl.segment(273).unwrap();
+        assert!(midroll.discontinuity);
+        assert_eq!(midroll.discontinuity_sequence, 1);
+        assert_eq!(pl.segment(272).unwrap().discontinuity_sequence, 0);
+        // The short last part of 272 is the final part of its segment, so allowed.
+        assert_eq!(pl.segment(272).unwrap().parts[1].duration, 0.50001);
+    }
+
+    #[test]
+    fn base_passes() {
+        let pl = passes(BASE);
+        assert_eq!(
+            pl.segments.iter().map(|s| s.msn).collect::<Vec<_>>(),
+            [100, 101, 102, 103, 104]
+        );
+        assert_eq!(pl.segments[4].line, 27);
+        assert_eq!(pl.segments[3].line, 26);
+    }
+
+    #[test]
+    fn vod_playlist_from_the_draft_passes() {
+        let vod = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-VERSION:3\n#EXTINF:9.009,\n\
+                   http://media.example.com/first.ts\n#EXTINF:9.009,\nhttp://media.example.com/second.ts\n\
+                   #EXTINF:3.003,\nhttp://media.example.com/third.ts\n#EXT-X-ENDLIST\n";
+        let pl = passes(vod);
+        assert!(pl.ended);
+        assert_eq!(pl.segments.len(), 3);
+    }
+
+    // Every playlist.
+
+    #[test]
+    fn extm3u_first() {
+        let v = media_only(&edit(BASE, "#EXTM3U\n", ""), rules::EXTM3U);
+        assert_eq!(v[0].line, 1);
+    }
+
+    #[test]
+    fn bom_control_and_whitespace() {
+        media_only(&format!("\u{feff}{BASE}"), rules::BOM);
+        media_only(&edit(BASE, "100.m4s", "100\u{7}.m4s"), rules::CONTROL_CHARACTER);
+        let v = media_only(
+            &edit(BASE, "#EXT-X-TARGETDURATION:1", "#EXT-X-TARGETDURATION:1 "),
+            rules::WHITESPACE,
+        );
+        assert_eq!(v[0].line, 3);
+    }
+
+    #[test]
+    fn playlist_kind() {
+        let bad = format!("{BASE}#EXT-X-STREAM-INF:BANDWIDTH=1\n");
+        media_only(&bad, rules::PLAYLIST_KIND);
+    }
+
+    #[test]
+    fn attribute_syntax_and_duplicates() {
+        let v = media_only(
+            &edit(BASE, "LAST-PART=1", "LAST-PART=1,"),
+            rules::ATTRIBUTE_SYNTAX,
+        );
+        assert_eq!(v[0].line, 30);
+        let dup = edit(BASE, "URI=\"103.1.m4s\"", "URI=\"103.1.m4s\",URI=\"103.1.m4s\"");
+        let v = media_only(&dup, rules::DUPLICATE_ATTRIBUTE);
+        assert_eq!(v[0].line, 21);
+    }
+
+    #[test]
+    fn duplicate_tag() {
+        let v = media_only(
+            &edit(
+                BASE,
+                "#EXT-X-PART-INF",
+                "#EXT-X-TARGETDURATION:1\n#EXT-X-PART-INF",
+            ),
+            rules::DUPLICATE_TAG,
+        );
+        assert_eq!(v[0].line, 5);
+    }
+
+    #[test]
+    fn malformed_known_tags_but_unknown_tags_ignored() {
+        media_only(
+            &edit(BASE, "#EXT-X-MAP", "#EXT-X-INDEPENDENT-SEGMENTS:YES\n#EXT-X-MAP"),
+            rules::MALFORMED_TAG,
+        );
+        media_only(
+            &edit(BASE, "#EXT-X-MAP", "#EXT-X-PLAYLIST-TYPE:LIVE\n#EXT-X-MAP"),
+            rules::MALFORMED_TAG,
+        );
+        media_only(
+            &edit(BASE, "#EXT-X-MAP", "#EXT-X-START:PRECISE=YES\n#EXT-X-MAP"),
+            rules::MALFORMED_TAG,
+        );
+        passes(&edit(
+            BASE,
+            "#EXT-X-MAP",
+            "#EXT-X-FUTURE-THING:WHATEVER=\"x\n#EXT-X-MAP",
+        ));
+        passes(&edit(
+            BASE,
+            "#EXT-X-MAP",
+            "#EXT-X-START:TIME-OFFSET=-1.5,PRECISE=YES\n#EXT-X-MAP",
+        ));
+    }
+
+    #[test]
+    fn version_high_enough_for_the_features() {
+        // EXT-X-MAP outside an I-frame playlist needs 6.
+        let v = media_only(
+            &edit(BASE, "#EXT-X-VERSION:6", "#EXT-X-VERSION:5"),
+            rules::VERSION,
+        );
+        assert!(v[0].detail.contains("EXT-X-MAP"), "{}", v[0].detail);
+        let v = media_only(&edit(BASE, "#EXT-X-VERSION:6\n", ""), rules::VERSION);
+        assert_eq!(v[0].line, 1);
+        // EXT-X-SKIP needs 9; with RECENTLY-REMOVED-DATERANGES 10.
+        let v = media_only(
+            &edit(APPLE_DELTA, "#EXT-X-VERSION:10", "#EXT-X-VERSION:8"),
+            rules::VERSION,
+        );
+        assert!(v[0].detail.contains("EXT-X-SKIP"), "{}", v[0].detail);
+        passes(&edit(APPLE_DELTA, "#EXT-X-VERSION:10", "#EXT-X-VERSION:9"));
+        let removed = edit(
+            APPLE_DELTA,
+            "SKIPPED-SEGMENTS=3",
+            "SKIPPED-SEGMENTS=3,RECENTLY-REMOVED-DATERANGES=\"\"",
+        );
+        passes(&removed);
+        media_only(
+            &edit(&removed, "#EXT-X-VERSION:10", "#EXT-X-VERSION:9"),
+            rules::VERSION,
+        );
+        // Decimal EXTINF needs 3; integer EXTINF works with none.
+        let v1 = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n";
+        passes(v1);
+        media_only(&edit(v1, "#EXTINF:4,", "#EXTINF:4.0,"), rules::VERSION);
+        media_only(
+            &edit(BASE, "#EXT-X-VERSION:6", "#EXT-X-VERSION:x"),
+            rules::VERSION,
+        );
+    }
+
+    // Durations.
+
+    #[test]
+    fn target_duration_present_and_integer() {
+        media_only(
+            &edit(BASE, "#EXT-X-TARGETDURATION:1\n", ""),
+            rules::TARGET_DURATION,
+        );
+        media_only(
+            &edit(BASE, "#EXT-X-TARGETDURATION:1", "#EXT-X-TARGETDURATION:1.0"),
+            rules::TARGET_DURATION,
+        );
+        media_only(
+            &edit(BASE, "#EXT-X-TARGETDURATION:1", "#EXT-X-TARGETDURATION:0"),
+            rules::TARGET_DURATION,
+        );
+    }
+
+    #[test]
+    fn segment_duration_rounded_within_target() {
+        let v = media_only(
+            &edit(BASE, "#EXTINF:1.000,\n100.m4s", "#EXTINF:1.500,\n100.m4s"),
+            rules::SEGMENT_DURATION,
+        );
+        assert_eq!(v[0].line, 10);
+        // 1.499 rounds to 1: fine.
+        let ok = edit(BASE, "#EXTINF:1.000,\n100.m4s", "#EXTINF:1.499,\n100.m4s");
+        let ok = edit(&ok, "T10:00:00.000Z", "T10:00:00.000Z");
+        assert!(!media_rules(&ok).contains(&rules::SEGMENT_DURATION));
+    }
+
+    #[test]
+    fn extinf_well_formed_and_followed_by_a_uri() {
+        media_only(
+            &edit(BASE, "#EXTINF:1.000,\n100.m4s", "#EXTINF:1.000\n100.m4s"),
+            rules::EXTINF,
+        );
+        media_only(
+            &edit(BASE, "#EXTINF:1.000,\n100.m4s", "#EXTINF:-1,\n100.m4s"),
+            rules::EXTINF,
+        );
+        media_only(&edit(BASE, "#EXTINF:1.000,\n100.m4s", "100.m4s"), rules::EXTINF);
+        let trailing =
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:3\n#EXTINF:4.0,\na.ts\n#EXTINF:4.0,\n";
+        let v = media_only(trailing, rules::EXTINF);
+        assert_eq!(v[0].line, 6);
+        passes(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:3\n#EXTINF:4.0,A title, with commas  \na.ts\n",
+        );
+    }
+
+    #[test]
+    fn byterange_well_formed_and_continuing() {
+        let ranges = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:4\n#EXTINF:4,\n#EXT-X-BYTERANGE:1000@0\n\
+                      all.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:1000\nall.ts\n#EXT-X-ENDLIST\n";
+        passes(ranges);
+        media_only(
+            &edit(ranges, "#EXT-X-BYTERANGE:1000@0", "#EXT-X-BYTERANGE:1000"),
+            rules::BYTERANGE,
+        );
+        media_only(
+            &edit(ranges, "#EXT-X-BYTERANGE:1000@0", "#EXT-X-BYTERANGE:x@0"),
+            rules::BYTERANGE,
+        );
+        media_only(
+            &edit(ranges, "#EXT-X-VERSION:4", "#EXT-X-VERSION:3"),
+            rules::VERSION,
+        );
+    }
+
+    #[test]
+    fn sequence_tags_before_the_first_segment() {
+        let moved = edit(BASE, "#EXT-X-MEDIA-SEQUENCE:100\n", "");
+        let moved = edit(&moved, "100.m4s\n", "100.m4s\n#EXT-X-MEDIA-SEQUENCE:100\n");
+        media_only(&moved, rules::MEDIA_SEQUENCE);
+        media_only(
+            &edit(BASE, "#EXT-X-MEDIA-SEQUENCE:100", "#EXT-X-MEDIA-SEQUENCE:-1"),
+            rules::MEDIA_SEQUENCE,
+        );
+        let late = edit(BASE, "100.m4s\n", "100.m4s\n#EXT-X-DISCONTINUITY-SEQUENCE:4\n");
+        media_only(&late, rules::DISCONTINUITY_SEQUENCE);
+        passes(&edit(
+            BASE,
+            "#EXT-X-MAP",
+            "#EXT-X-DISCONTINUITY-SEQUENCE:4\n#EXT-X-MAP",
+        ));
+    }
+
+    #[test]
+    fn ended_playlist_has_no_segment_in_progress() {
+        let ended = edit(
+            BASE,
+            "#EXT-X-PART:DURATION=0.200,URI=\"104.0.m4s\",INDEPENDENT=YES\n",
+            "",
+        );
+        let ended = edit(&ended, "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n", "");
+        let ended = edit(
+            &ended,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n",
+            "#EXT-X-ENDLIST\n",
+        );
+        assert!(passes(&ended).ended);
+        // EXT-X-ENDLIST may sit anywhere (§4.4.3.4), even above the segments.
+        passes(&edit(
+            &edit(&ended, "#EXT-X-ENDLIST\n", ""),
+            "#EXT-X-MAP",
+            "#EXT-X-ENDLIST\n#EXT-X-MAP",
+        ));
+        let unfinished = edit(
+            &ended,
+            "#EXT-X-ENDLIST\n",
+            "#EXT-X-PART:DURATION=0.200,URI=\"104.0.m4s\",INDEPENDENT=YES\n#EXT-X-ENDLIST\n",
+        );
+        media_only(&unfinished, rules::ENDLIST);
+    }
+
+    #[test]
+    fn key_and_map_attributes() {
+        media_only(
+            &edit(BASE, "#EXT-X-MAP", "#EXT-X-KEY:METHOD=AES-128\n#EXT-X-MAP"),
+            rules::KEY,
+        );
+        media_only(
+            &edit(
+                BASE,
+                "#EXT-X-MAP",
+                "#EXT-X-KEY:METHOD=ROT13,URI=\"k\"\n#EXT-X-MAP",
+            ),
+            rules::KEY,
+        );
+        media_only(
+            &edit(BASE, "#EXT-X-MAP", "#EXT-X-KEY:METHOD=NONE,URI=\"k\"\n#EXT-X-MAP"),
+            rules::KEY,
+        );
+        media_only(
+            &edit(
+                BASE,
+                "#EXT-X-MAP",
+                "#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0x1234\n#EXT-X-MAP",
+            ),
+            rules::KEY,
+        );
+        passes(&edit(
+            BASE,
+            "#EXT-X-MAP",
+            "#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0x0123456789ABCDEF0123456789ABCDEF\n#EXT-X-MAP",
+        ));
+        media_only(
+            &edit(BASE, "URI=\"init.mp4\"", "URI=\"init.mp4\",BYTERANGE=\"100\""),
+            rules::MAP,
+        );
+        media_only(&edit(BASE, "URI=\"init.mp4\"", "BYTERANGE=\"100@0\""), rules::MAP);
+        passes(&edit(
+            BASE,
+            "URI=\"init.mp4\"",
+            "URI=\"init.mp4\",BYTERANGE=\"100@0\"",
+        ));
+    }
+
+    // Dates.
+
+    #[test]
+    fn program_date_time_form() {
+        let v = media_only(
+            &edit(BASE, "10:00:00.000Z", "10:00:00.000"),
+            rules::PROGRAM_DATE_TIME,
+        );
+        assert_eq!(v[0].line, 8);
+        media_only(
+            &edit(BASE, "2026-05-01T10:00:00.000Z", "yesterday"),
+            rules::PROGRAM_DATE_TIME,
+        );
+        passes(&edit(
+            BASE,
+            "2026-05-01T10:00:00.000Z",
+            "2026-05-01T12:00:00.000+02:00",
+        ));
+    }
+
+    #[test]
+    fn program_date_time_follows_the_durations() {
+        let date = |t: &str| {
+            edit(
+                BASE,
+                "#EXTINF:1.000,\n102.m4s",
+                &format!("#EXTINF:1.000,\n102.m4s\n#EXT-X-PROGRAM-DATE-TIME:{t}"),
+            )
+        };
+        // 103 starts three seconds after 100.
+        passes(&date("2026-05-01T10:00:03.000Z"));
+        passes(&date("2026-05-01T10:00:02.600Z")); // a sub-second partial overlap for drift
+        passes(&date("2026-05-01T10:00:03.900Z"));
+        media_only(
+            &date("2026-05-01T10:00:02.000Z"),
+            rules::PROGRAM_DATE_TIME_OVERLAP,
+        );
+        media_only(
+            &date("2026-05-01T09:00:00.000Z"),
+            rules::PROGRAM_DATE_TIME_OVERLAP,
+        );
+        media_only(&date("2026-05-01T10:00:04.500Z"), rules::PROGRAM_DATE_TIME_JUMP);
+        // After a discontinuity the date may jump forward, but never back into earlier media.
+        let jump = |t: &str| {
+            edit(
+                BASE,
+                "#EXTINF:1.000,\n102.m4s",
+                &format!("#EXTINF:1.000,\n102.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:{t}"),
+            )
+        };
+        passes(&jump("2026-05-01T11:00:00.000Z"));
+        media_only(
+            &jump("2026-05-01T10:00:01.000Z"),
+            rules::PROGRAM_DATE_TIME_OVERLAP,
+        );
+    }
+
+    #[test]
+    fn low_latency_playlists_carry_a_program_date() {
+        let v = media_only(
+            &edit(BASE, "#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:00.000Z\n", ""),
+            rules::PROGRAM_DATE_TIME_REQUIRED,
+        );
+        assert_eq!(v[0].line, 1);
+    }
+
+    #[test]
+    fn daterange() {
+        let with = |attrs: &str| {
+            edit(
+                BASE,
+                "#EXT-X-MAP",
+                &format!("#EXT-X-DATERANGE:{attrs}\n#EXT-X-MAP"),
+            )
+        };
+        passes(&with(
+            "ID=\"ad1\",START-DATE=\"2026-05-01T10:00:01.000Z\",PLANNED-DURATION=30.0",
+        ));
+        media_only(&with("START-DATE=\"2026-05-01T10:00:01.000Z\""), rules::DATERANGE);
+        media_only(&with("ID=\"ad1\""), rules::DATERANGE);
+        media_only(
+            &with("ID=\"ad1\",START-DATE=\"2026-05-01T10:00:01.000Z\",DURATION=-1"),
+            rules::DATERANGE,
+        );
+        media_only(&with("ID=\"ad1\",START-DATE=\"2026-05-01\""), rules::DATERANGE);
+        let no_date = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:3\n\
+                       #EXT-X-DATERANGE:ID=\"x\",START-DATE=\"2026-05-01T10:00:01.000Z\"\n#EXTINF:4.0,\na.ts\n";
+        media_only(no_date, rules::DATERANGE);
+    }
+
+    // Parts.
+
+    #[test]
+    fn part_inf_required_with_parts() {
+        let v = media_only(
+            &edit(BASE, "#EXT-X-PART-INF:PART-TARGET=0.2\n", ""),
+            rules::PART_INF,
+        );
+        assert_eq!(v[0].line, 12);
+        media_only(
+            &edit(BASE, "PART-TARGET=0.2", "PART-TARGET=\"0.2\""),
+            rules::PART_INF,
+        );
+    }
+
+    #[test]
+    fn part_attributes() {
+        let v = media_only(
+            &edit(
+                BASE,
+                "URI=\"103.0.m4s\",INDEPENDENT=YES",
+                "URI=\"103.0.m4s\",INDEPENDENT=NO",
+            ),
+            rules::PART_ATTRIBUTES,
+        );
+        assert_eq!(v[0].line, 20);
+        media_only(
+            &edit(BASE, "URI=\"103.1.m4s\"", "URI=\"103.1.m4s\",GAP=TRUE"),
+            rules::PART_ATTRIBUTES,
+        );
+        media_only(
+            &edit(
+                BASE,
+                "DURATION=0.200,URI=\"103.1.m4s\"",
+                "DURATION=0.2s,URI=\"103.1.m4s\"",
+            ),
+            rules::PART_ATTRIBUTES,
+        );
+        media_only(
+            &edit(
+                BASE,
+                "DURATION=0.200,URI=\"103.1.m4s\"",
+                "DURATION=0.200,URI=103.1.m4s",
+            ),
+            rules::PART_ATTRIBUTES,
+        );
+        media_only(
+            &edit(BASE, "URI=\"103.1.m4s\"", "URI=\"103.1.m4s\",BYTERANGE=\"1-2\""),
+            rules::PART_ATTRIBUTES,
+        );
+        passes(&edit(BASE, "URI=\"103.1.m4s\"", "URI=\"103.1.m4s\",GAP=YES"));
+    }
+
+    #[test]
+    fn part_byte_ranges_continue_within_their_segment() {
+        let ranged = edit(
+            BASE,
+            "URI=\"103.0.m4s\",INDEPENDENT=YES",
+            "URI=\"103.m4s\",BYTERANGE=\"2000@0\",INDEPENDENT=YES",
+        );
+        let ranged = edit(&ranged, "URI=\"103.1.m4s\"", "URI=\"103.m4s\",BYTERANGE=\"2000\"");
+        passes(&ranged);
+        let orphan = edit(
+            BASE,
+            "URI=\"103.0.m4s\",INDEPENDENT=YES",
+            "URI=\"103.m4s\",BYTERANGE=\"2000\",INDEPENDENT=YES",
+        );
+        media_only(&orphan, rules::PART_ATTRIBUTES);
+    }
+
+    #[test]
+    fn part_duration_at_most_part_target() {
+        let long = edit(
+            BASE,
+            "DURATION=0.200,URI=\"103.3.m4s\"",
+            "DURATION=0.250,URI=\"103.3.m4s\"",
+        );
+        let long = edit(
+            &long,
+            "DURATION=0.200,URI=\"103.4.m4s\"",
+            "DURATION=0.150,URI=\"103.4.m4s\"",
+        );
+        let v = media_only(&long, rules::PART_DURATION);
+        assert_eq!(v[0].line, 23);
+        assert!(v[0].detail.contains("0.25"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn part_duration_at_least_85_percent_with_the_drafts_exceptions() {
+        let short = edit(
+            BASE,
+            "DURATION=0.200,URI=\"103.1.m4s\"",
+            "DURATION=0.150,URI=\"103.1.m4s\"",
+        );
+        let short = edit(
+            &short,
+            "#EXTINF:1.000,\n103.m4s",
+            "#EXT-X-PART:DURATION=0.050,URI=\"103.5.m4s\"\n#EXTINF:1.000,\n103.m4s",
+        );
+        let v = media_only(&short, rules::PART_DURATION_MIN);
+        assert_eq!(v[0].line, 21);
+        // The same short part is fine when INDEPENDENT, GAP, or followed by a GAP part; the last
+        // part (103.5, 0.05 s) is always fine.
+        passes(&edit(
+            &short,
+            "URI=\"103.1.m4s\"",
+            "URI=\"103.1.m4s\",INDEPENDENT=YES",
+        ));
+        passes(&edit(&short, "URI=\"103.1.m4s\"", "URI=\"103.1.m4s\",GAP=YES"));
+        passes(&edit(&short, "URI=\"103.2.m4s\"", "URI=\"103.2.m4s\",GAP=YES"));
+        // 0.17 s is exactly 85 % of 0.2 s.
+        let edge = edit(
+            BASE,
+            "DURATION=0.200,URI=\"103.1.m4s\"",
+            "DURATION=0.170,URI=\"103.1.m4s\"",
+        );
+        let edge = edit(
+            &edge,
+            "#EXTINF:1.000,\n103.m4s",
+            "#EXT-X-PART:DURATION=0.030,URI=\"103.5.m4s\"\n#EXTINF:1.000,\n103.m4s",
+        );
+        passes(&edge);
+        // The last part listed for the segment in progress may be its final one.
+        passes(&edit(
+            BASE,
+            "DURATION=0.200,URI=\"104.1.m4s\"",
+            "DURATION=0.100,URI=\"104.1.m4s\"",
+        ));
+    }
+
+    #[test]
+    fn parts_add_up_to_their_segment() {
+        let v = media_only(
+            &edit(BASE, "#EXT-X-PART:DURATION=0.200,URI=\"103.4.m4s\"\n", ""),
+            rules::PART_SUM,
+        );
+        assert_eq!(v[0].line, 25);
+        media_only(
+            &edit(BASE, "#EXTINF:1.000,\n103.m4s", "#EXTINF:1.004,\n103.m4s"),
+            rules::PART_SUM,
+        );
+        // Within the printed rounding (six values at 0.0005 each).
+        passes(&edit(BASE, "#EXTINF:1.000,\n103.m4s", "#EXTINF:1.0025,\n103.m4s"));
+        // The oldest segment that lists parts may have lost its first ones (§6.2.2).
+        passes(&edit(
+            BASE,
+            "#EXT-X-PART:DURATION=0.200,URI=\"102.0.m4s\",INDEPENDENT=YES\n",
+            "",
+        ));
+    }
+
+    #[test]
+    fn segment_tags_come_before_the_first_part() {
+        let v = media_only(
+            &edit(
+                BASE,
+                "URI=\"103.1.m4s\"",
+                "URI=\"103.1.m4s\"\n#EXT-X-DISCONTINUITY",
+            ),
+            rules::PART_TAG_ORDER,
+        );
+        assert_eq!(v[0].line, 22);
+        passes(&edit(
+            BASE,
+            "#EXT-X-PART:DURATION=0.200,URI=\"103.0.m4s\"",
+            "#EXT-X-DISCONTINUITY\n#EXT-X-PART:DURATION=0.200,URI=\"103.0.m4s\"",
+        ));
+        let after_extinf = edit(
+            BASE,
+            "#EXT-X-PART:DURATION=0.200,URI=\"103.4.m4s\"\n#EXTINF:1.000,\n",
+            "#EXTINF:1.000,\n#EXT-X-PART:DURATION=0.200,URI=\"103.4.m4s\"\n",
+        );
+        media_only(&after_extinf, rules::PART_TAG_ORDER);
+    }
+
+    #[test]
+    fn parts_are_removed_oldest_first() {
+        let mut gap = BASE.to_owned();
+        for i in 0..5 {
+            let tag = if i == 0 { ",INDEPENDENT=YES" } else { "" };
+            gap = edit(
+                &gap,
+                &format!("#EXT-X-PART:DURATION=0.200,URI=\"103.{i}.m4s\"{tag}\n"),
+                "",
+            );
+        }
+        let v = media_only(&gap, rules::PART_WINDOW);
+        assert_eq!(v[0].line, 21);
+    }
+
+    #[test]
+    fn parts_older_than_three_target_durations_should_go() {
+        let parts: String = (0..5)
+            .map(|i| format!("#EXT-X-PART:DURATION=0.200,URI=\"101.{i}.m4s\"\n"))
+            .collect();
+        let stale = edit(
+            BASE,
+            "#EXTINF:1.000,\n101.m4s",
+            &format!("{parts}#EXTINF:1.000,\n101.m4s"),
+        );
+        let v = media_only(&stale, rules::PART_STALE);
+        assert_eq!(v[0].line, 11);
+    }
+
+    #[test]
+    fn parts_reach_back_to_part_hold_back() {
+        let mut thin = BASE.to_owned();
+        for seg in [102, 103] {
+            for i in 0..5 {
+                let tag = if i == 0 { ",INDEPENDENT=YES" } else { "" };
+                thin = edit(
+                    &thin,
+                    &format!("#EXT-X-PART:DURATION=0.200,URI=\"{seg}.{i}.m4s\"{tag}\n"),
+                    "",
+                );
+            }
+        }
+        thin = edit(&thin, "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n", "");
+        thin = edit(&thin, "104.2.m4s", "104.1.m4s");
+        media_only(&thin, rules::PART_COVERAGE);
+    }
+
+    // Server control.
+
+    #[test]
+    fn server_control_attributes() {
+        media_only(
+            &edit(BASE, "CAN-BLOCK-RELOAD=YES", "CAN-BLOCK-RELOAD=NO"),
+            rules::SERVER_CONTROL,
+        );
+        media_only(
+            &edit(BASE, "CAN-SKIP-UNTIL=6.0", "CAN-SKIP-UNTIL=six"),
+            rules::SERVER_CONTROL,
+        );
+        passes(&edit(
+            BASE,
+            "CAN-BLOCK-RELOAD=YES",
+            "CAN-BLOCK-RELOAD=YES,CAN-SKIP-DATERANGES=YES",
+        ));
+        let no_until = edit(BASE, "CAN-SKIP-UNTIL=6.0", "CAN-SKIP-DATERANGES=YES");
+        media_only(&no_until, rules::SERVER_CONTROL);
+    }
+
+    #[test]
+    fn part_hold_back_twice_the_part_target() {
+        let v = media_only(
+            &edit(BASE, "PART-HOLD-BACK=0.6", "PART-HOLD-BACK=0.3"),
+            rules::PART_HOLD_BACK,
+        );
+        assert_eq!(v[0].line, 4);
+        media_only(&edit(BASE, "PART-HOLD-BACK=0.6,", ""), rules::PART_HOLD_BACK);
+        media_only(
+            &edit(
+                BASE,
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.6,CAN-SKIP-UNTIL=6.0\n",
+                "",
+            ),
+            rules::PART_HOLD_BACK,
+        );
+    }
+
+    #[test]
+    fn part_hold_back_three_times_is_its_own_rule() {
+        let v = media_only(
+            &edit(BASE, "PART-HOLD-BACK=0.6", "PART-HOLD-BACK=0.5"),
+            rules::PART_HOLD_BACK_3X,
+        );
+        assert_eq!(v[0].line, 4);
+        // 2× passes the MUST, so a test that accepts the SHOULD can filter this id out.
+        let (_, v) = inspect_media(&edit(BASE, "PART-HOLD-BACK=0.6", "PART-HOLD-BACK=0.4"));
+        assert_eq!(
+            v.iter().map(|v| v.rule).collect::<Vec<_>>(),
+            [rules::PART_HOLD_BACK_3X]
+        );
+    }
+
+    #[test]
+    fn hold_back_and_skip_boundary_against_the_target_duration() {
+        media_only(
+            &edit(BASE, "CAN-BLOCK-RELOAD=YES", "CAN-BLOCK-RELOAD=YES,HOLD-BACK=2.5"),
+            rules::HOLD_BACK,
+        );
+        passes(&edit(
+            BASE,
+            "CAN-BLOCK-RELOAD=YES",
+            "CAN-BLOCK-RELOAD=YES,HOLD-BACK=3.0",
+        ));
+        media_only(
+            &edit(BASE, "CAN-SKIP-UNTIL=6.0", "CAN-SKIP-UNTIL=5.9"),
+            rules::CAN_SKIP_UNTIL,
+        );
+    }
+
+    // Delta updates.
+
+    #[test]
+    fn skip_needs_can_skip_until_and_comes_first() {
+        let v = media_only(&edit(APPLE_DELTA, ",CAN-SKIP-UNTIL=24.0", ""), rules::SKIP);
+        assert_eq!(v[0].line, 9);
+        let late = edit(APPLE_DELTA, "#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n", "");
+        let late = edit(
+            &late,
+            "fileSequence267.mp4\n",
+            "fileSequence267.mp4\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n",
+        );
+        media_only(&late, rules::SKIP);
+        media_only(&edit(APPLE_DELTA, "SKIPPED-SEGMENTS=3", "SKIPPED=3"), rules::SKIP);
+        let twice = edit(
+            APPLE_DELTA,
+            "#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n",
+            "#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n",
+        );
+        media_only(&twice, rules::SKIP);
+    }
+
+    #[test]
+    fn delta_update_skips_exactly_past_the_skip_boundary() {
+        // Skipping 267 too leaves 20 s after the skip: 267 ended within the 24 s boundary.
+        let more = edit(APPLE_DELTA, "SKIPPED-SEGMENTS=3", "SKIPPED-SEGMENTS=4");
+        let more = edit(&more, "#EXTINF:4.00008,\nfileSequence267.mp4\n", "");
+        media_only(&more, rules::SKIP_BOUNDARY);
+        // Keeping 265 and 266 keeps a segment that ends 28 s before the end: beyond the boundary.
+        let fewer = edit(APPLE_DELTA, "SKIPPED-SEGMENTS=3", "SKIPPED-SEGMENTS=1");
+        let kept = "#EXTINF:4.00008,\nfileSequence265.mp4\n#EXTINF:4.00008,\nfileSequence266.mp4\n";
+        let fewer = edit(
+            &fewer,
+            "#EXTINF:4.00008,\nfileSequence267.mp4\n",
+            &format!("{kept}#EXTINF:4.00008,\nfileSequence267.mp4\n"),
+        );
+        let v = media_only(&fewer, rules::SKIP_BOUNDARY);
+        assert!(v[0].detail.contains("segment 265"), "{}", v[0].detail);
+        // 266 would end 24.00048 s before the end: at the boundary within a millisecond, so
+        // keeping it is as right as skipping it.
+        let edge = edit(APPLE_DELTA, "SKIPPED-SEGMENTS=3", "SKIPPED-SEGMENTS=2");
+        passes(&edit(
+            &edge,
+            "#EXTINF:4.00008,\nfileSequence267.mp4\n",
+            "#EXTINF:4.00008,\nfileSequence266.mp4\n#EXTINF:4.00008,\nfileSequence267.mp4\n",
+        ));
+    }
+
+    // Hints and reports.
+
+    #[test]
+    fn preload_hint_rules() {
+        let v = media_only(
+            &edit(BASE, "TYPE=PART,URI=\"104.2.m4s\"", "URI=\"104.2.m4s\""),
+            rules::PRELOAD_HINT,
+        );
+        assert_eq!(v[0].line, 29);
+        // Before the last part.
+        let early = edit(BASE, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n", "");
+        let early = edit(
+            &early,
+            "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n",
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n",
+        );
+        media_only(&early, rules::PRELOAD_HINT);
+        // Twice, or naming a part that is already listed.
+        let twice = edit(
+            BASE,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n",
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.3.m4s\"\n",
+        );
+        media_only(&twice, rules::PRELOAD_HINT);
+        media_only(
+            &edit(BASE, "URI=\"104.2.m4s\"", "URI=\"104.1.m4s\""),
+            rules::PRELOAD_HINT,
+        );
+        // A MAP hint next to the PART hint, and a hint of an unknown TYPE (ignored by clients).
+        passes(&edit(
+            BASE,
+            "URI=\"104.2.m4s\"",
+            "URI=\"104.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=MAP,URI=\"init2.mp4\"",
+        ));
+        passes(&edit(
+            BASE,
+            "URI=\"104.2.m4s\"",
+            "URI=\"104.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=FUTURE,URI=\"x\"",
+        ));
+        // Byte-range hints as in Apple's example.
+        passes(&edit(
+            BASE,
+            "URI=\"104.2.m4s\"",
+            "URI=\"104.m4s\",BYTERANGE-START=61000",
+        ));
+    }
+
+    #[test]
+    fn live_playlists_with_parts_hint_the_next_one() {
+        let v = media_only(
+            &edit(BASE, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n", ""),
+            rules::PRELOAD_HINT_REQUIRED,
+        );
+        assert_eq!(v[0].line, 28);
+    }
+
+    #[test]
+    fn rendition_reports() {
+        media_only(
+            &edit(
+                BASE,
+                "URI=\"../720p/index.m3u8\"",
+                "URI=\"https://cdn.example/720p/index.m3u8\"",
+            ),
+            rules::RENDITION_REPORT,
+        );
+        media_only(
+            &edit(BASE, "URI=\"../720p/index.m3u8\",", ""),
+            rules::RENDITION_REPORT,
+        );
+        media_only(
+            &edit(BASE, "LAST-MSN=104", "LAST-MSN=1.5"),
+            rules::RENDITION_REPORT,
+        );
+        let v = media_only(&edit(BASE, ",LAST-PART=1", ""), rules::RENDITION_REPORT_OMITTED);
+        assert_eq!(v[0].line, 30);
+        media_only(&edit(BASE, "LAST-MSN=104,", ""), rules::RENDITION_REPORT_OMITTED);
+    }
+
+    // Robustness.
+
+    #[test]
+    fn garbage_and_truncations_never_panic() {
+        for text in [APPLE_LL, APPLE_DELTA, DRAFT_LL, BASE] {
+            let mut cut = 0;
+            while cut < text.len() {
+                let _ = inspect_media(&text[..cut]);
+                cut += 1;
+                while !text.is_char_boundary(cut) {
+                    cut += 1;
+                }
+            }
+        }
+        for garbage in [
+            "",
+            "\n\n\n",
+            "#EXTM3U\n#EXT-X-PART:",
+            "#EXTM3U\n#EXTINF:,\n",
+            "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXT-X-SKIP:SKIPPED-SEGMENTS=18446744073709551615\n#EXTINF:1,\na\n",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:18446744073709551615\n#EXTINF:99999999999999999999999999999999999999.0,\na\n",
+            "#EXTM3U\n#EXT-X-PART-INF:PART-TARGET=0.0000000000000001\n#EXT-X-PART:DURATION=1e400,URI=\"a\"\n",
+            "#EXTM3U\n#EXT-X-PROGRAM-DATE-TIME:9999-12-31T23:59:60.999999999999+23:59\n#EXTINF:1,\na\n#EXT-X-PROGRAM-DATE-TIME:0000-01-01T00:00:00Z\n#EXTINF:1,\nb\n",
+            "\u{feff}\u{feff}#EXTM3U\r\n\r\r\n#\u{0}",
+        ] {
+            let _ = inspect_media(garbage);
+        }
+    }
+
+    #[test]
+    fn rechecking_is_stable() {
+        for text in [APPLE_LL, APPLE_DELTA, DRAFT_LL, BASE] {
+            assert_eq!(inspect_media(text), inspect_media(text));
+        }
+    }
 }

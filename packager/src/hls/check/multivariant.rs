@@ -59,6 +59,8 @@ struct Builder {
     mv: Multivariant,
     /// An EXT-X-STREAM-INF waiting for its URI line.
     pending: Option<Variant>,
+    /// GROUP-IDs of EXT-X-MEDIA tags whose TYPE could not be read.
+    unreadable_groups: Vec<String>,
 }
 
 /// Tags of Media Playlists, which must not appear here (§4.1, §4.4.4, §4.4.6).
@@ -304,6 +306,8 @@ impl Builder {
             );
         }
         let Some(media_type) = media_type else {
+            // Reported above; keep variants that name its group from being reported as well.
+            self.unreadable_groups.extend(group_id);
             return;
         };
         let type_name = media_type.name();
@@ -358,12 +362,12 @@ impl Builder {
             }
             _ => {}
         }
-        if let (Some(group_id), Some(name)) = (group_id, name) {
+        if let Some(group_id) = group_id {
             self.mv.renditions.push(Rendition {
                 line: n,
                 media_type,
                 group_id,
-                name,
+                name: name.unwrap_or_default(),
                 uri,
                 language,
                 default,
@@ -495,7 +499,9 @@ impl Builder {
                 let Some(group) = group.as_deref() else {
                     continue;
                 };
-                if media_type == MediaType::ClosedCaptions && group == "NONE" {
+                if (media_type == MediaType::ClosedCaptions && group == "NONE")
+                    || self.unreadable_groups.iter().any(|g| g == group)
+                {
                     continue;
                 }
                 if !groups.contains_key(&(media_type, group)) {
@@ -529,6 +535,348 @@ impl Builder {
         }
         for (line, rule, detail) in found {
             self.t.flag(line, rule, detail);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{BASE, LADDER, edit, multivariant_only};
+    use super::super::report;
+    use super::*;
+
+    fn passes(text: &str) -> Multivariant {
+        check_multivariant(text).unwrap_or_else(|v| panic!("expected no violations, got:\n{}", report(&v)))
+    }
+
+    /// The draft's §9.6 (alternative audio) with its condensed CODECS written out, resolutions,
+    /// and EXT-X-INDEPENDENT-SEGMENTS.
+    const ALTERNATIVE_AUDIO: &str = r#"#EXTM3U
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="English",DEFAULT=YES,AUTOSELECT=YES,LANGUAGE="en",URI="main/english-audio.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="Deutsch",DEFAULT=NO,AUTOSELECT=YES,LANGUAGE="de",URI="main/german-audio.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="Commentary",DEFAULT=NO,AUTOSELECT=NO,LANGUAGE="en",URI="commentary/audio-only.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,CODECS="avc1.42e00a,mp4a.40.2",RESOLUTION=416x234,AUDIO="aac"
+low/video-only.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=2560000,CODECS="avc1.4d401e,mp4a.40.2",RESOLUTION=640x360,AUDIO="aac"
+mid/video-only.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=7680000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,AUDIO="aac"
+hi/video-only.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=65000,CODECS="mp4a.40.5",AUDIO="aac"
+main/english-audio.m3u8
+"#;
+
+    #[test]
+    fn ladder_passes_and_reads_right() {
+        let mv = passes(LADDER);
+        assert_eq!(mv.version, 6);
+        assert!(mv.independent_segments);
+        assert_eq!(mv.variants.len(), 2);
+        let top = &mv.variants[0];
+        assert_eq!(top.uri, "720p/index.m3u8");
+        assert_eq!(
+            (top.bandwidth, top.average_bandwidth),
+            (2_500_000, Some(2_000_000))
+        );
+        assert_eq!(top.codecs, ["avc1.64001f", "mp4a.40.2"]);
+        assert_eq!(top.resolution, Some((1280, 720)));
+        assert_eq!(top.frame_rate, Some(29.97));
+        assert_eq!(top.audio.as_deref(), Some("aac"));
+        assert_eq!(mv.renditions.len(), 1);
+        let audio = &mv.renditions[0];
+        assert_eq!(
+            (audio.media_type, audio.group_id.as_str(), audio.name.as_str()),
+            (MediaType::Audio, "aac", "English")
+        );
+        assert!(audio.default && audio.autoselect);
+        assert_eq!(audio.uri.as_deref(), Some("audio/index.m3u8"));
+    }
+
+    #[test]
+    fn drafts_alternative_audio_example_passes() {
+        let mv = passes(ALTERNATIVE_AUDIO);
+        assert_eq!(mv.variants.len(), 4);
+        assert_eq!(mv.renditions.len(), 3);
+    }
+
+    #[test]
+    fn drafts_plain_example_lacks_what_we_require() {
+        // §9.4 as printed: valid per the draft, but without CODECS (SHOULD) and without
+        // EXT-X-INDEPENDENT-SEGMENTS (Apple).
+        let plain = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1280000,AVERAGE-BANDWIDTH=1000000\n\
+                     http://example.com/low.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=65000,CODECS=\"mp4a.40.5\"\n\
+                     http://example.com/audio-only.m3u8\n";
+        let (_, v) = inspect_multivariant(plain);
+        let got: Vec<_> = v.iter().map(|v| (v.line, v.rule)).collect();
+        assert_eq!(got, [(1, rules::INDEPENDENT_SEGMENTS), (2, rules::CODECS)]);
+    }
+
+    #[test]
+    fn stream_inf_needs_bandwidth_and_a_uri_line() {
+        let v = multivariant_only(&edit(LADDER, "BANDWIDTH=900000,", ""), rules::STREAM_INF);
+        assert_eq!(v[0].line, 7);
+        let v = multivariant_only(&edit(LADDER, "360p/index.m3u8\n", ""), rules::STREAM_INF_URI);
+        assert_eq!(v[0].line, 7);
+        let v = multivariant_only(
+            &edit(LADDER, "720p/index.m3u8\n", "#EXT-X-FUTURE\n720p/index.m3u8\n"),
+            rules::STREAM_INF_URI,
+        );
+        assert_eq!(v.len(), 2, "{}", report(&v));
+        multivariant_only(&format!("{LADDER}stray.m3u8\n"), rules::STREAM_INF_URI);
+        multivariant_only("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n", rules::STREAM_INF);
+    }
+
+    #[test]
+    fn average_bandwidth_at_most_bandwidth() {
+        multivariant_only(
+            &edit(LADDER, "AVERAGE-BANDWIDTH=800000", "AVERAGE-BANDWIDTH=1000000"),
+            rules::AVERAGE_BANDWIDTH,
+        );
+    }
+
+    #[test]
+    fn codecs_present_well_formed_and_complete() {
+        multivariant_only(
+            &edit(LADDER, "CODECS=\"avc1.4d401e,mp4a.40.2\",", ""),
+            rules::CODECS,
+        );
+        multivariant_only(&edit(LADDER, "avc1.4d401e", "avc1.4d401"), rules::CODECS);
+        multivariant_only(
+            &edit(LADDER, "avc1.4d401e,mp4a.40.2", "avc1.4d401e, mp4a.40.2"),
+            rules::CODECS,
+        );
+        multivariant_only(
+            &edit(LADDER, "avc1.4d401e,mp4a.40.2", "avc1.4d401e,mp4a.40"),
+            rules::CODECS,
+        );
+        let v = multivariant_only(
+            &edit(LADDER, "avc1.4d401e,mp4a.40.2", "avc1.4d401e"),
+            rules::CODECS,
+        );
+        assert!(v[0].detail.contains("no audio codec"), "{}", v[0].detail);
+        passes(&edit(LADDER, "avc1.4d401e,mp4a.40.2", "avc1.4d401e,opus"));
+    }
+
+    #[test]
+    fn video_variants_have_a_resolution() {
+        multivariant_only(&edit(LADDER, "RESOLUTION=640x360,", ""), rules::RESOLUTION);
+        multivariant_only(
+            &edit(LADDER, "RESOLUTION=640x360", "RESOLUTION=640x0"),
+            rules::RESOLUTION,
+        );
+        multivariant_only(
+            &edit(LADDER, "RESOLUTION=640x360", "RESOLUTION=\"640x360\""),
+            rules::RESOLUTION,
+        );
+    }
+
+    #[test]
+    fn frame_rate_has_at_most_three_decimals() {
+        let v = multivariant_only(
+            &edit(
+                LADDER,
+                "FRAME-RATE=29.970,AUDIO=\"aac\"\n360p",
+                "FRAME-RATE=29.97003,AUDIO=\"aac\"\n360p",
+            ),
+            rules::FRAME_RATE,
+        );
+        assert_eq!(v[0].line, 7);
+        multivariant_only(
+            &edit(
+                LADDER,
+                "FRAME-RATE=29.970,AUDIO=\"aac\"\n360p",
+                "FRAME-RATE=0,AUDIO=\"aac\"\n360p",
+            ),
+            rules::FRAME_RATE,
+        );
+        passes(&edit(
+            LADDER,
+            "FRAME-RATE=29.970,AUDIO=\"aac\"\n360p",
+            "FRAME-RATE=30,AUDIO=\"aac\"\n360p",
+        ));
+    }
+
+    #[test]
+    fn audio_group_must_exist() {
+        let v = multivariant_only(
+            &edit(LADDER, "AUDIO=\"aac\"\n360p", "AUDIO=\"aac-lo\"\n360p"),
+            rules::MEDIA_GROUP,
+        );
+        assert_eq!(v[0].line, 7);
+        // A group of another TYPE with that id does not count.
+        let video_group = edit(LADDER, "TYPE=AUDIO", "TYPE=VIDEO");
+        let video_group = edit(&video_group, ",CHANNELS=\"2\"", "");
+        let (_, v) = inspect_multivariant(&video_group);
+        assert!(v.iter().any(|v| v.rule == rules::MEDIA_GROUP), "{}", report(&v));
+    }
+
+    #[test]
+    fn media_attributes_and_group_rules() {
+        multivariant_only(&edit(LADDER, "NAME=\"English\",", ""), rules::MEDIA);
+        multivariant_only(&edit(LADDER, "TYPE=AUDIO", "TYPE=SOUND"), rules::MEDIA);
+        multivariant_only(&edit(LADDER, "AUTOSELECT=YES", "AUTOSELECT=NO"), rules::MEDIA);
+        multivariant_only(
+            &edit(LADDER, "AUTOSELECT=YES", "AUTOSELECT=YES,FORCED=NO"),
+            rules::MEDIA,
+        );
+        let second = "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"English\",LANGUAGE=\"en\",URI=\"audio2/index.m3u8\"\n";
+        let v = multivariant_only(
+            &edit(
+                LADDER,
+                "#EXT-X-STREAM-INF:BANDWIDTH=2500000",
+                &format!("{second}#EXT-X-STREAM-INF:BANDWIDTH=2500000"),
+            ),
+            rules::MEDIA,
+        );
+        assert!(v[0].detail.contains("NAME \"English\" twice"), "{}", v[0].detail);
+        let second_default =
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"Deutsch\",DEFAULT=YES,URI=\"de/index.m3u8\"\n";
+        multivariant_only(
+            &edit(
+                LADDER,
+                "#EXT-X-STREAM-INF:BANDWIDTH=2500000",
+                &format!("{second_default}#EXT-X-STREAM-INF:BANDWIDTH=2500000"),
+            ),
+            rules::MEDIA,
+        );
+        let subs = "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\"\n";
+        multivariant_only(
+            &edit(
+                LADDER,
+                "#EXT-X-STREAM-INF:BANDWIDTH=2500000",
+                &format!("{subs}#EXT-X-STREAM-INF:BANDWIDTH=2500000"),
+            ),
+            rules::MEDIA,
+        );
+        let cc = "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"English\",INSTREAM-ID=\"CC1\",URI=\"cc.m3u8\"\n";
+        multivariant_only(
+            &edit(
+                LADDER,
+                "#EXT-X-STREAM-INF:BANDWIDTH=2500000",
+                &format!("{cc}#EXT-X-STREAM-INF:BANDWIDTH=2500000"),
+            ),
+            rules::MEDIA,
+        );
+    }
+
+    #[test]
+    fn audio_renditions_have_their_own_playlist() {
+        multivariant_only(
+            &edit(LADDER, ",URI=\"audio/index.m3u8\"", ""),
+            rules::MEDIA_AUDIO_URI,
+        );
+    }
+
+    #[test]
+    fn closed_captions_none_everywhere_or_nowhere() {
+        let one = edit(
+            LADDER,
+            "AUDIO=\"aac\"\n720p",
+            "AUDIO=\"aac\",CLOSED-CAPTIONS=NONE\n720p",
+        );
+        multivariant_only(&one, rules::MEDIA_GROUP);
+        passes(&edit(
+            &one,
+            "AUDIO=\"aac\"\n360p",
+            "AUDIO=\"aac\",CLOSED-CAPTIONS=NONE\n360p",
+        ));
+    }
+
+    #[test]
+    fn independent_segments_required() {
+        let v = multivariant_only(
+            &edit(LADDER, "#EXT-X-INDEPENDENT-SEGMENTS\n", ""),
+            rules::INDEPENDENT_SEGMENTS,
+        );
+        assert_eq!(v[0].line, 1);
+        multivariant_only(
+            &edit(
+                LADDER,
+                "#EXT-X-INDEPENDENT-SEGMENTS\n",
+                "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+            ),
+            rules::DUPLICATE_TAG,
+        );
+    }
+
+    #[test]
+    fn media_playlist_tags_do_not_belong() {
+        multivariant_only(
+            &edit(
+                LADDER,
+                "#EXT-X-INDEPENDENT-SEGMENTS\n",
+                "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:4\n",
+            ),
+            rules::PLAYLIST_KIND,
+        );
+        let (_, v) = inspect_multivariant(BASE);
+        assert!(v.iter().any(|v| v.rule == rules::PLAYLIST_KIND));
+    }
+
+    #[test]
+    fn version_for_multivariant_features() {
+        let cc =
+            "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"English\",INSTREAM-ID=\"SERVICE3\"\n";
+        let with_cc = edit(
+            LADDER,
+            "#EXT-X-STREAM-INF:BANDWIDTH=2500000",
+            &format!("{cc}#EXT-X-STREAM-INF:BANDWIDTH=2500000"),
+        );
+        let v = multivariant_only(&with_cc, rules::VERSION);
+        assert!(v[0].detail.contains("needs 7"), "{}", v[0].detail);
+        passes(&edit(&with_cc, "#EXT-X-VERSION:6", "#EXT-X-VERSION:7"));
+        let define = edit(
+            LADDER,
+            "#EXT-X-INDEPENDENT-SEGMENTS\n",
+            "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-DEFINE:NAME=\"host\",VALUE=\"cdn\"\n",
+        );
+        multivariant_only(&define, rules::VERSION);
+        let import = edit(
+            LADDER,
+            "#EXT-X-VERSION:6",
+            "#EXT-X-VERSION:8\n#EXT-X-DEFINE:IMPORT=\"host\"",
+        );
+        multivariant_only(&import, rules::MALFORMED_TAG);
+    }
+
+    #[test]
+    fn other_multivariant_tags() {
+        let data = |attrs: &str| {
+            edit(
+                LADDER,
+                "#EXT-X-INDEPENDENT-SEGMENTS\n",
+                &format!("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-SESSION-DATA:{attrs}\n"),
+            )
+        };
+        passes(&data("DATA-ID=\"com.example.title\",VALUE=\"A title\""));
+        multivariant_only(
+            &data("DATA-ID=\"com.example.title\",VALUE=\"A title\",URI=\"t.json\""),
+            rules::MALFORMED_TAG,
+        );
+        multivariant_only(&data("VALUE=\"A title\""), rules::MALFORMED_TAG);
+        let iframe = |attrs: &str| format!("{LADDER}#EXT-X-I-FRAME-STREAM-INF:{attrs}\n");
+        passes(&iframe(
+            "BANDWIDTH=86000,CODECS=\"avc1.64001f\",RESOLUTION=1280x720,URI=\"720p/iframe.m3u8\"",
+        ));
+        multivariant_only(
+            &iframe("BANDWIDTH=86000,CODECS=\"avc1.64001f\",RESOLUTION=1280x720"),
+            rules::STREAM_INF,
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut cut = 0;
+        while cut < LADDER.len() {
+            let _ = inspect_multivariant(&LADDER[..cut]);
+            cut += 1;
+        }
+        for garbage in [
+            "",
+            "#EXTM3U\n#EXT-X-STREAM-INF",
+            "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO\nx\n#EXT-X-STREAM-INF:CODECS=\"\"\n",
+        ] {
+            let _ = inspect_multivariant(garbage);
         }
     }
 }
