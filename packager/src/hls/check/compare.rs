@@ -1,7 +1,10 @@
 //! Rules across two versions of one Media Playlist: successive reloads (§6.2.1, §6.2.2), and a
 //! Playlist Delta Update against the full Playlist a client holds (§6.2.5.1, §6.3.7).
 
-use super::{EPSILON, Findings, HOLD_BACK_TOLERANCE, MediaPlaylist, Part, Segment, Violation, rules, secs};
+use super::{
+    EPSILON, Findings, HOLD_BACK_TOLERANCE, MediaPlaylist, PROGRAM_DATE_TIME_TOLERANCE, Part, Segment,
+    Violation, datetime, rules, secs,
+};
 
 /// Checks that `next`, a later version of the same Media Playlist, only moved forward from
 /// `prev`: the Target Duration kept, sequence numbers not decreasing, segments and parts present
@@ -267,6 +270,7 @@ fn compare_segments(old: &MediaPlaylist, next: &MediaPlaylist, ids: Ids, out: &m
     for s in &next.segments {
         if let Some(p) = old.segment(s.msn) {
             same_segment(p, s, ids, out);
+            moved_date(old, p, s, ids, out);
         }
     }
     let Some(old_last) = old.segments.last() else {
@@ -284,6 +288,47 @@ fn compare_segments(old: &MediaPlaylist, next: &MediaPlaylist, ids: Ids, out: &m
         );
         out.push(line, ids.backwards, detail);
     }
+}
+
+/// A date newly written on a segment (servers re-date the first segment after removing the one
+/// that carried the date) must agree with the date the earlier version implied for it.
+fn moved_date(old_pl: &MediaPlaylist, old: &Segment, new: &Segment, ids: Ids, out: &mut Findings) {
+    let (None, Some(now)) = (&old.program_date_time, &new.program_date_time) else {
+        return;
+    };
+    let Ok(now) = datetime::parse(now) else {
+        return;
+    };
+    let Some(implied) = implied_date(old_pl, old.msn) else {
+        return;
+    };
+    if (now - implied).abs() >= PROGRAM_DATE_TIME_TOLERANCE {
+        let detail = format!(
+            "segment {} is now dated {} s away from the date the earlier version implied for it",
+            new.msn,
+            secs(now - implied)
+        );
+        out.push(new.line, ids.history, detail);
+    }
+}
+
+/// The date of a segment's start from the nearest earlier EXT-X-PROGRAM-DATE-TIME, when no
+/// discontinuity lies between.
+fn implied_date(pl: &MediaPlaylist, msn: u64) -> Option<f64> {
+    let index = pl.segments.iter().position(|s| s.msn == msn)?;
+    let mut elapsed = 0.0;
+    for s in pl.segments[..=index].iter().rev() {
+        if s.msn != msn {
+            elapsed += s.duration;
+        }
+        if let Some(date) = s.program_date_time.as_deref() {
+            return datetime::parse(date).ok().map(|d| d + elapsed);
+        }
+        if s.discontinuity {
+            return None;
+        }
+    }
+    None
 }
 
 fn same_segment(old: &Segment, new: &Segment, ids: Ids, out: &mut Findings) {
@@ -315,11 +360,14 @@ fn same_segment(old: &Segment, new: &Segment, ids: Ids, out: &mut Findings) {
     if old.discontinuity != new.discontinuity {
         differences.push("EXT-X-DISCONTINUITY changed".to_owned());
     }
-    if old.program_date_time != new.program_date_time {
-        differences.push(format!(
-            "EXT-X-PROGRAM-DATE-TIME {:?} became {:?}",
-            old.program_date_time, new.program_date_time
-        ));
+    if let (Some(before), Some(now)) = (&old.program_date_time, &new.program_date_time) {
+        let same = match (datetime::parse(before), datetime::parse(now)) {
+            (Ok(a), Ok(b)) => (a - b).abs() < 0.0005,
+            _ => before == now,
+        };
+        if !same {
+            differences.push(format!("EXT-X-PROGRAM-DATE-TIME {before} became {now}"));
+        }
     }
     if !differences.is_empty() {
         let detail = format!("segment {msn} was rewritten: {}", differences.join("; "));
@@ -389,5 +437,343 @@ fn same_parts(old: &Segment, new: &Segment, ids: Ids, out: &mut Findings) {
             out.push(now.line, ids.parts, detail);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{APPLE_DELTA, APPLE_LL, BASE, edit, only};
+    use super::super::{check_media, report};
+    use super::*;
+
+    fn model(text: &str) -> MediaPlaylist {
+        check_media(text).unwrap_or_else(|v| panic!("fixture must pass check_media:\n{}", report(&v)))
+    }
+
+    fn reload(prev: &str, next: &str) -> Vec<Violation> {
+        check_reload(&model(prev), &model(next))
+    }
+
+    fn delta(full: &str, update: &str) -> Vec<Violation> {
+        check_delta(&model(full), &model(update))
+    }
+
+    /// BASE one part later: 104.2 is out, 104.3 hinted.
+    fn one_part_later() -> String {
+        let next = edit(
+            BASE,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"",
+            "#EXT-X-PART:DURATION=0.200,URI=\"104.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.3.m4s\"",
+        );
+        edit(&next, "LAST-PART=1", "LAST-PART=2")
+    }
+
+    /// BASE a segment later: 104 complete, 105 started, 100 removed.
+    fn one_segment_later() -> String {
+        let parts: String = (2..5)
+            .map(|i| format!("#EXT-X-PART:DURATION=0.200,URI=\"104.{i}.m4s\"\n"))
+            .collect();
+        let next = edit(
+            BASE,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"",
+            &format!(
+                "{parts}#EXTINF:1.000,\n104.m4s\n#EXT-X-PART:DURATION=0.200,URI=\"105.0.m4s\",INDEPENDENT=YES\n\
+                 #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"105.1.m4s\""
+            ),
+        );
+        let next = edit(&next, "#EXT-X-MEDIA-SEQUENCE:100", "#EXT-X-MEDIA-SEQUENCE:101");
+        let next = edit(
+            &next,
+            "#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:00.000Z\n#EXTINF:1.000,\n100.m4s\n",
+            "",
+        );
+        let next = edit(
+            &next,
+            "#EXTINF:1.000,\n101.m4s",
+            "#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:01.000Z\n#EXTINF:1.000,\n101.m4s",
+        );
+        edit(&next, "LAST-MSN=104,LAST-PART=1", "LAST-MSN=105,LAST-PART=0")
+    }
+
+    #[test]
+    fn reloads_that_move_forward_pass() {
+        let (a, b, c) = (BASE.to_owned(), one_part_later(), one_segment_later());
+        for (prev, next) in [(&a, &a), (&a, &b), (&b, &c), (&a, &c)] {
+            let v = reload(prev, next);
+            assert!(v.is_empty(), "{}", report(&v));
+        }
+    }
+
+    #[test]
+    fn target_duration_never_changes() {
+        let next = edit(
+            &one_part_later(),
+            "#EXT-X-TARGETDURATION:1",
+            "#EXT-X-TARGETDURATION:2",
+        );
+        let next = edit(&next, "CAN-SKIP-UNTIL=6.0", "CAN-SKIP-UNTIL=12.0");
+        only(reload(BASE, &next), rules::RELOAD_TARGET_DURATION, &next);
+    }
+
+    #[test]
+    fn media_sequence_never_decreases() {
+        let prev = one_segment_later();
+        let next = edit(&prev, "#EXT-X-MEDIA-SEQUENCE:101", "#EXT-X-MEDIA-SEQUENCE:100");
+        let next = edit(
+            &next,
+            "#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:01.000Z\n",
+            "#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:00.000Z\n#EXTINF:1.000,\n100.m4s\n#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:01.000Z\n",
+        );
+        only(reload(&prev, &next), rules::RELOAD_MEDIA_SEQUENCE, &next);
+    }
+
+    #[test]
+    fn history_is_never_rewritten() {
+        let next = edit(&one_part_later(), "\n102.m4s", "\n102-again.m4s");
+        let v = only(reload(BASE, &next), rules::RELOAD_HISTORY, &next);
+        assert_eq!(v[0].line, 19);
+        assert!(v[0].detail.contains("segment 102"), "{}", v[0].detail);
+        let next = edit(
+            &one_part_later(),
+            "#EXTINF:1.000,\n101.m4s",
+            "#EXTINF:0.999,\n101.m4s",
+        );
+        only(reload(BASE, &next), rules::RELOAD_HISTORY, &next);
+        let next = edit(
+            &one_part_later(),
+            "2026-05-01T10:00:00.000Z",
+            "2026-05-01T10:00:00.500Z",
+        );
+        only(reload(BASE, &next), rules::RELOAD_HISTORY, &next);
+    }
+
+    #[test]
+    fn a_date_written_later_agrees_with_the_earlier_mapping() {
+        // One segment later the server dates 101, which BASE dated implicitly as 10:00:01.
+        let wrong = edit(&one_segment_later(), "10:00:01.000Z", "10:00:03.000Z");
+        let v = only(reload(BASE, &wrong), rules::RELOAD_HISTORY, &wrong);
+        assert!(v[0].detail.contains("segment 101"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn discontinuity_sequence_stays_consistent() {
+        let next = edit(
+            &one_part_later(),
+            "#EXT-X-MAP",
+            "#EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-MAP",
+        );
+        let v = only(reload(BASE, &next), rules::RELOAD_DISCONTINUITY, &next);
+        assert!(v[0].detail.contains("segment 100"), "{}", v[0].detail);
+        let prev = edit(BASE, "#EXT-X-MAP", "#EXT-X-DISCONTINUITY-SEQUENCE:3\n#EXT-X-MAP");
+        let next = edit(
+            &one_part_later(),
+            "#EXT-X-MAP",
+            "#EXT-X-DISCONTINUITY-SEQUENCE:2\n#EXT-X-MAP",
+        );
+        let v = reload(&prev, &next);
+        assert!(
+            v.iter().all(|v| v.rule == rules::RELOAD_DISCONTINUITY) && v.len() == 2,
+            "{}",
+            report(&v)
+        );
+        // Removing the segment that carried the only EXT-X-DISCONTINUITY must raise the sequence.
+        let prev = edit(
+            BASE,
+            "#EXTINF:1.000,\n101.m4s",
+            "#EXT-X-DISCONTINUITY\n#EXTINF:1.000,\n101.m4s",
+        );
+        let dated_101 = "#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:01.000Z\n#EXTINF:1.000,\n101.m4s\n";
+        let next = edit(&one_segment_later(), dated_101, "");
+        let next = edit(&next, "#EXT-X-MEDIA-SEQUENCE:101", "#EXT-X-MEDIA-SEQUENCE:102");
+        let first_part = "#EXT-X-PART:DURATION=0.200,URI=\"102.0.m4s\"";
+        let next = edit(
+            &next,
+            first_part,
+            &format!("#EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:02.000Z\n{first_part}"),
+        );
+        let v = only(reload(&prev, &next), rules::RELOAD_DISCONTINUITY, &next);
+        assert!(v[0].detail.contains("segment 102"), "{}", v[0].detail);
+        let raised = edit(&next, "#EXT-X-MAP", "#EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-MAP");
+        let v = reload(&prev, &raised);
+        assert!(v.is_empty(), "{}", report(&v));
+    }
+
+    #[test]
+    fn segments_and_parts_never_go_backwards() {
+        let v = only(reload(&one_part_later(), BASE), rules::RELOAD_BACKWARDS, BASE);
+        assert!(v[0].detail.contains("104.2.m4s"), "{}", v[0].detail);
+        let v = reload(&one_segment_later(), &one_part_later());
+        assert!(
+            v.iter().any(|v| v.rule == rules::RELOAD_BACKWARDS),
+            "{}",
+            report(&v)
+        );
+    }
+
+    #[test]
+    fn parts_are_never_changed() {
+        let next = edit(
+            &one_part_later(),
+            "DURATION=0.200,URI=\"104.1.m4s\"",
+            "DURATION=0.180,URI=\"104.1.m4s\"",
+        );
+        only(reload(BASE, &next), rules::RELOAD_PARTS, &next);
+        let next = edit(
+            &one_part_later(),
+            "URI=\"104.1.m4s\"",
+            "URI=\"104.1.m4s\",GAP=YES",
+        );
+        only(reload(BASE, &next), rules::RELOAD_PARTS, &next);
+        let parts: String = (0..5)
+            .map(|i| format!("#EXT-X-PART:DURATION=0.200,URI=\"101.{i}.m4s\"\n"))
+            .collect();
+        let next = edit(
+            &one_part_later(),
+            "#EXTINF:1.000,\n101.m4s",
+            &format!("{parts}#EXTINF:1.000,\n101.m4s"),
+        );
+        let (_, v) = super::super::inspect_media(&next);
+        let next_model = super::super::inspect_media(&next).0;
+        assert!(v.iter().all(|v| v.rule == rules::PART_STALE), "{}", report(&v));
+        let v = check_reload(&model(BASE), &next_model);
+        only(v, rules::RELOAD_PARTS, &next);
+    }
+
+    #[test]
+    fn nothing_is_added_after_endlist() {
+        let ended = edit(
+            BASE,
+            "#EXT-X-PART:DURATION=0.200,URI=\"104.0.m4s\",INDEPENDENT=YES\n",
+            "",
+        );
+        let ended = edit(&ended, "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n", "");
+        let ended = edit(
+            &ended,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n",
+            "#EXT-X-ENDLIST\n",
+        );
+        let parts: String = (0..5)
+            .map(|i| format!("#EXT-X-PART:DURATION=0.200,URI=\"104.{i}.m4s\"\n"))
+            .collect();
+        let more = edit(
+            &ended,
+            "#EXT-X-ENDLIST\n",
+            &format!("{parts}#EXTINF:1.000,\n104.m4s\n#EXT-X-ENDLIST\n"),
+        );
+        only(reload(&ended, &more), rules::RELOAD_ENDED, &more);
+        let reopened = edit(&ended, "#EXT-X-ENDLIST\n", "");
+        let v = check_reload(&model(&ended), &super::super::inspect_media(&reopened).0);
+        only(v, rules::RELOAD_ENDED, &reopened);
+    }
+
+    #[test]
+    fn removal_keeps_three_target_durations() {
+        let next = edit(BASE, "#EXT-X-MEDIA-SEQUENCE:100", "#EXT-X-MEDIA-SEQUENCE:102");
+        let next = edit(&next, "#EXTINF:1.000,\n100.m4s\n#EXTINF:1.000,\n101.m4s\n", "");
+        let next = edit(&next, "2026-05-01T10:00:00.000Z", "2026-05-01T10:00:02.000Z");
+        let v = only(reload(BASE, &next), rules::RELOAD_WINDOW, &next);
+        assert!(v[0].detail.contains("2 s"), "{}", v[0].detail);
+    }
+
+    // Delta updates.
+
+    /// The full playlist at the moment of APPLE_DELTA: APPLE_LL one part later.
+    fn apple_full_at_delta() -> String {
+        let full = edit(
+            APPLE_LL,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"filePart273.3.mp4\"",
+            "#EXT-X-PART:DURATION=0.33334,URI=\"filePart273.3.mp4\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"filePart273.4.mp4\"",
+        );
+        let full = edit(&full, "LAST-MSN=273,LAST-PART=2", "LAST-MSN=273,LAST-PART=3");
+        edit(&full, "LAST-MSN=273,LAST-PART=1", "LAST-MSN=273,LAST-PART=3")
+    }
+
+    #[test]
+    fn apples_delta_update_merges_with_its_full_playlist() {
+        for full in [APPLE_LL.to_owned(), apple_full_at_delta()] {
+            let v = delta(&full, APPLE_DELTA);
+            assert!(v.is_empty(), "{}", report(&v));
+        }
+    }
+
+    #[test]
+    fn a_delta_needs_skip_and_a_full_playlist_that_allows_it() {
+        only(delta(APPLE_LL, APPLE_LL), rules::DELTA_SKIP, APPLE_LL);
+        only(delta(APPLE_DELTA, APPLE_DELTA), rules::DELTA_SKIP, APPLE_DELTA);
+        let no_skip = edit(APPLE_LL, ",CAN-SKIP-UNTIL=24.0", "");
+        let v = delta(&no_skip, APPLE_DELTA);
+        assert!(v.iter().any(|v| v.rule == rules::DELTA_SKIP), "{}", report(&v));
+    }
+
+    #[test]
+    fn skipped_segments_must_be_in_the_full_playlist() {
+        let update = edit(
+            APPLE_DELTA,
+            "#EXT-X-MEDIA-SEQUENCE:264",
+            "#EXT-X-MEDIA-SEQUENCE:263",
+        );
+        let update = edit(&update, "SKIPPED-SEGMENTS=3", "SKIPPED-SEGMENTS=4");
+        let v = only(delta(APPLE_LL, &update), rules::DELTA_MERGE, &update);
+        assert!(v[0].detail.contains("segment 263"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn what_both_list_agrees() {
+        let update = edit(APPLE_DELTA, "fileSequence268.mp4", "fileSequence268b.mp4");
+        only(delta(APPLE_LL, &update), rules::DELTA_MISMATCH, &update);
+        let update = edit(APPLE_DELTA, "PART-HOLD-BACK=1.0", "PART-HOLD-BACK=1.1");
+        only(delta(APPLE_LL, &update), rules::DELTA_MISMATCH, &update);
+        // At the same live edge, the hint and the reports are the same too.
+        let update = edit(
+            APPLE_DELTA,
+            "URI=\"filePart273.4.mp4\"",
+            "URI=\"filePart273.5.mp4\"",
+        );
+        only(
+            delta(&apple_full_at_delta(), &update),
+            rules::DELTA_MISMATCH,
+            &update,
+        );
+        let update = edit(
+            APPLE_DELTA,
+            "#EXT-X-RENDITION-REPORT:URI=\"../4M/waitForMSN.php\",LAST-MSN=273,LAST-PART=3\n",
+            "",
+        );
+        only(
+            delta(&apple_full_at_delta(), &update),
+            rules::DELTA_MISMATCH,
+            &update,
+        );
+    }
+
+    #[test]
+    fn skipping_keeps_the_discontinuity_sequence() {
+        let update = edit(
+            APPLE_DELTA,
+            "#EXT-X-SKIP",
+            "#EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXT-X-SKIP",
+        );
+        only(delta(APPLE_LL, &update), rules::DELTA_DISCONTINUITY, &update);
+        // A discontinuity inside the skipped segments still counts for the listed ones.
+        let full = edit(
+            APPLE_LL,
+            "#EXTINF:4.00008,\nfileSequence265.mp4",
+            "#EXT-X-DISCONTINUITY\n#EXTINF:4.00008,\nfileSequence265.mp4",
+        );
+        let v = delta(&full, APPLE_DELTA);
+        assert!(v.is_empty(), "{}", report(&v));
+        let wrong = edit(APPLE_DELTA, "#EXT-X-SKIP", "#EXT-X-DISCONTINUITY\n#EXT-X-SKIP");
+        let wrong = edit(&wrong, "#EXT-X-DISCONTINUITY\n#EXT-X-SKIP", "#EXT-X-SKIP");
+        let wrong = edit(
+            &wrong,
+            "#EXTINF:4.00008,\nfileSequence268.mp4",
+            "#EXT-X-DISCONTINUITY\n#EXTINF:4.00008,\nfileSequence268.mp4",
+        );
+        let v = delta(&full, &wrong);
+        assert!(
+            v.iter().any(|v| v.rule == rules::DELTA_DISCONTINUITY),
+            "{}",
+            report(&v)
+        );
     }
 }
