@@ -153,6 +153,8 @@ pub(super) fn parse(s: &str) -> Result<AttrList<'_>, String> {
         attrs: Vec::new(),
         duplicates: Vec::new(),
     };
+    // A set beside the list, so a tag with thousands of attributes stays linear.
+    let mut names = std::collections::HashSet::new();
     let mut i = 0;
     loop {
         let start = i;
@@ -199,10 +201,10 @@ pub(super) fn parse(s: &str) -> Result<AttrList<'_>, String> {
             raw: &s[value_start..i],
             value,
         };
-        if list.get(name).is_some() {
-            list.duplicates.push(name);
-        } else {
+        if names.insert(name) {
             list.attrs.push(attr);
+        } else {
+            list.duplicates.push(name);
         }
         if i == bytes.len() {
             return Ok(list);

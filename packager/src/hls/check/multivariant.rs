@@ -1,7 +1,7 @@
 //! Multivariant Playlist checks: variants, their URI lines and CODECS, and the EXT-X-MEDIA
 //! Rendition Groups they refer to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::attributes::{AttrList, AttrValue};
 use super::codecs::{self, CodecKind};
@@ -60,7 +60,7 @@ struct Builder {
     /// An EXT-X-STREAM-INF waiting for its URI line.
     pending: Option<Variant>,
     /// GROUP-IDs of EXT-X-MEDIA tags whose TYPE could not be read.
-    unreadable_groups: Vec<String>,
+    unreadable_groups: HashSet<String>,
 }
 
 /// Tags of Media Playlists, which must not appear here (§4.1, §4.4.4, §4.4.6).
@@ -500,7 +500,7 @@ impl Builder {
                     continue;
                 };
                 if (media_type == MediaType::ClosedCaptions && group == "NONE")
-                    || self.unreadable_groups.iter().any(|g| g == group)
+                    || self.unreadable_groups.contains(group)
                 {
                     continue;
                 }

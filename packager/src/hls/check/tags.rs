@@ -1,7 +1,7 @@
 //! Reading tags the same way in both kinds of playlist: attribute-lists, typed attributes,
 //! once-only tags, the tags both kinds share, and the §8 version floor.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::attributes::{self, AttrList, AttrValue};
 use super::{Findings, decimal_integer, rules};
@@ -22,7 +22,7 @@ pub(super) struct Tags {
     /// EXT-X-VERSION's value (0 when absent or unreadable) and line.
     pub version: u32,
     version_line: Option<usize>,
-    define_names: Vec<String>,
+    define_names: HashSet<String>,
 }
 
 impl Tags {
@@ -234,12 +234,8 @@ impl Tags {
                 Err(format!("variable name {name:?} may use only [a-zA-Z0-9-_]"))
             }
         });
-        if let Some(var) = var {
-            if self.define_names.contains(&var) {
-                self.flag(n, at.1, format!("#EXT-X-DEFINE declares variable {var} twice"));
-            } else {
-                self.define_names.push(var);
-            }
+        if let Some(var) = var.filter(|v| !self.define_names.insert(v.clone())) {
+            self.flag(n, at.1, format!("#EXT-X-DEFINE declares variable {var} twice"));
         }
     }
 
