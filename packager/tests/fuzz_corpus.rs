@@ -34,3 +34,8 @@ fn annexb_corpus() {
 fn aac_config_corpus() {
     replay("aac_config", popcast_packager::fuzzing::aac_config);
 }
+
+#[test]
+fn hls_check_corpus() {
+    replay("hls_check", popcast_packager::fuzzing::hls_check);
+}
