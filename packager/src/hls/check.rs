@@ -42,20 +42,54 @@
 //!   the segment ends (older parts may already have been removed, §6.2.2); a part is "more than
 //!   three Target Durations from the end" when its end is.
 //! - The last listed part of the in-progress segment may turn out to be its final one, so it is
-//!   exempt from the 85 % floor; so are the earlier parts of the first segment that still lists
-//!   parts, which may have lost its first parts, from the sum rule (their sum may fall short of
-//!   the EXTINF but not exceed it).
+//!   exempt from the 85 % floor. The first segment that still lists parts may have lost its
+//!   oldest ones, so its parts may add up to less than its EXTINF (never more).
 //! - The draft sets no minimum for how many parts a playlist keeps. `part-coverage` asks that
 //!   the listed parts reach back at least PART-HOLD-BACK from the end, where a low-latency client
 //!   starts; without that it cannot address its start position by parts.
 //! - A Playlist Delta Update skips "Media Segments that are further from the end of the last
 //!   (Parent) Media Segment than the Skip Boundary" (§6.2.5.1): read as segments whose end is at
-//!   least CAN-SKIP-UNTIL from that end, which is what Apple's delta example does.
+//!   least CAN-SKIP-UNTIL from that end (within [`HOLD_BACK_TOLERANCE`]), which is what Apple's
+//!   delta example does. [`check_delta`] takes the full playlist to be from the same moment as
+//!   the update or earlier, as a client's is.
 //! - EXT-X-RENDITION-REPORT may omit LAST-MSN and LAST-PART when they equal this playlist's own
 //!   (§4.4.5.4); omission is reported as the separate `rendition-report-omitted`.
 //! - An EXT-X-PRELOAD-HINT with an unknown TYPE is ignored, as clients must (§6.3.8).
 //! - EXT-X-PROGRAM-DATE-TIME must carry seconds and a time zone (`Z` or `±hh[:mm]`); the draft
-//!   only says it SHOULD carry a time zone.
+//!   only says it SHOULD carry a time zone. A forward jump of a second or more without an
+//!   EXT-X-DISCONTINUITY is reported (`program-date-time-jump`); the draft forbids only dates
+//!   that make the mapping ambiguous (`program-date-time-overlap`).
+//! - On reload a segment may gain an EXT-X-PROGRAM-DATE-TIME (servers date the new first
+//!   segment after removing the dated one) if it agrees with the date the earlier version
+//!   implied; two written dates must match to the millisecond.
+//! - Appendix B.1 (the Low-Latency profile) is applied to every playlist with parts:
+//!   `preload-hint-required` and `program-date-time-required`.
+//! - Stricter than the draft, each with its own id: CODECS required on every variant and each
+//!   entry a sample entry HLS carries (`codecs`); RESOLUTION on video variants (`resolution`);
+//!   an own URI for every audio Rendition (`media-audio-uri`); EXT-X-INDEPENDENT-SEGMENTS in the
+//!   Multivariant Playlist (`independent-segments`).
+//!
+//! # Example
+//! ```
+//! use popcast_packager::hls::check::{self, rules};
+//!
+//! let playlist = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n\
+//!     #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.4\n\
+//!     #EXT-X-PART-INF:PART-TARGET=0.2\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+//!     #EXT-X-PROGRAM-DATE-TIME:2026-05-01T10:00:00.000Z\n\
+//!     #EXT-X-PART:DURATION=0.2,URI=\"0.0.m4s\",INDEPENDENT=YES\n\
+//!     #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"0.1.m4s\"\n";
+//! // PART-HOLD-BACK is twice PART-TARGET: the draft's MUST holds, Apple's three times does not.
+//! let violations = check::check_media(playlist).unwrap_err();
+//! assert_eq!(check::report(&violations).lines().count(), 1);
+//! assert_eq!(violations[0].rule, rules::PART_HOLD_BACK_3X);
+//! assert_eq!(violations[0].line, 4);
+//!
+//! // A test that accepts the SHOULD filters it out and keeps the model.
+//! let (model, violations) = check::inspect_media(playlist);
+//! assert!(violations.iter().all(|v| v.rule == rules::PART_HOLD_BACK_3X));
+//! assert_eq!(model.in_progress().map(|s| s.parts.len()), Some(1));
+//! ```
 
 mod attributes;
 mod codecs;
