@@ -574,10 +574,14 @@ impl Builder {
     }
 
     fn preload_hint(&mut self, n: usize, value: Option<&str>) {
-        self.hint_seen = true;
         let Some(list) = self.t.attrs(n, "EXT-X-PRELOAD-HINT", value) else {
+            self.hint_seen = true;
             return;
         };
+        // A hint whose TYPE is PART or unreadable stands for the part hint the profile asks for.
+        self.hint_seen |= list
+            .get("TYPE")
+            .is_none_or(|t| !matches!(&t.value, AttrValue::Enumerated(v) if v != "PART"));
         let at = (n, rules::PRELOAD_HINT, "EXT-X-PRELOAD-HINT");
         let kind = self
             .t
@@ -2019,6 +2023,12 @@ mod tests {
             "URI=\"104.2.m4s\"",
             "URI=\"104.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=FUTURE,URI=\"x\"",
         ));
+        let only_unknown = edit(
+            BASE,
+            "TYPE=PART,URI=\"104.2.m4s\"",
+            "TYPE=FUTURE,URI=\"104.2.m4s\"",
+        );
+        media_only(&only_unknown, rules::PRELOAD_HINT_REQUIRED);
         // Byte-range hints as in Apple's example.
         passes(&edit(
             BASE,
