@@ -1,9 +1,10 @@
 //! Popcast's packager: turns a live source's frames into what viewers fetch.
 //!
 //! Owns: the media model ([`media::Frame`], [`media::TrackInfo`]), codec configuration
-//! records ([`codec`]), and, behind the one FFmpeg boundary ([`ffmpeg`]), the built-in test
-//! source. The CMAF muxer, segmenter, LL-HLS/LL-DASH manifests, live store (issue #3) and
-//! the ABR ladder (issue #5) will live here too.
+//! records ([`codec`]), the HLS playlist checker tests hold our playlists to ([`hls::check`]),
+//! and, behind the one FFmpeg boundary ([`ffmpeg`]), the built-in test source. The CMAF muxer,
+//! segmenter, LL-HLS/LL-DASH manifests, live store (issue #3) and the ABR ladder (issue #5)
+//! will live here too.
 //!
 //! Must not: open sockets or know about RTMP, WHIP, HTTP or the relay (those live in origin
 //! and edge-node); read clocks inside protocol cores (time is passed in). FFmpeg is used only
@@ -60,6 +61,51 @@ pub mod fuzzing {
                 .expect("our own AVCC parses");
             let from_annexb: Vec<&[u8]> = annexb_nal_units(data).collect();
             assert_eq!(from_avcc, from_annexb);
+        }
+    }
+
+    /// HLS playlists, read both as a Media and as a Multivariant Playlist: the checker never
+    /// panics, gives the same answer twice, points every violation at a line that exists with
+    /// a known rule id, and a Media Playlist it accepts is accepted again and is a valid reload
+    /// of itself.
+    pub fn hls_check(data: &[u8]) {
+        use crate::hls::check::{self, Violation};
+
+        let text = String::from_utf8_lossy(data);
+        let lines = text.split('\n').count();
+        let well_placed = |violations: &[Violation]| {
+            for v in violations {
+                assert!(v.line >= 1 && v.line <= lines, "{v} is outside lines 1..={lines}");
+                assert!(check::rules::ALL.contains(&v.rule), "{v} has an unknown rule id");
+            }
+        };
+        let media = check::inspect_media(&text);
+        well_placed(&media.1);
+        assert_eq!(format!("{:?}", check::inspect_media(&text)), format!("{media:?}"));
+        if media.1.is_empty() {
+            let playlist = check::check_media(&text).expect("inspect_media found nothing to report");
+            assert_eq!(format!("{playlist:?}"), format!("{:?}", media.0));
+            let reload = check::check_reload(&playlist, &playlist);
+            assert!(
+                reload.is_empty(),
+                "a playlist must be a valid reload of itself:\n{}",
+                check::report(&reload)
+            );
+        }
+        let multivariant = check::inspect_multivariant(&text);
+        well_placed(&multivariant.1);
+        assert_eq!(
+            format!("{:?}", check::inspect_multivariant(&text)),
+            format!("{multivariant:?}")
+        );
+        assert_eq!(
+            multivariant.1.is_empty(),
+            check::check_multivariant(&text).is_ok()
+        );
+        for line in text.lines() {
+            if let Some((_, value)) = line.split_once(':') {
+                let _ = check::attributes(value);
+            }
         }
     }
 

@@ -54,3 +54,8 @@ fn sps_corpus() {
 fn opus_head_corpus() {
     replay("opus_head", popcast_packager::fuzzing::opus_head);
 }
+
+#[test]
+fn hls_check_corpus() {
+    replay("hls_check", popcast_packager::fuzzing::hls_check);
+}
