@@ -180,6 +180,8 @@ pub struct Segmenter {
     config: SegmenterConfig,
     tracks: Vec<Track>,
     epoch: Option<Epoch>,
+    /// The timeline before the last discontinuity, so that dates continue from it.
+    previous_epoch: Option<Epoch>,
     /// Output instant (ns) of the lead's most recent segment cut that followers have not
     /// all reached yet, with the msn that starts there.
     lead_cut: Option<(i128, u64)>,
@@ -219,6 +221,7 @@ impl Segmenter {
             config,
             tracks: Vec::new(),
             epoch: None,
+            previous_epoch: None,
             lead_cut: None,
             events: Vec::new(),
         }
@@ -325,10 +328,17 @@ impl Segmenter {
                 .filter_map(|t| t.out_end.map(|e| ns(e, t.info.timescale)))
                 .max()
                 .map_or(START_MARGIN_NS, |end| end + RESUME_GAP_NS);
+            // Program date-times never go back: after a discontinuity the new timeline starts
+            // at the frame's arrival, or where the previous timeline's dates reached if that
+            // is later (a source that sent faster than real time).
+            let continued = self.previous_epoch.map(|e| {
+                let ahead = u64::try_from(output_ns - e.output_ns).unwrap_or(0);
+                e.wall + Duration::from_nanos(ahead)
+            });
             Epoch {
                 source_ns: ns(frame.dts, ts),
                 output_ns,
-                wall: frame.arrived,
+                wall: continued.map_or(frame.arrived, |c| c.max(frame.arrived)),
             }
         });
         let rel = ns(frame.dts, ts) - epoch.source_ns;
@@ -393,7 +403,7 @@ impl Segmenter {
             t.last_source_dts = None;
             t.need_keyframe = t.nal_length_size.is_some();
         }
-        self.epoch = None;
+        self.previous_epoch = self.epoch.take().or(self.previous_epoch);
         self.lead_cut = None;
     }
 

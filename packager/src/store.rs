@@ -476,34 +476,55 @@ impl EventStore {
             if s.init.is_none() || s.segments.is_empty() {
                 return Err(StoreError::Unavailable(format!("{}: no media yet", r.name)));
             }
-            let listed_from = s
+            // Parts are listed for the newest `part_window_segments` complete segments, and
+            // only those that end within three target durations of the playlist's end (the
+            // spec asks for older parts to be removed).
+            let total: Duration = s
                 .segments
                 .iter()
-                .filter(|seg| seg.duration.is_some())
-                .count()
-                .saturating_sub(self.config.part_window_segments);
+                .map(|seg| {
+                    seg.duration
+                        .unwrap_or_else(|| seg.parts.iter().filter_map(|p| p.duration).sum())
+                })
+                .sum();
+            let keep = Duration::from_secs(3 * self.config.target_duration);
+            let complete = s.segments.iter().filter(|seg| seg.duration.is_some()).count();
+            let listed_from = complete.saturating_sub(self.config.part_window_segments);
+            let mut start = Duration::ZERO;
             let segments = s
                 .segments
                 .iter()
                 .enumerate()
-                .map(|(i, seg)| SegmentLine {
-                    msn: seg.msn,
-                    duration: seg.duration,
-                    discontinuity: seg.discontinuity,
-                    program_date_time: seg.program_date_time,
-                    parts: if i >= listed_from || seg.duration.is_none() {
-                        seg.parts
-                            .iter()
-                            .map_while(|p| {
-                                p.duration.map(|duration| PartLine {
-                                    duration,
-                                    independent: p.independent,
-                                })
+                .map(|(i, seg)| {
+                    let mut end = start;
+                    let parts = seg
+                        .parts
+                        .iter()
+                        .enumerate()
+                        .map_while(|(index, p)| {
+                            p.duration.map(|duration| {
+                                end += duration;
+                                (
+                                    end,
+                                    PartLine {
+                                        index: index as u32,
+                                        duration,
+                                        independent: p.independent,
+                                    },
+                                )
                             })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
+                        })
+                        .filter(|(end, _)| i >= listed_from && total - *end <= keep)
+                        .map(|(_, p)| p)
+                        .collect();
+                    start += seg.duration.unwrap_or_default();
+                    SegmentLine {
+                        msn: seg.msn,
+                        duration: seg.duration,
+                        discontinuity: seg.discontinuity,
+                        program_date_time: seg.program_date_time,
+                        parts,
+                    }
                 })
                 .collect();
             MediaPlaylist {

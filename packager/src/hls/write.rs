@@ -25,6 +25,8 @@ pub struct SegmentLine {
 /// One complete part.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartLine {
+    /// Its number within the segment (older parts of a segment may be left out).
+    pub index: u32,
     pub duration: Duration,
     pub independent: bool,
 }
@@ -65,24 +67,21 @@ impl MediaPlaylist {
     }
 
     /// How many leading segments a delta update (`_HLS_skip=YES`) leaves out: complete
-    /// segments that start more than CAN-SKIP-UNTIL before the end of the playlist.
+    /// segments that end at least CAN-SKIP-UNTIL before the end of the playlist (the Skip
+    /// Boundary).
     pub fn skippable(&self) -> usize {
-        let total: Duration = self
-            .segments
-            .iter()
-            .map(|s| {
-                s.duration
-                    .unwrap_or_else(|| s.parts.iter().map(|p| p.duration).sum())
-            })
-            .sum();
+        // Measured to the end of the last complete segment: the conservative reading of
+        // "the end of the Playlist" (parts of the segment in progress do not count).
+        let total: Duration = self.segments.iter().filter_map(|s| s.duration).sum();
         let until = self.can_skip_until();
-        let mut start = Duration::ZERO;
+        let mut end = Duration::ZERO;
         let mut n = 0;
         for s in &self.segments {
-            if s.duration.is_none() || total.saturating_sub(start) <= until {
+            let Some(d) = s.duration else { break };
+            end += d;
+            if total.saturating_sub(end) < until {
                 break;
             }
-            start += s.duration.unwrap_or_default();
             n += 1;
         }
         n
@@ -119,14 +118,14 @@ impl MediaPlaylist {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", date_time(s.program_date_time));
-            for (i, p) in s.parts.iter().enumerate() {
+            for p in &s.parts {
                 let _ = write!(
                     out,
                     "#EXT-X-PART:DURATION={},URI=\"{}\"",
                     secs(p.duration),
                     RenditionObject::Part {
                         msn: s.msn,
-                        part: i as u32
+                        part: p.index
                     }
                 );
                 out.push_str(if p.independent { ",INDEPENDENT=YES\n" } else { "\n" });
