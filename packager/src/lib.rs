@@ -309,4 +309,19 @@ pub mod fuzzing {
             assert_eq!(&config.to_dops_bytes()[..], data);
         }
     }
+
+    /// Playback paths and playlist queries (what a viewer sends): a path that parses
+    /// formats back to exactly the same string, and queries never panic.
+    pub fn playback_path(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let (path, query) = text.split_once('?').unwrap_or((text, ""));
+        if let Ok(parsed) = crate::naming::PlaybackPath::parse(path) {
+            assert_eq!(parsed.to_string(), path);
+        }
+        if let Ok(req) = crate::store::PlaylistRequest::parse_query(query) {
+            assert!(req.part.is_none() || req.msn.is_some());
+        }
+    }
 }

@@ -59,3 +59,8 @@ fn opus_head_corpus() {
 fn hls_check_corpus() {
     replay("hls_check", popcast_packager::fuzzing::hls_check);
 }
+
+#[test]
+fn playback_path_corpus() {
+    replay("playback_path", popcast_packager::fuzzing::playback_path);
+}
