@@ -554,16 +554,24 @@ impl EventStore {
     }
 
     /// The multivariant playlist: every video rendition with media, each with the audio
-    /// group; audio alone when the source has no video. BANDWIDTH is the peak segment
+    /// group; audio alone when the source has no video. EXT-X-INDEPENDENT-SEGMENTS is
+    /// claimed while every segment in every window starts with a keyframe. BANDWIDTH is the peak segment
     /// bitrate in the window (video + audio), AVERAGE-BANDWIDTH the mean.
     pub fn multivariant(&self) -> Result<String, StoreError> {
         let mut audio = Vec::new();
         let mut videos = Vec::new();
+        // Segments cut without a keyframe (a GOP longer than the target duration) make the
+        // INDEPENDENT-SEGMENTS claim false while they are in the window.
+        let mut independent = true;
         for r in self.all() {
             let s = r.lock();
             if s.init.is_none() {
                 continue;
             }
+            independent &= s
+                .segments
+                .iter()
+                .all(|seg| seg.parts.first().is_none_or(|p| p.independent));
             let rates = bitrates(&s);
             match &s.track.codec {
                 CodecConfig::Aac(asc) => {
@@ -621,9 +629,9 @@ impl EventStore {
                 frame_rate: None,
                 audio_group: None,
             });
-            return Ok(write::multivariant(&[], &variants));
+            return Ok(write::multivariant(&[], &variants, independent));
         }
-        Ok(write::multivariant(&audio_lines, &variants))
+        Ok(write::multivariant(&audio_lines, &variants, independent))
     }
 
     /// The bytes of a complete part, or, for the part in progress (the preload hint), a

@@ -1,7 +1,8 @@
 //! Playlists checked tag by tag against the spec by the independent checker
 //! (`hls::check`): the built-in test source drives the segmenter and the live store, and
 //! after every part the media playlists (full and delta), the reload from the previous one
-//! and the multivariant playlist must pass every rule, Apple's 3× part hold-back included.
+//! and the multivariant playlist must pass every rule, Apple's 3× part hold-back included,
+//! with two video renditions reporting each other.
 
 use popcast_config::{FrameRate, TestSourceConfig};
 use popcast_packager::ffmpeg::{Pacing, TestSource};
@@ -39,16 +40,27 @@ async fn every_playlist_passes_the_checker_through_a_discontinuity() {
         };
         store.add_rendition(name, t.clone()).unwrap();
     }
+    // A second video rendition (the same frames through their own segmenter, as a ladder
+    // rung would be), so that each video playlist reports the other.
+    let mut copy = Segmenter::new(SegmenterConfig::default());
+    copy.add_track(source.tracks()[0].clone()).unwrap();
+    store.add_rendition("copy", source.tracks()[0].clone()).unwrap();
     let route = |t| Some(if t == TestSource::VIDEO { "video" } else { "audio" }.to_string());
-    let mut prev: [Option<MediaPlaylist>; 2] = [None, None];
+    let mut prev: [Option<MediaPlaylist>; 3] = [None, None, None];
     let (mut checked, mut deltas, mut video_frames) = (0, 0, 0);
     // 26 s of media with a publisher gap (a discontinuity) after 11 s.
     while video_frames < 26 * 30 {
         let f = source.recv().await.unwrap();
         video_frames += usize::from(f.track == TestSource::VIDEO);
+        if f.track == TestSource::VIDEO {
+            copy.push(f.clone()).unwrap();
+            store.apply(copy.drain(), |_| Some("copy".to_string()));
+        }
         seg.push(f).unwrap();
         if video_frames == 11 * 30 {
             seg.discontinuity();
+            copy.discontinuity();
+            store.apply(copy.drain(), |_| Some("copy".to_string()));
         }
         let events: Vec<Event> = seg.drain().collect();
         let part_ended = events.iter().any(|e| matches!(e, Event::PartEnd { .. }));
@@ -56,7 +68,7 @@ async fn every_playlist_passes_the_checker_through_a_discontinuity() {
         if !part_ended {
             continue;
         }
-        for (i, name) in ["video", "audio"].into_iter().enumerate() {
+        for (i, name) in ["video", "audio", "copy"].into_iter().enumerate() {
             let Ok(text) = store.media_playlist(name, PlaylistRequest::default()).await else {
                 continue; // this rendition has no complete part yet
             };
@@ -108,7 +120,8 @@ async fn every_playlist_passes_the_checker_through_a_discontinuity() {
     );
 
     let mv = check::check_multivariant(&store.multivariant().unwrap()).unwrap();
-    assert_eq!(mv.variants.len(), 1);
+    assert_eq!(mv.variants.len(), 2);
+    assert!(mv.independent_segments);
     let v = &mv.variants[0];
     assert_eq!(v.resolution, Some((320, 180)));
     assert_eq!(v.codecs.len(), 2, "{v:?}");

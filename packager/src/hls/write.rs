@@ -185,9 +185,13 @@ pub struct AudioRendition {
     pub default: bool,
 }
 
-/// Renders a multivariant playlist.
-pub fn multivariant(audio: &[AudioRendition], variants: &[Variant]) -> String {
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+/// Renders a multivariant playlist. `independent` claims EXT-X-INDEPENDENT-SEGMENTS: every
+/// segment starts with a keyframe.
+pub fn multivariant(audio: &[AudioRendition], variants: &[Variant], independent: bool) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n");
+    if independent {
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
     for a in audio {
         let yes_no = if a.default { "YES" } else { "NO" };
         let _ = write!(
