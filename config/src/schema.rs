@@ -178,7 +178,10 @@ impl Default for EdgeConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PackagerConfig {
-    /// Target duration of an LL-HLS part. At most 500 ms.
+    /// Target duration of an LL-HLS part (at most 500 ms); parts are the whole number of
+    /// frames nearest to it. 200 ms by measurement (`make bench`, hls.js): about 1.3 s live
+    /// latency at 22 requests/s per viewer, against about 1.1 s at 40/s for 100 ms and
+    /// 1.6 s at 13/s for 334 ms.
     pub part_target_ms: u32,
     /// Target duration of a segment; segments are cut only at keyframes once it is reached.
     pub segment_target_ms: u32,

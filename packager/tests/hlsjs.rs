@@ -52,7 +52,11 @@ async fn part_target_sweep() {
         "{:>8} {:>10} {:>8} {:>12} {:>12} {:>10}",
         "part ms", "latency s", "stalls", "first ms", "req/s", "parts"
     );
-    for ms in [100u64, 200, 334, 500] {
+    let only: Option<u64> = std::env::var("POPCAST_PART_MS").ok().and_then(|v| v.parse().ok());
+    for ms in [100u64, 200, 334, 500]
+        .into_iter()
+        .filter(|ms| only.is_none_or(|o| o == *ms))
+    {
         let seg = SegmenterConfig {
             part_target: Duration::from_millis(ms),
             ..SegmenterConfig::default()

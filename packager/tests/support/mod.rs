@@ -181,6 +181,9 @@ pub mod http {
         }
         let target = line.split(' ').nth(1).unwrap_or("/").to_string();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        // POPCAST_TEST_HTTP_LOG=1 prints every request with its outcome and timing.
+        let log = std::env::var_os("POPCAST_TEST_HTTP_LOG").is_some();
+        let started = std::time::Instant::now();
         let result: Result<(), StoreError> = async {
             let parsed = PlaybackPath::parse(path).map_err(|e| StoreError::NotFound(e.to_string()))?;
             if parsed.event != event {
@@ -212,6 +215,13 @@ pub mod http {
             }
         }
         .await;
+        if log {
+            eprintln!(
+                "http {target} -> {:?} in {:?}",
+                result.as_ref().err(),
+                started.elapsed()
+            );
+        }
         if let Err(e) = result {
             let status = match e {
                 StoreError::BadRequest(_) => "400 Bad Request",
