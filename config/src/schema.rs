@@ -192,8 +192,9 @@ pub struct PackagerConfig {
     pub part_window_segments: u32,
     /// Largest single frame accepted from a source (bounds memory per frame).
     pub max_frame_bytes: u32,
-    /// A forward jump in a track's timestamps larger than this (or any backward step)
-    /// starts a discontinuity instead of a gap in the output timeline.
+    /// A forward jump in a track's timestamps larger than this (or a step back of more than
+    /// a part) starts a discontinuity; smaller holes stay holes in the media timeline.
+    /// 1 s: beyond that, program date-times would jump without a discontinuity.
     pub max_timestamp_gap_ms: u32,
 }
 
@@ -205,7 +206,7 @@ impl Default for PackagerConfig {
             window_segments: 6,
             part_window_segments: 3,
             max_frame_bytes: 4 * 1024 * 1024,
-            max_timestamp_gap_ms: 3_000,
+            max_timestamp_gap_ms: 1_000,
         }
     }
 }

@@ -31,3 +31,32 @@ pub(crate) fn audio_track() -> TrackInfo {
         video: None,
     }
 }
+
+/// Video frame `i` of a 30 fps track (90 kHz) with a keyframe every `gop` frames; its
+/// payload is a one-NAL AVCC access unit.
+pub fn video_frame(i: i64, gop: i64) -> crate::media::Frame {
+    let dts = i * 3000;
+    let key = i % gop == 0;
+    crate::media::Frame {
+        track: TrackId(1),
+        pts: dts,
+        dts,
+        keyframe: key,
+        payload: bytes::Bytes::from(vec![0, 0, 0, 2, if key { 0x65 } else { 0x41 }, i as u8]),
+        arrived: std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(1_790_000_000_000_000 + (dts as u64) * 100 / 9),
+    }
+}
+
+/// AAC frame `i` of a 48 kHz track; frame 0 is the encoder's priming frame at -1024.
+pub fn audio_frame(i: i64) -> crate::media::Frame {
+    let dts = i * 1024 - 1024;
+    crate::media::Frame {
+        track: TrackId(2),
+        pts: dts,
+        dts,
+        keyframe: true,
+        payload: bytes::Bytes::from(vec![0x21, i as u8]),
+        arrived: std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_790_000_000_000_000),
+    }
+}

@@ -167,9 +167,12 @@ struct Track {
 #[derive(Debug)]
 struct OpenSegment {
     msn: u64,
-    start: i64,
     part: u32,
-    part_start: i64,
+    /// Sum of the sample durations in the segment and in its open part: EXTINF and part
+    /// DURATION count samples, so a hole in the source's timestamps never makes a part
+    /// longer than PART-TARGET or a segment longer than TARGETDURATION.
+    samples: i64,
+    part_samples: i64,
     /// A part is open (PartStart sent, PartEnd not yet).
     part_open: bool,
 }
@@ -299,8 +302,10 @@ impl Segmenter {
         let ts = t.info.timescale;
         if let Some(last) = t.last_source_dts {
             let gap = ns(frame.dts, ts) - ns(last, ts);
+            // A small step back (a stray late frame) is refused; a large one is a new timeline.
+            let small_back = gap < 0 && -gap <= self.config.part_target.as_nanos() as i128;
             if gap <= 0 || gap > self.config.max_timestamp_gap.as_nanos() as i128 {
-                if gap == 0 {
+                if gap == 0 || small_back {
                     return Err(SegmenterError::NotIncreasing {
                         track: frame.track,
                         dts: frame.dts,
@@ -376,12 +381,13 @@ impl Segmenter {
         } else {
             // The lead announces a keyframe cut as soon as the keyframe arrives, so that
             // followers (whose frames are muxed without waiting) cut at the same instant.
-            if t.lead && frame.keyframe {
-                if let Some(seg) = &t.segment {
-                    let target = ticks(self.config.segment_target.as_nanos() as i128, ts);
-                    if out_dts - seg.start >= target - i64::from(t.last_duration) / 2 {
-                        self.lead_cut = Some((ns(out_dts, ts), t.next_msn));
-                    }
+            // The same test `mux` applies: the segment's samples once the held frame is in,
+            // against the target less half the held frame's (capped) duration.
+            if let (true, true, Some(seg), Some(held)) = (t.lead, frame.keyframe, &t.segment, &t.held) {
+                let target = ticks(self.config.segment_target.as_nanos() as i128, ts);
+                let held_d = (out_dts - held.out_dts).clamp(1, t.part_target.max(1));
+                if seg.samples + held_d >= target - held_d / 2 {
+                    self.lead_cut = Some((ns(out_dts, ts), t.next_msn));
                 }
             }
             let t = &mut self.tracks[idx];
@@ -447,8 +453,14 @@ impl Segmenter {
         if !self.tracks[idx].init_sent {
             let t = &mut self.tracks[idx];
             let wanted = ticks(self.config.part_target.as_nanos() as i128, ts).max(1);
-            let frames = ((wanted as f64 / f64::from(duration)).round() as i64).max(1);
-            t.part_target = frames * i64::from(duration);
+            let d = i64::from(duration);
+            // A whole number of frames; a first frame longer than wanted (a stall at the
+            // start) does not stretch the part target.
+            t.part_target = if d > wanted {
+                wanted
+            } else {
+                ((wanted as f64 / d as f64).round() as i64).max(1) * d
+            };
             t.init_sent = true;
             let data = cmaf::init_segment(&t.info).unwrap_or_default();
             self.events.push(Event::Init {
@@ -463,15 +475,24 @@ impl Segmenter {
             i128::from(self.config.target_duration_secs()) * 1_000_000_000 + 499_000_000,
             ts,
         );
-        let d = i64::from(duration);
-
         let t = &self.tracks[idx];
+        // A frame followed by a hole (a stalled source) counts as one frame of at most a
+        // part: the hole stays in the media timeline (tfdt) and out of the durations.
+        let duration = if t.fixed_duration.is_none() {
+            duration
+                .min(u32::try_from(t.part_target).unwrap_or(u32::MAX))
+                .max(1)
+        } else {
+            duration
+        };
+        let d = i64::from(duration);
         let cut_segment = match &t.segment {
             None => true,
             Some(s) => {
-                let elapsed = out_dts - s.start;
+                let elapsed = s.samples;
                 if t.lead {
-                    (frame.keyframe && elapsed >= target_ticks - d / 2) || elapsed + d > hard_max
+                    let half = i64::from(t.last_duration) / 2;
+                    (frame.keyframe && elapsed >= target_ticks - half) || elapsed + d > hard_max
                 } else {
                     let lead_says = self
                         .lead_cut
@@ -487,8 +508,8 @@ impl Segmenter {
             let t = &mut self.tracks[idx];
             let part_target = t.part_target;
             let s = t.segment.as_mut().expect("segment open");
-            if s.part_open && out_dts + d - s.part_start > part_target {
-                close_part(&mut self.events, t.info.id, ts, s, out_dts);
+            if s.part_open && s.part_samples + d > part_target {
+                close_part(&mut self.events, t.info.id, ts, s);
             }
         }
 
@@ -497,7 +518,6 @@ impl Segmenter {
         let s = t.segment.as_mut().expect("segment open");
         if !s.part_open {
             s.part_open = true;
-            s.part_start = out_dts;
             self.events.push(Event::PartStart {
                 track: id,
                 msn: s.msn,
@@ -505,11 +525,13 @@ impl Segmenter {
                 independent: frame.keyframe,
             });
         }
+        s.samples += d;
+        s.part_samples += d;
         t.sequence = t.sequence.wrapping_add(1);
+        let cto = i128::from(frame.pts) - i128::from(frame.dts);
         let sample = ChunkSample {
             duration,
-            composition_offset: (frame.pts - frame.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
-                as i32,
+            composition_offset: cto.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32,
             sync: frame.keyframe,
             data: frame.payload,
         };
@@ -527,10 +549,12 @@ impl Segmenter {
         let epoch = self.epoch.expect("epoch set before muxing");
         let t = &mut self.tracks[idx];
         let ts = t.info.timescale;
-        let msn = if t.lead {
+        // Numbers stay consecutive within a rendition (a playlist cannot skip one); only a
+        // follower's first segment takes the lead's number, so that renditions align.
+        let msn = if t.lead || t.next_msn > 0 {
             t.next_msn
         } else {
-            t.next_msn.max(lead_msn)
+            lead_msn
         };
         let since = ns(out_dts, ts) - epoch.output_ns;
         let pdt = if since >= 0 {
@@ -543,9 +567,9 @@ impl Segmenter {
         };
         t.segment = Some(OpenSegment {
             msn,
-            start: out_dts,
             part: 0,
-            part_start: out_dts,
+            samples: 0,
+            part_samples: 0,
             part_open: false,
         });
         t.next_msn = msn + 1;
@@ -563,29 +587,28 @@ impl Segmenter {
     fn close_segment(&mut self, idx: usize) {
         let t = &mut self.tracks[idx];
         let Some(mut s) = t.segment.take() else { return };
-        let end = t.out_end.unwrap_or(s.start);
         let ts = t.info.timescale;
         if s.part_open {
-            close_part(&mut self.events, t.info.id, ts, &mut s, end);
+            close_part(&mut self.events, t.info.id, ts, &mut s);
         }
         self.events.push(Event::SegmentEnd {
             track: t.info.id,
             msn: s.msn,
-            duration: duration_of(end - s.start, ts),
+            duration: duration_of(s.samples, ts),
         });
     }
 }
 
-fn close_part(events: &mut Vec<Event>, track: TrackId, ts: u32, s: &mut OpenSegment, end: i64) {
+fn close_part(events: &mut Vec<Event>, track: TrackId, ts: u32, s: &mut OpenSegment) {
     events.push(Event::PartEnd {
         track,
         msn: s.msn,
         part: s.part,
-        duration: duration_of(end - s.part_start, ts),
+        duration: duration_of(s.part_samples, ts),
     });
     s.part += 1;
     s.part_open = false;
-    s.part_start = end;
+    s.part_samples = 0;
 }
 
 #[cfg(test)]
@@ -594,33 +617,16 @@ mod tests {
     use crate::cmaf::read::fragments;
     use crate::fixtures::{audio_track, video_track};
     use std::collections::BTreeMap;
-    use std::time::UNIX_EPOCH;
 
     const V: TrackId = TrackId(1);
     const A: TrackId = TrackId(2);
 
     fn video(i: i64, gop: i64) -> Frame {
-        let dts = i * 3000;
-        Frame {
-            track: V,
-            pts: dts,
-            dts,
-            keyframe: i % gop == 0,
-            payload: Bytes::from(vec![0, 0, 0, 2, if i % gop == 0 { 0x65 } else { 0x41 }, i as u8]),
-            arrived: UNIX_EPOCH + Duration::from_micros(1_790_000_000_000_000 + (dts as u64) * 100 / 9),
-        }
+        crate::fixtures::video_frame(i, gop)
     }
 
     fn audio(i: i64) -> Frame {
-        let dts = i * 1024 - 1024;
-        Frame {
-            track: A,
-            pts: dts,
-            dts,
-            keyframe: true,
-            payload: Bytes::from(vec![0x21, i as u8]),
-            arrived: UNIX_EPOCH + Duration::from_micros(1_790_000_000_000_000),
-        }
+        crate::fixtures::audio_frame(i)
     }
 
     #[derive(Debug, Default)]
@@ -925,5 +931,57 @@ mod tests {
             "{segs:?}"
         );
         assert!(segs.values().any(|s| !s.first_sync));
+    }
+
+    #[test]
+    fn a_stalled_source_never_stretches_parts_or_segments() {
+        let mut s = av_segmenter();
+        let mut events = feed(&mut s, 0, 2, 30);
+        // Video freezes for 2.6 s (under the discontinuity gap), then resumes; audio too.
+        let mut late = video(60 + 78, 30);
+        late.keyframe = true;
+        late.payload = Bytes::from_static(&[0, 0, 0, 2, 0x65, 0]);
+        s.push(late).unwrap();
+        events.extend(feed(&mut s, 139, 3, 30));
+        s.flush();
+        events.extend(s.drain());
+        let tracks = collect(&events);
+        let (pt, segs) = &tracks[&V];
+        for (msn, seg) in segs {
+            assert!(
+                seg.parts.iter().all(|(d, _)| d <= pt),
+                "segment {msn}: {:?}",
+                seg.parts
+            );
+            assert!(
+                seg.duration.as_secs_f64().round() <= 2.0,
+                "segment {msn}: {:?}",
+                seg.duration
+            );
+        }
+        // Extreme timestamps are refused or clamped, never a panic.
+        let mut odd = video(200, 30);
+        odd.pts = i64::MAX;
+        odd.dts = i64::MIN + 1;
+        let _ = s.push(odd);
+        let mut odd = audio(500);
+        odd.dts = i64::MAX;
+        let _ = s.push(odd);
+    }
+
+    #[test]
+    fn a_small_step_back_is_refused_not_a_discontinuity() {
+        let mut s = av_segmenter();
+        let mut events = feed(&mut s, 0, 1, 30);
+        let mut stray = audio(40);
+        stray.dts -= 2048;
+        stray.pts = stray.dts;
+        assert!(matches!(s.push(stray), Err(SegmenterError::NotIncreasing { .. })));
+        // Video carries on without waiting for a keyframe.
+        s.push(video(30, 29)).unwrap();
+        events.extend(s.drain());
+        s.flush();
+        events.extend(s.drain());
+        assert!(collect(&events)[&V].1.values().all(|s| !s.discontinuity));
     }
 }

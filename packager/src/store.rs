@@ -169,17 +169,13 @@ impl State {
     }
 
     fn segment(&self, msn: u64) -> Option<&Segment> {
-        let first = self.segments.front()?.msn;
-        self.segments
-            .get(usize::try_from(msn.checked_sub(first)?).ok()?)
-            .filter(|s| s.msn == msn)
+        let i = self.segments.binary_search_by_key(&msn, |s| s.msn).ok()?;
+        self.segments.get(i)
     }
 
     fn segment_mut(&mut self, msn: u64) -> Option<&mut Segment> {
-        let first = self.segments.front()?.msn;
-        self.segments
-            .get_mut(usize::try_from(msn.checked_sub(first)?).ok()?)
-            .filter(|s| s.msn == msn)
+        let i = self.segments.binary_search_by_key(&msn, |s| s.msn).ok()?;
+        self.segments.get_mut(i)
     }
 
     fn apply(&mut self, event: Event, window: usize) {
@@ -425,43 +421,44 @@ impl EventStore {
     /// playlist has segment `msn` (or part `part` of it), at most [`StoreConfig::hold_limit`].
     pub async fn media_playlist(&self, rendition: &str, req: PlaylistRequest) -> Result<String, StoreError> {
         let r = self.rendition(rendition)?;
-        let parts_per_segment = |s: &State| {
-            (self.config.target_duration as f64 / s.part_target.as_secs_f64().max(0.001)).ceil() as u64
-        };
         if let Some(msn) = req.msn {
             let deadline = Instant::now() + self.config.hold_limit;
             r.wait_for(deadline, |s| {
+                // "A Server MUST ignore _HLS_msn and _HLS_part if the Playlist contains an
+                // EXT-X-ENDLIST tag."
+                if s.ended {
+                    return Ok(Some(()));
+                }
                 // Nothing to compare with yet: hold until the first part is complete.
                 let Some((last_msn, last_part)) = s.last_part().filter(|_| s.init.is_some()) else {
-                    return Ok(s.ended.then_some(()));
+                    return Ok(None);
                 };
                 if msn > last_msn + 2 {
                     return Err(StoreError::BadRequest(format!(
                         "_HLS_msn={msn} is more than two segments past the last ({last_msn})"
                     )));
                 }
+                let Some(p) = req.part else {
+                    return Ok(s
+                        .segments
+                        .iter()
+                        .any(|seg| seg.msn > msn || (seg.msn == msn && seg.duration.is_some()))
+                        .then_some(()));
+                };
+                // A part past the last one of a complete segment means part 0 of the next.
+                let want = match s.segment(msn) {
+                    Some(seg) if seg.duration.is_some() && p as usize >= seg.parts.len() => (msn + 1, 0),
+                    _ => (msn, p),
+                };
                 // Advance Part Limit: 3 / PART-TARGET parts when the target is under 1 s.
-                let pt = s.part_target.as_secs_f64();
+                let pt = s.part_target.as_secs_f64().max(0.001);
                 let limit = if pt < 1.0 { (3.0 / pt).floor() as u64 } else { 3 };
-                let want = msn * parts_per_segment(s) + u64::from(req.part.unwrap_or(0));
-                let have = last_msn * parts_per_segment(s) + u64::from(last_part);
-                if req.part.is_some() && want > have + limit {
+                if parts_between(s, (last_msn, last_part), want) > limit {
                     return Err(StoreError::BadRequest(format!(
-                        "_HLS_part={} of {msn} is beyond the advance part limit ({limit} parts)",
-                        req.part.unwrap_or(0)
+                        "_HLS_part={p} of {msn} is beyond the advance part limit ({limit} parts)"
                     )));
                 }
-                let satisfied = s.ended
-                    || match req.part {
-                        None => s
-                            .segments
-                            .iter()
-                            .any(|seg| seg.msn > msn || (seg.msn == msn && seg.duration.is_some())),
-                        Some(p) => {
-                            (last_msn, last_part) >= (msn, p) || s.segments.iter().any(|seg| seg.msn > msn)
-                        }
-                    };
-                Ok(satisfied.then_some(()))
+                Ok(((last_msn, last_part) >= want).then_some(()))
             })
             .await?;
         }
@@ -684,6 +681,36 @@ fn event_track(e: &Event) -> crate::media::TrackId {
     }
 }
 
+/// Parts from `from` (exclusive) to `to`: real part counts for segments in the window, and
+/// the most parts any complete segment has for segments not produced yet.
+fn parts_between(s: &State, from: (u64, u32), to: (u64, u32)) -> u64 {
+    if to <= from {
+        return 0;
+    }
+    let per_segment = s
+        .segments
+        .iter()
+        .filter(|seg| seg.duration.is_some())
+        .map(|seg| seg.parts.len() as u64)
+        .max()
+        .unwrap_or(0)
+        .max((s.segments.back().map_or(0, |seg| seg.parts.len())) as u64)
+        .max(1);
+    let parts_in = |msn: u64| {
+        s.segment(msn)
+            .filter(|seg| seg.duration.is_some())
+            .map_or(per_segment, |seg| seg.parts.len() as u64)
+    };
+    if to.0 == from.0 {
+        return u64::from(to.1 - from.1);
+    }
+    let mut n = parts_in(from.0).saturating_sub(u64::from(from.1) + 1);
+    for msn in from.0 + 1..to.0 {
+        n += parts_in(msn);
+    }
+    n + u64::from(to.1) + 1
+}
+
 /// Peak and average bits per second over the complete segments in the window (over the
 /// complete parts while no segment is complete yet).
 fn bitrates(s: &State) -> (u64, u64) {
@@ -787,5 +814,107 @@ fn chunk_at(s: &State, msn: u64, part: Option<u32>, index: usize) -> Option<(Opt
             seg.parts.iter().flat_map(|p| &p.chunks).nth(index).cloned(),
             seg.duration.is_some(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{audio_frame, audio_track, video_frame, video_track};
+    use crate::hls::check;
+    use crate::media::TrackId;
+    use crate::segmenter::{Segmenter, SegmenterConfig};
+
+    fn route(t: TrackId) -> Option<String> {
+        Some(if t.0 == 1 { "video" } else { "audio" }.to_string())
+    }
+
+    /// A store and segmenter with video + audio, fed `frames` video frames (30 fps, keyframe
+    /// every second) and the audio alongside, minus the audio frames in `audio_hole`.
+    fn fed(frames: i64, audio_hole: std::ops::Range<i64>) -> (EventStore, Segmenter) {
+        let store = EventStore::new(StoreConfig {
+            hold_limit: Duration::from_millis(200),
+            ..StoreConfig::default()
+        });
+        let mut seg = Segmenter::new(SegmenterConfig::default());
+        for (name, t) in [("video", video_track()), ("audio", audio_track())] {
+            seg.add_track(t.clone()).unwrap();
+            store.add_rendition(name, t).unwrap();
+        }
+        let mut a = 0;
+        for i in 0..frames {
+            // After a discontinuity video waits for its next keyframe.
+            match seg.push(video_frame(i, 30)) {
+                Ok(()) | Err(crate::segmenter::SegmenterError::WaitingForKeyframe { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+            while (a * 1024 - 1024) * 90_000 < (i + 1) * 3000 * 48_000 {
+                if !audio_hole.contains(&a) {
+                    seg.push(audio_frame(a)).unwrap();
+                }
+                a += 1;
+            }
+            store.apply(seg.drain(), route);
+        }
+        (store, seg)
+    }
+
+    fn req(msn: u64, part: Option<u32>) -> PlaylistRequest {
+        PlaylistRequest {
+            msn: Some(msn),
+            part,
+            skip: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_part_past_the_end_of_a_complete_segment_waits_for_the_next_segment() {
+        // 2 s + 3 frames: segment 0 is complete with 10 parts; part 1.0 is in progress.
+        let (store, _) = fed(63, 0..0);
+        assert_eq!(store.rendition("video").unwrap().last_part(), Some((0, 9)));
+        let early = store.media_playlist("video", req(0, Some(10))).await;
+        assert!(matches!(early, Err(StoreError::Unavailable(_))), "{early:?}");
+        // Same for the plain msn form of the next segment.
+        let early = store.media_playlist("video", req(1, None)).await;
+        assert!(matches!(early, Err(StoreError::Unavailable(_))), "{early:?}");
+        // Two segments ahead of the in-progress one is still in range; three is not.
+        assert!(matches!(
+            store.media_playlist("video", req(4, None)).await,
+            Err(StoreError::BadRequest(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_ended_stream_ignores_the_blocking_keys() {
+        let (store, mut seg) = fed(40, 0..0);
+        seg.flush();
+        store.apply(seg.drain(), route);
+        store.end();
+        let p = store.media_playlist("video", req(9, Some(3))).await.unwrap();
+        assert!(p.ends_with("#EXT-X-ENDLIST\n"), "{p}");
+    }
+
+    #[tokio::test]
+    async fn audio_gaps_keep_numbers_consecutive_and_the_playlist_valid() {
+        // Audio stops for 0.5 s (a hole the timeline keeps), or for 2.5 s (more than
+        // `max_timestamp_gap`: a discontinuity), in the middle, and comes back.
+        for (hole, discontinuities) in [(200..224, 0), (200..317, 1)] {
+            let (store, _) = fed(300, hole.clone());
+            let text = store
+                .media_playlist("audio", PlaylistRequest::default())
+                .await
+                .unwrap();
+            let audio = check::check_media(&text).unwrap_or_else(|v| panic!("{}\n{text}", check::report(&v)));
+            let msns: Vec<u64> = audio.segments.iter().map(|s| s.msn).collect();
+            assert!(msns.windows(2).all(|w| w[1] == w[0] + 1), "{hole:?}: {msns:?}");
+            let flagged = audio.segments.iter().filter(|s| s.discontinuity).count();
+            assert_eq!(flagged, discontinuities, "{hole:?}\n{text}");
+            let (last_audio, _) = store.rendition("audio").unwrap().last_part().unwrap();
+            let (last_video, _) = store.rendition("video").unwrap().last_part().unwrap();
+            assert!(
+                last_audio + 1 >= last_video,
+                "audio {last_audio}, video {last_video}"
+            );
+        }
     }
 }

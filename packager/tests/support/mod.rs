@@ -269,7 +269,9 @@ pub mod http {
             conn.write_all(b"\r\n").await.map_err(io)?;
             next = match object.next_chunk().await {
                 Ok(n) => n,
-                Err(_) => break, // The connection closes without the final chunk: a torn read.
+                // Headers are out: close without the final chunk, so the client sees a torn
+                // body, never a short one that looks complete.
+                Err(_) => return Ok(()),
             };
         }
         conn.write_all(b"0\r\n\r\n").await.map_err(io)
