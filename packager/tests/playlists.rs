@@ -10,6 +10,9 @@ use popcast_packager::hls::check::{self, MediaPlaylist, report};
 use popcast_packager::segmenter::{Event, Segmenter, SegmenterConfig};
 use popcast_packager::store::{EventStore, PlaylistRequest, StoreConfig};
 
+mod support;
+use support::live;
+
 fn media(text: &str) -> MediaPlaylist {
     check::check_media(text).unwrap_or_else(|v| panic!("{}\n{text}", report(&v)))
 }
@@ -31,21 +34,13 @@ async fn every_playlist_passes_the_checker_through_a_discontinuity() {
     });
     let mut seg = Segmenter::new(SegmenterConfig::default());
     let mut source = TestSource::start(&config, Pacing::Unpaced).unwrap();
-    for t in source.tracks() {
-        seg.add_track(t.clone()).unwrap();
-        let name = if t.id == TestSource::VIDEO {
-            "video"
-        } else {
-            "audio"
-        };
-        store.add_rendition(name, t.clone()).unwrap();
-    }
+    live::wire(&source, &mut seg, &store);
     // A second video rendition (the same frames through their own segmenter, as a ladder
     // rung would be), so that each video playlist reports the other.
     let mut copy = Segmenter::new(SegmenterConfig::default());
     copy.add_track(source.tracks()[0].clone()).unwrap();
     store.add_rendition("copy", source.tracks()[0].clone()).unwrap();
-    let route = |t| Some(if t == TestSource::VIDEO { "video" } else { "audio" }.to_string());
+    let route = |t| Some(live::rendition(t).to_string());
     let mut prev: [Option<MediaPlaylist>; 3] = [None, None, None];
     let (mut checked, mut deltas, mut video_frames) = (0, 0, 0);
     // 26 s of media with a publisher gap (a discontinuity) after 11 s.

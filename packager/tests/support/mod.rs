@@ -25,31 +25,23 @@ impl Drop for Scratch {
     }
 }
 
+/// ffprobe's JSON for `args` on `file`; it must succeed and print no error.
 pub fn ffprobe_json(args: &[&str], file: &Path) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json"])
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("ffprobe must be installed (make test installs the ffmpeg package)");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "ffprobe warned: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut all = vec!["-of", "json"];
+    all.extend_from_slice(args);
+    ffprobe("error", &all, file)
 }
 
 /// Runs ffprobe with `args` on `file`, requiring success and no warnings at all; returns its
 /// stdout.
 pub fn ffprobe_clean(args: &[&str], file: &Path) -> String {
+    ffprobe("warning", args, file)
+}
+
+/// Runs ffprobe at log `level`: it must succeed and print nothing on stderr.
+fn ffprobe(level: &str, args: &[&str], file: &Path) -> String {
     let out = Command::new("ffprobe")
-        .args(["-v", "warning"])
+        .args(["-v", level])
         .args(args)
         .arg(file)
         .output()
@@ -89,6 +81,23 @@ pub mod live {
         }
     }
 
+    /// The rendition a test-source track feeds.
+    pub fn rendition(track: popcast_packager::media::TrackId) -> &'static str {
+        if track == TestSource::VIDEO {
+            "video"
+        } else {
+            "audio"
+        }
+    }
+
+    /// Adds every track of `source` to the segmenter and, as its rendition, to the store.
+    pub fn wire(source: &TestSource, seg: &mut Segmenter, store: &EventStore) {
+        for t in source.tracks() {
+            seg.add_track(t.clone()).unwrap();
+            store.add_rendition(rendition(t.id), t.clone()).unwrap();
+        }
+    }
+
     pub fn start(
         store: StoreConfig,
         segmenter: SegmenterConfig,
@@ -98,19 +107,11 @@ pub mod live {
         let store = Arc::new(EventStore::new(store));
         let mut source = TestSource::start(&source_config(), Pacing::RealTime).unwrap();
         let mut seg = Segmenter::new(segmenter);
-        for t in source.tracks() {
-            seg.add_track(t.clone()).unwrap();
-            let name = if t.id == TestSource::VIDEO {
-                "video"
-            } else {
-                "audio"
-            };
-            store.add_rendition(name, t.clone()).unwrap();
-        }
+        wire(&source, &mut seg, &store);
         let feed = store.clone();
         let handle = std::thread::spawn(move || {
             let until = Instant::now() + Duration::from_secs_f64(seconds);
-            let route = |t| Some(if t == TestSource::VIDEO { "video" } else { "audio" }.to_string());
+            let route = |t| Some(rendition(t).to_string());
             while Instant::now() < until {
                 let Some(f) = source.blocking_recv() else { break };
                 seg.push(f).unwrap();
