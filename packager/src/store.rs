@@ -266,6 +266,11 @@ impl Rendition {
         self.lock().track.clone()
     }
 
+    /// An audio rendition (it goes in the multivariant playlist's audio group).
+    pub fn is_audio(&self) -> bool {
+        is_audio(&self.lock().track)
+    }
+
     /// Bytes of media held in the window.
     pub fn bytes_held(&self) -> usize {
         self.lock().bytes
@@ -535,9 +540,9 @@ impl EventStore {
                 ended: s.ended,
             }
         };
-        let audio = is_audio(&r.track());
+        let audio = r.is_audio();
         for sib in self.all() {
-            if sib.name != r.name && is_audio(&sib.track()) == audio {
+            if sib.name != r.name && sib.is_audio() == audio {
                 if let Some((last_msn, last_part)) = sib.last_part() {
                     p.reports.push(RenditionReport {
                         uri: format!("../{}", naming::media_playlist_uri(&sib.name)),
