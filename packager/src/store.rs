@@ -248,7 +248,14 @@ pub struct Rendition {
     state: Mutex<State>,
     /// Bumped after every batch of events; waiters re-check on change.
     version: watch::Sender<u64>,
+    /// The last rendered playlist, full and delta, with the versions of every rendition of
+    /// the event it was rendered at (rendition reports depend on the siblings). Viewers
+    /// woken by the same part share one rendering.
+    playlists: Mutex<[Option<Rendered>; 2]>,
 }
+
+/// A rendered playlist and the event's rendition versions it was rendered at.
+type Rendered = (Vec<u64>, Arc<str>);
 
 /// A part or segment body: its chunks, shared with every other reader.
 pub type Body = Vec<Bytes>;
@@ -369,6 +376,7 @@ impl EventStore {
                 bytes: 0,
             }),
             version,
+            playlists: Mutex::new([None, None]),
         });
         self.renditions
             .write()
@@ -424,7 +432,11 @@ impl EventStore {
 
     /// A media playlist, holding the request per LL-HLS blocking reload rules: until the
     /// playlist has segment `msn` (or part `part` of it), at most [`StoreConfig::hold_limit`].
-    pub async fn media_playlist(&self, rendition: &str, req: PlaylistRequest) -> Result<String, StoreError> {
+    pub async fn media_playlist(
+        &self,
+        rendition: &str,
+        req: PlaylistRequest,
+    ) -> Result<Arc<str>, StoreError> {
         let r = self.rendition(rendition)?;
         if let Some(msn) = req.msn {
             let deadline = Instant::now() + self.config.hold_limit;
@@ -467,8 +479,17 @@ impl EventStore {
             })
             .await?;
         }
-        let playlist = self.describe(&r)?;
-        Ok(playlist.render(req.skip))
+        // Versions are read before the state: a rendering is never older than its key.
+        let key: Vec<u64> = self.all().iter().map(|r| *r.version.borrow()).collect();
+        let slot = usize::from(req.skip);
+        if let Some((k, text)) = &r.playlists.lock().unwrap_or_else(|e| e.into_inner())[slot] {
+            if *k == key {
+                return Ok(text.clone());
+            }
+        }
+        let text: Arc<str> = self.describe(&r)?.render(req.skip).into();
+        r.playlists.lock().unwrap_or_else(|e| e.into_inner())[slot] = Some((key, text.clone()));
+        Ok(text)
     }
 
     /// The playlist description of a rendition now (sibling reports included).
@@ -921,5 +942,37 @@ mod tests {
                 "audio {last_audio}, video {last_video}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn viewers_share_one_rendering_until_something_changes() {
+        let (store, mut seg) = fed(40, 0..0);
+        let a = store
+            .media_playlist("video", PlaylistRequest::default())
+            .await
+            .unwrap();
+        let b = store
+            .media_playlist("video", PlaylistRequest::default())
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        // A sibling's new part changes this playlist's rendition report: rendered again.
+        seg.push(audio_frame(80)).unwrap();
+        store.apply(seg.drain(), route);
+        let c = store
+            .media_playlist("video", PlaylistRequest::default())
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        for i in 40..48 {
+            seg.push(video_frame(i, 30)).unwrap();
+        }
+        store.apply(seg.drain(), route);
+        let d = store
+            .media_playlist("video", PlaylistRequest::default())
+            .await
+            .unwrap();
+        assert_ne!(*c, *d, "a completed part moves the playlist on");
+        assert!(d.contains("#EXT-X-PART:DURATION=0.2,URI=\"0.6.m4s\""), "{d}");
     }
 }
