@@ -121,6 +121,18 @@ fn reduce((x, y): (u16, u16)) -> (u16, u16) {
 }
 
 /// One libx264 encode of two frames of a test pattern.
+/// x264 with NAL HRD signalling at a constant 500 kbit/s.
+const HRD_CBR_ARGS: &[&str] = &[
+    "-x264-params",
+    "nal-hrd=cbr:force-cfr=1",
+    "-b:v",
+    "500k",
+    "-maxrate",
+    "500k",
+    "-bufsize",
+    "1M",
+];
+
 struct Encode {
     name: &'static str,
     /// The lavfi source, e.g. `testsrc2=size=854x480:rate=30000/1001`.
@@ -301,16 +313,7 @@ fn x264_profiles_sizes_and_rates_match_ffprobe() {
         Encode {
             name: "hrd-cbr",
             source: "testsrc2=size=320x240:rate=25",
-            args: &[
-                "-x264-params",
-                "nal-hrd=cbr:force-cfr=1",
-                "-b:v",
-                "500k",
-                "-maxrate",
-                "500k",
-                "-bufsize",
-                "1M",
-            ],
+            args: HRD_CBR_ARGS,
         },
     ];
     let mut sps = HashMap::new();
@@ -370,16 +373,7 @@ fn x264_hrd_parameters_carry_the_rate_control() {
     let e = Encode {
         name: "cbr",
         source: "testsrc2=size=320x240:rate=25",
-        args: &[
-            "-x264-params",
-            "nal-hrd=cbr:force-cfr=1",
-            "-b:v",
-            "500k",
-            "-maxrate",
-            "500k",
-            "-bufsize",
-            "1M",
-        ],
+        args: HRD_CBR_ARGS,
     }
     .run(&scratch);
     let vui = e.sps.vui.as_ref().unwrap();

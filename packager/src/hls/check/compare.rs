@@ -442,7 +442,7 @@ fn same_parts(old: &Segment, new: &Segment, ids: Ids, out: &mut Findings) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{APPLE_DELTA, APPLE_LL, BASE, edit, only};
+    use super::super::fixtures::{APPLE_DELTA, APPLE_LL, BASE, edit, ended_base, only};
     use super::super::{check_media, report};
     use super::*;
 
@@ -641,17 +641,7 @@ mod tests {
 
     #[test]
     fn nothing_is_added_after_endlist() {
-        let ended = edit(
-            BASE,
-            "#EXT-X-PART:DURATION=0.200,URI=\"104.0.m4s\",INDEPENDENT=YES\n",
-            "",
-        );
-        let ended = edit(&ended, "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n", "");
-        let ended = edit(
-            &ended,
-            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n",
-            "#EXT-X-ENDLIST\n",
-        );
+        let ended = ended_base();
         let parts: String = (0..5)
             .map(|i| format!("#EXT-X-PART:DURATION=0.200,URI=\"104.{i}.m4s\"\n"))
             .collect();

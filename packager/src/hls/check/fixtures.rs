@@ -233,3 +233,18 @@ pub fn edit(text: &str, from: &str, to: &str) -> String {
     assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once");
     text.replacen(from, to, 1)
 }
+
+/// [`BASE`] ended: its in-progress parts and preload hint replaced by EXT-X-ENDLIST.
+pub fn ended_base() -> String {
+    let ended = edit(
+        BASE,
+        "#EXT-X-PART:DURATION=0.200,URI=\"104.0.m4s\",INDEPENDENT=YES\n",
+        "",
+    );
+    let ended = edit(&ended, "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n", "");
+    edit(
+        &ended,
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n",
+        "#EXT-X-ENDLIST\n",
+    )
+}

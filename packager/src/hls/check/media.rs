@@ -1202,7 +1202,9 @@ fn has_scheme(uri: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{APPLE_DELTA, APPLE_LL, BASE, DRAFT_LL, edit, media_only, media_rules};
+    use super::super::fixtures::{
+        APPLE_DELTA, APPLE_LL, BASE, DRAFT_LL, edit, ended_base, media_only, media_rules,
+    };
     use super::super::report;
     use super::*;
 
@@ -1484,17 +1486,7 @@ mod tests {
 
     #[test]
     fn ended_playlist_has_no_segment_in_progress() {
-        let ended = edit(
-            BASE,
-            "#EXT-X-PART:DURATION=0.200,URI=\"104.0.m4s\",INDEPENDENT=YES\n",
-            "",
-        );
-        let ended = edit(&ended, "#EXT-X-PART:DURATION=0.200,URI=\"104.1.m4s\"\n", "");
-        let ended = edit(
-            &ended,
-            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.2.m4s\"\n",
-            "#EXT-X-ENDLIST\n",
-        );
+        let ended = ended_base();
         assert!(passes(&ended).ended);
         // EXT-X-ENDLIST may sit anywhere (§4.4.3.4), even above the segments.
         passes(&edit(
