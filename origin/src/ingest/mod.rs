@@ -1,0 +1,11 @@
+//! Ingest: the protocols creators publish with, turned into packager frames.
+//!
+//! `rtmp` is the RTMP session (handshake, chunk stream, AMF0 commands) as a sans-IO state
+//! machine; `flv` turns the FLV audio/video tag bodies it carries into [`Frame`]s and
+//! [`TrackInfo`]s.
+//!
+//! [`Frame`]: popcast_packager::media::Frame
+//! [`TrackInfo`]: popcast_packager::media::TrackInfo
+
+pub mod flv;
+pub mod rtmp;
