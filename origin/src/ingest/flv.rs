@@ -705,3 +705,560 @@ pub(crate) fn ms_to_ticks(ms: i64, rate: u32) -> i64 {
     let t = (i128::from(ms) * i128::from(rate) + 500).div_euclid(1000);
     t.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// ffmpeg's FLV of `testsrc=size=160x90:rate=15` (libx264, `-g 15 -bf 2`) and a 44.1 kHz
+    /// mono sine (aac), one second.
+    const FIXTURE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/testsrc-160x90-bf2-aac44k.flv"
+    ));
+    const TAG_AUDIO: u8 = 8;
+    const TAG_VIDEO: u8 = 9;
+
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
+    }
+
+    /// The tags of an FLV file: (TagType, timestamp, body).
+    fn file_tags(file: &[u8]) -> Vec<(u8, u32, Bytes)> {
+        let header = u32::from_be_bytes(file[5..9].try_into().unwrap()) as usize;
+        let mut pos = header + 4;
+        let mut out = Vec::new();
+        while pos + 11 <= file.len() {
+            let h = &file[pos..pos + 11];
+            let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+            let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
+            out.push((
+                h[0] & 0x1f,
+                ts,
+                Bytes::copy_from_slice(&file[pos + 11..pos + 11 + size]),
+            ));
+            pos += 11 + size + 4;
+        }
+        out
+    }
+
+    fn fixture_tags(kind: u8) -> Vec<(u32, Bytes)> {
+        file_tags(FIXTURE)
+            .into_iter()
+            .filter(|t| t.0 == kind)
+            .map(|(_, ts, body)| (ts, body))
+            .collect()
+    }
+
+    fn demuxer() -> FlvDemuxer {
+        FlvDemuxer::new(FlvConfig {
+            max_frame_bytes: 1 << 20,
+        })
+    }
+
+    /// Every tag of the fixture through one demuxer, shifted by `offset` ms (wrapping).
+    fn demux_fixture(d: &mut FlvDemuxer, offset: u32) -> Vec<FlvOutput> {
+        let mut out = Vec::new();
+        for (kind, ts, body) in file_tags(FIXTURE) {
+            let ts = ts.wrapping_add(offset);
+            let arrived = at(u64::from(ts));
+            let r = match kind {
+                TAG_VIDEO => d.video(ts, body, arrived),
+                TAG_AUDIO => d.audio(ts, body, arrived),
+                _ => continue,
+            };
+            out.extend(r.unwrap_or_else(|e| panic!("tag at {ts} ms: {e}")));
+        }
+        out
+    }
+
+    fn frames(out: &[FlvOutput], track: TrackId) -> Vec<&Frame> {
+        out.iter()
+            .filter_map(|o| match o {
+                FlvOutput::Frame(f) if f.track == track => Some(f),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tracks_of(out: &[FlvOutput]) -> Vec<&TrackInfo> {
+        out.iter()
+            .filter_map(|o| match o {
+                FlvOutput::Track(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn video_tag(first: u8, packet_type: u8, cto: i32, body: &[u8]) -> Bytes {
+        let c = cto.to_be_bytes();
+        let mut v = vec![first, packet_type, c[1], c[2], c[3]];
+        v.extend_from_slice(body);
+        Bytes::from(v)
+    }
+
+    /// The fixture's AVC sequence header record and its first (IDR) frame's AVCC payload.
+    fn avc_record_and_idr() -> (Bytes, Bytes) {
+        let tags = fixture_tags(TAG_VIDEO);
+        (tags[0].1.slice(5..), tags[1].1.slice(5..))
+    }
+
+    fn aac_header(asc: &[u8]) -> Bytes {
+        let mut v = vec![0xaf, 0];
+        v.extend_from_slice(asc);
+        Bytes::from(v)
+    }
+
+    fn aac_frame(payload: &[u8]) -> Bytes {
+        let mut v = vec![0xaf, 1];
+        v.extend_from_slice(payload);
+        Bytes::from(v)
+    }
+
+    fn one_frame(out: Vec<FlvOutput>) -> Frame {
+        match <[FlvOutput; 1]>::try_from(out) {
+            Ok([FlvOutput::Frame(f)]) => f,
+            other => panic!("expected one frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn real_sequence_headers_configure_both_tracks() {
+        let mut d = demuxer();
+        assert!(d.tracks().is_empty());
+        let out = demux_fixture(&mut d, 0);
+        let tracks = tracks_of(&out);
+        assert_eq!(tracks.len(), 2, "one Track per sequence header: {tracks:?}");
+        let video = tracks[0];
+        assert_eq!((video.id, video.timescale), (VIDEO, 90_000));
+        let shape = video.video.expect("video shape");
+        assert_eq!((shape.width, shape.height), (160, 90));
+        let CodecConfig::H264(avc) = &video.codec else {
+            panic!("not H.264: {video:?}")
+        };
+        assert!(
+            avc.codec_string().starts_with("avc1.64"),
+            "{}",
+            avc.codec_string()
+        );
+        let audio = tracks[1];
+        assert_eq!((audio.id, audio.timescale, audio.video), (AUDIO, 44_100, None));
+        let CodecConfig::Aac(asc) = &audio.codec else {
+            panic!("not AAC: {audio:?}")
+        };
+        assert_eq!(
+            (asc.codec_string().as_str(), asc.channel_config),
+            ("mp4a.40.2", 1)
+        );
+        assert_eq!(d.tracks(), vec![video.clone(), audio.clone()]);
+        assert_eq!(frames(&out, VIDEO).len(), 15);
+    }
+
+    #[test]
+    fn arrival_time_is_passed_through() {
+        let mut d = demuxer();
+        let (record, idr) = avc_record_and_idr();
+        d.video(0, video_tag(0x17, 0, 0, &record), at(0)).unwrap();
+        let f = one_frame(d.video(40, video_tag(0x17, 1, 0, &idr), at(12_345)).unwrap());
+        assert_eq!(f.arrived, at(12_345));
+    }
+
+    #[test]
+    fn b_frames_get_pts_from_the_composition_time_offset() {
+        let mut d = demuxer();
+        let out = demux_fixture(&mut d, 0);
+        let tags = fixture_tags(TAG_VIDEO);
+        let video = frames(&out, VIDEO);
+        // Tags after the sequence header map one to one onto frames.
+        for (f, (ts, body)) in video.iter().zip(&tags[1..]) {
+            let cto = i32::from_be_bytes([body[2], body[3], body[4], 0]) >> 8;
+            assert_eq!(f.dts, i64::from(*ts) * 90);
+            assert_eq!(f.pts, f.dts + i64::from(cto) * 90);
+            // The payload is the tag's bytes after the 5-byte header, not a copy.
+            assert_eq!(f.payload, body.slice(5..));
+        }
+        assert!(
+            video.iter().any(|f| f.pts != f.dts),
+            "-bf 2 gives reordered frames"
+        );
+        assert!(video.iter().all(|f| f.pts >= f.dts));
+        assert!(video[0].keyframe);
+        assert_eq!(
+            video.iter().filter(|f| f.keyframe).count(),
+            1,
+            "-g 15 over one second"
+        );
+        assert!(video.windows(2).all(|w| w[0].dts < w[1].dts));
+    }
+
+    #[test]
+    fn aac_sample_counter_gives_exact_durations_despite_millisecond_jitter() {
+        let mut d = demuxer();
+        let out = demux_fixture(&mut d, 0);
+        let audio = frames(&out, AUDIO);
+        assert!(audio.len() > 30);
+        let tags = fixture_tags(TAG_AUDIO);
+        let ms: Vec<u32> = tags[1..].iter().map(|t| t.0).collect();
+        let steps: std::collections::BTreeSet<u32> = ms.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(steps.len() > 1, "the fixture's timestamps jitter: {steps:?}");
+        assert_eq!(audio[0].dts, ms_to_ticks(i64::from(ms[0]), 44_100));
+        for w in audio.windows(2) {
+            assert_eq!(w[1].dts - w[0].dts, 1024);
+        }
+        assert!(audio.iter().all(|f| f.keyframe && f.pts == f.dts));
+    }
+
+    #[test]
+    fn aac_counter_reanchors_on_a_gap_and_a_jump_back() {
+        let mut d = demuxer();
+        d.audio(0, aac_header(&[0x12, 0x08]), at(0)).unwrap(); // LC, 44.1 kHz, mono
+        let dts =
+            |d: &mut FlvDemuxer, ms: u32| one_frame(d.audio(ms, aac_frame(&[1, 2, 3]), at(0)).unwrap()).dts;
+        assert_eq!(dts(&mut d, 1000), 44_100);
+        // Jitter within two frames keeps the counter.
+        assert_eq!(dts(&mut d, 1024), 44_100 + 1024);
+        assert_eq!(dts(&mut d, 1070), 44_100 + 2048);
+        // 100 ms of silence: re-anchor at the timestamp.
+        assert_eq!(dts(&mut d, 1200), 52_920);
+        assert_eq!(dts(&mut d, 1223), 52_920 + 1024);
+        // A timestamp reset back to 0.
+        assert_eq!(dts(&mut d, 0), 0);
+        assert_eq!(dts(&mut d, 23), 1024);
+    }
+
+    #[test]
+    fn aac_frame_length_follows_frame_length_flag() {
+        assert_eq!(aac_frame_len(&[0x12, 0x08]), 1024);
+        assert_eq!(aac_frame_len(&[0x12, 0x0c]), 960); // frameLengthFlag after 4-bit channels
+        assert_eq!(aac_frame_len(&[0x12]), 1024);
+        // HE-AAC (explicit SBR, type 5) over an LC core with the flag set.
+        // 00101 0110 0010 0011 00010 1 -> type 5, 24 kHz, stereo, ext 48 kHz, core LC, 960.
+        assert_eq!(aac_frame_len(&[0x2b, 0x11, 0x8a, 0x00]), 960);
+        let mut d = demuxer();
+        d.audio(0, aac_header(&[0x12, 0x0c]), at(0)).unwrap();
+        let a = one_frame(d.audio(0, aac_frame(&[1]), at(0)).unwrap());
+        let b = one_frame(d.audio(22, aac_frame(&[1]), at(0)).unwrap());
+        assert_eq!(b.dts - a.dts, 960);
+    }
+
+    #[test]
+    fn timestamps_unwrap_past_u32_max() {
+        let mut d = demuxer();
+        // The fixture starting 500 ms before the 32-bit millisecond clock wraps.
+        let offset = u32::MAX - 499;
+        let out = demux_fixture(&mut d, offset);
+        let video = frames(&out, VIDEO);
+        let audio = frames(&out, AUDIO);
+        assert!(video.windows(2).all(|w| w[0].dts < w[1].dts));
+        assert!(audio.windows(2).all(|w| w[1].dts - w[0].dts == 1024));
+        let last = video.last().unwrap();
+        let tags = fixture_tags(TAG_VIDEO);
+        let last_ms = i64::from(offset) + i64::from(tags.last().unwrap().0);
+        assert!(last_ms > i64::from(u32::MAX));
+        assert_eq!(last.dts, last_ms * 90);
+        // A small step back across the wrap stays a step back.
+        let mut c = Clock::default();
+        assert_eq!(c.unwrap(5), 5);
+        assert_eq!(c.unwrap(u32::MAX - 4), -5);
+        assert_eq!(c.unwrap(10), 10);
+    }
+
+    fn assert_fatal(err: FlvError, text: &str) {
+        assert!(err.is_fatal(), "{err} should end the session");
+        assert_eq!(err.status_description().as_deref(), Some(text));
+        assert_eq!(err.to_string(), text);
+    }
+
+    #[test]
+    fn other_video_codecs_are_refused_by_name() {
+        let mut d = demuxer();
+        let hevc = d.video(0, video_tag(0x1c, 0, 0, &[1, 2, 3]), at(0)).unwrap_err();
+        assert_fatal(
+            hevc,
+            "video codec HEVC (FLV CodecID 12) is not supported; publish H.264",
+        );
+        let vp6 = d.video(0, Bytes::from_static(&[0x14, 0, 0]), at(0)).unwrap_err();
+        assert_fatal(
+            vp6,
+            "video codec On2 VP6 (FLV CodecID 4) is not supported; publish H.264",
+        );
+        for fourcc in ["hvc1", "av01", "vp09"] {
+            // IsExHeader | FrameType 1 | PacketType 0 (SequenceStart), then the FourCC.
+            let mut tag = vec![0x90];
+            tag.extend_from_slice(fourcc.as_bytes());
+            tag.extend_from_slice(&[1, 2, 3]);
+            let err = d.video(0, Bytes::from(tag), at(0)).unwrap_err();
+            assert_fatal(
+                err,
+                &format!("video codec {fourcc} (Enhanced RTMP) is not supported; publish H.264"),
+            );
+        }
+        // Behind a ModEx prefix (2 bytes of modifier data, then PacketType 1).
+        let tag = Bytes::from_static(&[0x97, 1, 0xaa, 0xbb, 0x01, b'h', b'v', b'c', b'1', 0, 0, 0]);
+        assert!(matches!(
+            d.video(0, tag, at(0)),
+            Err(FlvError::UnsupportedVideoCodec { codec }) if codec == "hvc1 (Enhanced RTMP)"
+        ));
+        let tag = Bytes::from_static(&[0x96, 0x00, b'a', b'v', b'c', b'1']);
+        assert!(d.video(0, tag, at(0)).unwrap_err().is_fatal());
+        assert!(d.tracks().is_empty());
+    }
+
+    #[test]
+    fn other_audio_codecs_are_refused_by_name() {
+        let mut d = demuxer();
+        let mp3 = d
+            .audio(0, Bytes::from_static(&[0x2f, 0xff, 0xfb]), at(0))
+            .unwrap_err();
+        assert_fatal(
+            mp3,
+            "audio codec MP3 (FLV SoundFormat 2) is not supported; publish AAC",
+        );
+        let speex = d.audio(0, Bytes::from_static(&[0xb6, 0]), at(0)).unwrap_err();
+        assert_fatal(
+            speex,
+            "audio codec Speex (FLV SoundFormat 11) is not supported; publish AAC",
+        );
+        let alaw = d.audio(0, Bytes::from_static(&[0x72, 0]), at(0)).unwrap_err();
+        assert_fatal(
+            alaw,
+            "audio codec G.711 A-law (FLV SoundFormat 7) is not supported; publish AAC",
+        );
+        let opus = d
+            .audio(0, Bytes::from_static(b"\x90Opus\x01\x02"), at(0))
+            .unwrap_err();
+        assert_fatal(
+            opus,
+            "audio codec Opus (Enhanced RTMP) is not supported; publish AAC",
+        );
+    }
+
+    #[test]
+    fn enhanced_rtmp_avc1_matches_legacy_avc() {
+        let tags = fixture_tags(TAG_VIDEO);
+        let mut legacy = demuxer();
+        let mut enhanced = demuxer();
+        for (ts, body) in &tags {
+            let want = legacy.video(*ts, body.clone(), at(0)).unwrap();
+            let frame_type = body[0] >> 4;
+            let packet = body[1];
+            let cto = &body[2..5];
+            let mut ex = vec![0x80 | (frame_type << 4)];
+            if packet == 1 && cto == [0, 0, 0] {
+                ex[0] |= 3; // CodedFramesX: no composition time offset
+                ex.extend_from_slice(b"avc1");
+            } else {
+                ex[0] |= packet;
+                ex.extend_from_slice(b"avc1");
+                if packet == 1 {
+                    ex.extend_from_slice(cto);
+                }
+            }
+            ex.extend_from_slice(&body[5..]);
+            assert_eq!(enhanced.video(*ts, Bytes::from(ex), at(0)).unwrap(), want);
+        }
+        assert_eq!(enhanced.tracks(), legacy.tracks());
+        // Metadata and SequenceEnd produce nothing.
+        assert!(
+            enhanced
+                .video(9, Bytes::from_static(b"\x94avc1\x02\x00"), at(0))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            enhanced
+                .video(9, Bytes::from_static(b"\x92avc1"), at(0))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn enhanced_rtmp_mp4a_is_aac() {
+        let mut d = demuxer();
+        let out = d
+            .audio(0, Bytes::from_static(b"\x90mp4a\x12\x08"), at(0))
+            .unwrap();
+        assert!(matches!(&out[..], [FlvOutput::Track(t)] if t.timescale == 44_100));
+        let f = one_frame(
+            d.audio(10, Bytes::from_static(b"\x91mp4a\x21\x00"), at(0))
+                .unwrap(),
+        );
+        assert_eq!((f.dts, &f.payload[..]), (441, &[0x21, 0][..]));
+    }
+
+    #[test]
+    fn idr_decides_keyframes_not_the_frame_type_flag() {
+        let mut d = demuxer();
+        let tags = fixture_tags(TAG_VIDEO);
+        d.video(0, tags[0].1.clone(), at(0)).unwrap();
+        // The IDR flagged as an inter frame is a keyframe.
+        let mut idr = tags[1].1.to_vec();
+        idr[0] = 0x27;
+        assert!(one_frame(d.video(0, Bytes::from(idr), at(0)).unwrap()).keyframe);
+        // A P frame flagged as a keyframe is not.
+        let mut p = tags[2].1.to_vec();
+        assert_eq!(p[0], 0x27);
+        p[0] = 0x17;
+        assert!(!one_frame(d.video(66, Bytes::from(p), at(0)).unwrap()).keyframe);
+    }
+
+    #[test]
+    fn garbage_nal_framing_drops_the_tag_only() {
+        let mut d = demuxer();
+        let (record, idr) = avc_record_and_idr();
+        d.video(0, video_tag(0x17, 0, 0, &record), at(0)).unwrap();
+        // A length prefix running past the end, and a zero-length NAL unit.
+        for bad in [&[0, 0, 1, 0, 0x65, 1][..], &[0, 0, 0, 0, 0, 0, 0, 1, 0x65]] {
+            let err = d.video(0, video_tag(0x17, 1, 0, bad), at(0)).unwrap_err();
+            assert!(matches!(err, FlvError::BadNalUnits(_)), "{err}");
+            assert!(!err.is_fatal() && err.status_description().is_none());
+        }
+        assert!(one_frame(d.video(33, video_tag(0x17, 1, 0, &idr), at(0)).unwrap()).keyframe);
+    }
+
+    #[test]
+    fn frames_before_a_sequence_header_are_dropped() {
+        let mut d = demuxer();
+        let (_, idr) = avc_record_and_idr();
+        let err = d.video(0, video_tag(0x17, 1, 0, &idr), at(0)).unwrap_err();
+        assert_eq!(err, FlvError::NoSequenceHeader { media: "video" });
+        assert!(!err.is_fatal());
+        let err = d.audio(0, aac_frame(&[1, 2]), at(0)).unwrap_err();
+        assert_eq!(err, FlvError::NoSequenceHeader { media: "audio" });
+        assert!(!err.is_fatal());
+    }
+
+    #[test]
+    fn oversize_frames_are_dropped() {
+        let (record, idr) = avc_record_and_idr();
+        let mut d = FlvDemuxer::new(FlvConfig {
+            max_frame_bytes: idr.len() as u32 - 1,
+        });
+        d.video(0, video_tag(0x17, 0, 0, &record), at(0)).unwrap();
+        let err = d.video(0, video_tag(0x17, 1, 0, &idr), at(0)).unwrap_err();
+        assert!(
+            matches!(err, FlvError::FrameTooLarge { media: "video", .. }),
+            "{err}"
+        );
+        assert!(!err.is_fatal());
+        d.audio(0, aac_header(&[0x12, 0x08]), at(0)).unwrap();
+        let big = vec![0; idr.len()];
+        assert!(matches!(
+            d.audio(0, aac_frame(&big), at(0)),
+            Err(FlvError::FrameTooLarge { media: "audio", .. })
+        ));
+    }
+
+    #[test]
+    fn a_changed_sequence_header_is_a_new_track_a_repeated_one_is_nothing() {
+        let mut d = demuxer();
+        let (record, idr) = avc_record_and_idr();
+        let first = d.video(0, video_tag(0x17, 0, 0, &record), at(0)).unwrap();
+        assert_eq!(tracks_of(&first).len(), 1);
+        assert!(
+            d.video(40, video_tag(0x17, 0, 0, &record), at(0))
+                .unwrap()
+                .is_empty()
+        );
+        // The same parameter sets with 2-byte NAL lengths: a new configuration, and frames
+        // are read with it.
+        let mut two = record.to_vec();
+        two[4] = 0xfd;
+        let out = d.video(80, video_tag(0x17, 0, 0, &two), at(0)).unwrap();
+        let [FlvOutput::Track(t)] = &out[..] else {
+            panic!("{out:?}")
+        };
+        let CodecConfig::H264(avc) = &t.codec else {
+            panic!()
+        };
+        assert_eq!(avc.nal_length_size(), 2);
+        assert_eq!(d.tracks()[0], *t);
+        let nal = &idr[4..];
+        let mut short = (nal.len() as u16).to_be_bytes().to_vec();
+        short.extend_from_slice(nal);
+        let f = one_frame(d.video(120, video_tag(0x17, 1, 0, &short), at(0)).unwrap());
+        assert_eq!(&f.payload[..], &short[..], "kept with the record's length size");
+        assert!(d.video(120, video_tag(0x17, 1, 0, &idr), at(0)).is_err());
+
+        assert_eq!(
+            tracks_of(&d.audio(0, aac_header(&[0x12, 0x08]), at(0)).unwrap()).len(),
+            1
+        );
+        assert!(d.audio(0, aac_header(&[0x12, 0x08]), at(0)).unwrap().is_empty());
+        let out = d.audio(0, aac_header(&[0x11, 0x90]), at(0)).unwrap();
+        assert!(matches!(&out[..], [FlvOutput::Track(t)] if t.timescale == 48_000));
+        assert_eq!(d.tracks().len(), 2);
+    }
+
+    #[test]
+    fn a_bad_sequence_header_keeps_the_previous_configuration() {
+        let mut d = demuxer();
+        let (record, idr) = avc_record_and_idr();
+        d.video(0, video_tag(0x17, 0, 0, &record), at(0)).unwrap();
+        let err = d
+            .video(40, video_tag(0x17, 0, 0, &record[..10]), at(0))
+            .unwrap_err();
+        assert!(
+            matches!(err, FlvError::SequenceHeader { media: "video", .. }),
+            "{err}"
+        );
+        assert!(!err.is_fatal());
+        assert!(one_frame(d.video(80, video_tag(0x17, 1, 0, &idr), at(0)).unwrap()).keyframe);
+        // configurationVersion 2: valid framing, unsupported, so the stream cannot work.
+        let mut v2 = record.to_vec();
+        v2[0] = 2;
+        assert!(
+            d.video(90, video_tag(0x17, 0, 0, &v2), at(0))
+                .unwrap_err()
+                .is_fatal()
+        );
+    }
+
+    #[test]
+    fn tags_without_media_produce_nothing() {
+        let mut d = demuxer();
+        let (record, _) = avc_record_and_idr();
+        assert!(d.video(0, Bytes::new(), at(0)).unwrap().is_empty());
+        assert!(d.audio(0, Bytes::new(), at(0)).unwrap().is_empty());
+        // Video info/command frame, even of a codec we refuse.
+        assert!(
+            d.video(0, Bytes::from_static(&[0x52, 0]), at(0))
+                .unwrap()
+                .is_empty()
+        );
+        d.video(0, video_tag(0x17, 0, 0, &record), at(0)).unwrap();
+        // End of sequence; a NALU packet with no NAL units.
+        assert!(d.video(0, video_tag(0x17, 2, 0, &[]), at(0)).unwrap().is_empty());
+        assert!(d.video(0, video_tag(0x27, 1, 0, &[]), at(0)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn truncated_and_unknown_headers_are_named() {
+        let mut d = demuxer();
+        let err = d.video(0, Bytes::from_static(&[0x17, 1, 0]), at(0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "video tag: CompositionTime at byte 2: needs 3 bytes, 1 left"
+        );
+        assert!(!err.is_fatal());
+        let err = d
+            .video(0, Bytes::from_static(&[0x17, 9, 0, 0, 0]), at(0))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "video tag: AVCPacketType 9 is reserved or unknown"
+        );
+        assert!(
+            !d.audio(0, Bytes::from_static(&[0xaf]), at(0))
+                .unwrap_err()
+                .is_fatal()
+        );
+        assert!(
+            !d.video(0, Bytes::from_static(b"\x90av"), at(0))
+                .unwrap_err()
+                .is_fatal()
+        );
+    }
+}
