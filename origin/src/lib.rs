@@ -13,4 +13,113 @@ pub mod ingest;
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
 /// Each asserts an invariant, not just "no panic".
 #[doc(hidden)]
-pub mod fuzzing {}
+pub mod fuzzing {
+    /// FLV tag bodies through one [`FlvDemuxer`](crate::ingest::flv::FlvDemuxer). The input
+    /// is a sequence of records: kind (`u8`, even = video, odd = audio), body length (`u16`
+    /// BE), RTMP timestamp (`u32` BE), body (a short last body is taken as it is).
+    ///
+    /// Invariants: every frame belongs to a track announced before it and still configured,
+    /// is non-empty, fits `max_frame_bytes` and carries the arrival instant it was given;
+    /// `tracks()` is the latest announcement of each track; a video frame's dts is its
+    /// unwrapped millisecond timestamp × 90 (so it never decreases while timestamps step
+    /// forward), its pts differs by whole milliseconds, and a keyframe holds an IDR; an AAC
+    /// frame either follows the previous one by exactly one frame length or sits at its
+    /// millisecond timestamp, and never strays more than the re-anchor threshold from it;
+    /// exactly the fatal errors have `onStatus` text.
+    pub fn flv(data: &[u8]) {
+        use crate::ingest::flv::{
+            AAC_REANCHOR_FRAMES, AUDIO, FlvConfig, FlvDemuxer, FlvOutput, VIDEO, ms_to_ticks,
+        };
+        use bytes::Bytes;
+        use popcast_packager::codec::{NalUnitType, avcc_nal_units};
+        use popcast_packager::media::{CodecConfig, TrackInfo};
+        use std::time::{Duration, UNIX_EPOCH};
+
+        const MAX_FRAME_BYTES: u32 = 4096;
+        let mut demuxer = FlvDemuxer::new(FlvConfig {
+            max_frame_bytes: MAX_FRAME_BYTES,
+        });
+        let mut announced: Vec<TrackInfo> = Vec::new();
+        // The model of the timestamp unwrapper: each step is a signed 32-bit delta.
+        let mut clock: Option<(u32, i64)> = None;
+        let mut last_audio_dts: Option<i64> = None;
+        let mut rest = data;
+        let mut index = 0u64;
+        while let [kind, l0, l1, t0, t1, t2, t3, tail @ ..] = rest {
+            let len = usize::from(u16::from_be_bytes([*l0, *l1])).min(tail.len());
+            let (body, next) = tail.split_at(len);
+            rest = next;
+            let ts = u32::from_be_bytes([*t0, *t1, *t2, *t3]);
+            let ms = clock.map_or(i64::from(ts), |(raw, ms)| {
+                ms + i64::from(ts.wrapping_sub(raw) as i32)
+            });
+            clock = Some((ts, ms));
+            index += 1;
+            let arrived = UNIX_EPOCH + Duration::from_millis(index);
+            let body = Bytes::copy_from_slice(body);
+            let result = if kind % 2 == 0 {
+                demuxer.video(ts, body, arrived)
+            } else {
+                demuxer.audio(ts, body, arrived)
+            };
+            let outputs = match result {
+                Ok(outputs) => outputs,
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    assert_eq!(e.is_fatal(), e.status_description().is_some(), "{e}");
+                    continue;
+                }
+            };
+            for output in outputs {
+                match output {
+                    FlvOutput::Track(info) => {
+                        assert!(info.id == VIDEO || info.id == AUDIO);
+                        assert!(info.timescale > 0);
+                        if info.id == AUDIO {
+                            last_audio_dts = None;
+                        }
+                        announced.retain(|t| t.id != info.id);
+                        announced.push(info);
+                    }
+                    FlvOutput::Frame(frame) => {
+                        let track = announced
+                            .iter()
+                            .find(|t| t.id == frame.track)
+                            .expect("a frame's track was announced first");
+                        assert!(!frame.payload.is_empty());
+                        assert!(frame.payload.len() <= MAX_FRAME_BYTES as usize);
+                        assert_eq!(frame.arrived, arrived);
+                        match &track.codec {
+                            CodecConfig::H264(avc) => {
+                                assert_eq!(frame.track, VIDEO);
+                                assert_eq!(frame.dts, ms * 90);
+                                assert_eq!((frame.pts - frame.dts) % 90, 0);
+                                let idr = avcc_nal_units(&frame.payload, avc.nal_length_size())
+                                    .map(|nal| nal.expect("a frame's NAL framing was checked"))
+                                    .any(|nal| NalUnitType::of(nal) == Some(NalUnitType::IDR_SLICE));
+                                assert_eq!(frame.keyframe, idr);
+                            }
+                            CodecConfig::Aac(_) => {
+                                assert_eq!(frame.track, AUDIO);
+                                assert!(frame.keyframe && frame.pts == frame.dts);
+                                let at_ms = ms_to_ticks(ms, track.timescale);
+                                let step = last_audio_dts.and_then(|last| frame.dts.checked_sub(last));
+                                assert!(
+                                    frame.dts == at_ms || matches!(step, Some(960 | 1024)),
+                                    "AAC dts {} after {last_audio_dts:?}, {at_ms} by the clock",
+                                    frame.dts
+                                );
+                                assert!(frame.dts.abs_diff(at_ms) <= (AAC_REANCHOR_FRAMES * 1024) as u64);
+                                last_audio_dts = Some(frame.dts);
+                            }
+                        }
+                    }
+                }
+            }
+            let mut tracks = demuxer.tracks();
+            tracks.sort_by_key(|t| t.id);
+            announced.sort_by_key(|t| t.id);
+            assert_eq!(tracks, announced);
+        }
+    }
+}

@@ -664,7 +664,11 @@ impl FlvDemuxer {
                     .ok_or(FlvError::NoSequenceHeader { media: "audio" })?;
                 let from_ms = ms_to_ticks(ms, track.info.timescale);
                 let dts = match track.next_dts {
-                    Some(next) if (from_ms - next).abs() <= AAC_REANCHOR_FRAMES * track.frame_len => next,
+                    Some(next)
+                        if from_ms.abs_diff(next) <= (AAC_REANCHOR_FRAMES * track.frame_len) as u64 =>
+                    {
+                        next
+                    }
                     _ => from_ms,
                 };
                 track.next_dts = Some(dts.saturating_add(track.frame_len));
