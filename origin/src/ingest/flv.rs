@@ -69,7 +69,10 @@ impl From<&popcast_config::PackagerConfig> for FlvConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FlvOutput {
     /// A track's first configuration, or a changed one (a sequence header with different
-    /// bytes). Frames that follow use it.
+    /// bytes; a repeat of the same bytes yields nothing). Frames that follow use it. A
+    /// change mid-stream is the caller's to handle: the packager's `Segmenter` refuses a
+    /// second `add_track` for the same id, so it needs a new segmenter (a discontinuity)
+    /// or the session ends. An AAC change also re-anchors the audio sample counter.
     Track(TrackInfo),
     Frame(Frame),
 }
@@ -169,7 +172,9 @@ struct VideoTrack {
 struct AudioTrack {
     record: Bytes,
     info: TrackInfo,
-    /// Samples per AAC frame (1024, or 960).
+    /// Samples per AAC frame (1024, or 960). The packager's segmenter gives every AAC
+    /// sample 1024 ticks, so 960-sample AAC (rare outside broadcast) is spaced right here
+    /// but not yet muxed right there.
     frame_len: i64,
     /// Decode time the next frame gets if its timestamp agrees.
     next_dts: Option<i64>,
@@ -587,7 +592,7 @@ impl FlvDemuxer {
                 if data.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.check_size("video", &data)?;
+                check_size(self.config, "video", &data)?;
                 let mut idr = false;
                 for nal in avcc_nal_units(&data, track.nal_length_size) {
                     idr |=
@@ -651,17 +656,14 @@ impl FlvDemuxer {
                 Ok(vec![FlvOutput::Track(info)])
             }
             AudioPacket::Frame(data) => {
-                if self.audio.is_none() {
-                    return Err(FlvError::NoSequenceHeader { media: "audio" });
-                }
-                if data.is_empty() {
-                    return Ok(Vec::new());
-                }
-                self.check_size("audio", &data)?;
                 let track = self
                     .audio
                     .as_mut()
                     .ok_or(FlvError::NoSequenceHeader { media: "audio" })?;
+                if data.is_empty() {
+                    return Ok(Vec::new());
+                }
+                check_size(self.config, "audio", &data)?;
                 let from_ms = ms_to_ticks(ms, track.info.timescale);
                 let dts = match track.next_dts {
                     Some(next)
@@ -691,17 +693,17 @@ impl FlvDemuxer {
         let audio = self.audio.as_ref().map(|a| a.info.clone());
         video.into_iter().chain(audio).collect()
     }
+}
 
-    fn check_size(&self, media: &'static str, data: &Bytes) -> Result<(), FlvError> {
-        if data.len() > self.config.max_frame_bytes as usize {
-            return Err(FlvError::FrameTooLarge {
-                media,
-                size: data.len(),
-                max: self.config.max_frame_bytes,
-            });
-        }
-        Ok(())
+fn check_size(config: FlvConfig, media: &'static str, data: &Bytes) -> Result<(), FlvError> {
+    if data.len() > config.max_frame_bytes as usize {
+        return Err(FlvError::FrameTooLarge {
+            media,
+            size: data.len(),
+            max: config.max_frame_bytes,
+        });
     }
+    Ok(())
 }
 
 /// `round(ms × rate / 1000)`, saturating.
