@@ -6,7 +6,7 @@
 //! handshake timeout).
 
 pub mod amf0;
-pub mod chunk;
+mod chunk;
 mod handshake;
 mod session;
 

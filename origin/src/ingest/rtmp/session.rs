@@ -53,7 +53,7 @@ impl Default for SessionConfig {
 }
 
 /// Why a session ended. Every variant's text says what the peer did wrong.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RtmpError {
     #[error("RTMP handshake: client asked for protocol version {version}, only version 3 is supported")]
     HandshakeVersion { version: u8 },
@@ -321,6 +321,14 @@ impl Session {
                     Ok(())
                 }
             },
+            msg_type::SHARED_OBJECT_AMF0 | msg_type::SHARED_OBJECT_AMF3 => {
+                tracing::debug!("RTMP shared object message ignored (not supported)");
+                Ok(())
+            }
+            msg_type::AGGREGATE => {
+                tracing::debug!("RTMP aggregate message ignored (publishers do not send them)");
+                Ok(())
+            }
             other => {
                 tracing::debug!(type_id = other, "RTMP message type ignored");
                 Ok(())
