@@ -67,6 +67,20 @@ pub struct OriginConfig {
     /// Whether a second publisher on a live event replaces the first (else it is refused).
     pub publish_takeover: bool,
     pub limits: OriginLimits,
+    /// Events this origin runs from start, each with its stream key (until the control API
+    /// creates them at run time). `popcast up` adds `demo` when it is not listed.
+    pub events: Vec<StaticEvent>,
+}
+
+/// An event defined in configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticEvent {
+    /// URL-safe name (`/live/{name}/master.m3u8`).
+    pub name: String,
+    /// The key creators publish with (`rtmp://host/live/{stream_key}`). Held only hashed
+    /// once loaded; at least 16 bytes.
+    pub stream_key: Secret,
 }
 
 impl Default for OriginConfig {
@@ -81,6 +95,7 @@ impl Default for OriginConfig {
             tls: None,
             publish_takeover: false,
             limits: OriginLimits::default(),
+            events: Vec::new(),
         }
     }
 }

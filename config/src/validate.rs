@@ -57,6 +57,9 @@ pub const MAX_RENDITIONS: usize = 16;
 /// Most regions in the event defaults (bounds placement work per event).
 pub const MAX_REGIONS: usize = 64;
 
+/// Most events defined in the config file (the control API creates the rest).
+pub const MAX_STATIC_EVENTS: usize = 1024;
+
 /// Shortest operator token or node secret accepted (guessing must be infeasible).
 pub const MIN_SECRET_BYTES: usize = 16;
 
@@ -90,6 +93,37 @@ impl Config {
                     ),
                 );
             }
+        }
+        r.at_most("origin.events", o.events.len(), MAX_STATIC_EVENTS, "events");
+        for (i, e) in o.events.iter().enumerate() {
+            let key = format!("origin.events[{i}]");
+            r.url_safe(&format!("{key}.name"), &e.name);
+            r.check(
+                !o.events[..i].iter().any(|p| p.name == e.name),
+                format!("{key}.name"),
+                format!("event `{}` is listed twice", e.name),
+            );
+            r.check(
+                e.stream_key.len() >= MIN_SECRET_BYTES,
+                format!("{key}.stream_key"),
+                format!(
+                    "must be at least {MIN_SECRET_BYTES} bytes long (it is {})",
+                    e.stream_key.len()
+                ),
+            );
+            r.check(
+                e.stream_key
+                    .expose()
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'?'),
+                format!("{key}.stream_key"),
+                "must be printable ASCII without spaces, '/' or '?' (it is the last part of the publish URL)",
+            );
+            r.check(
+                !o.events[..i].iter().any(|p| p.stream_key == e.stream_key),
+                format!("{key}.stream_key"),
+                "is the same as another event's key",
+            );
         }
         let l = &o.limits;
         r.range(
