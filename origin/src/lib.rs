@@ -1,14 +1,125 @@
 //! The Popcast origin: where creators' streams arrive and where every event is run.
 //!
-//! Owns: `ingest` (RTMP today, WHIP later: sans-IO protocol sessions wrapped by tokio
-//! tasks), and, as their issues land, `events` (the event records, scheduler and control
-//! API), `relay` (the QUIC link that pushes media objects to edges) and `http` (playback,
-//! API, player pages, /metrics, /healthz).
+//! Owns: `ingest` (RTMP/RTMPS today, WHIP later: sans-IO protocol sessions wrapped by tokio
+//! tasks), `live` (an event's store and the source feeding it), `events` (the origin's
+//! events and the stream-key lookup), `http` (playback with LL-HLS semantics, the embed
+//! page, /healthz) and `tls`. The control API, scheduler and relay to edges join with
+//! their issues.
 //!
 //! Must not: encode or mux media itself (that is `popcast-packager`'s job), reach into an
 //! edge's internals, or read configuration anywhere but from the structs it is handed.
 
+pub mod events;
+pub mod http;
 pub mod ingest;
+pub mod live;
+pub mod tls;
+
+use popcast_config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Why the origin could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// A running origin: its listeners' addresses and its events.
+pub struct Origin {
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// Whether RTMP and HTTP are behind TLS (RTMPS, HTTPS).
+    pub tls: bool,
+    pub events: Arc<Events>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub use events::Events;
+
+impl Origin {
+    /// Binds the RTMP and HTTP listeners of `config.origin` and serves `events` on them.
+    pub async fn start(config: &Config, events: Arc<Events>) -> Result<Self, StartError> {
+        let o = &config.origin;
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let rtmp = bind("RTMP", o.rtmp_listen).await?;
+        let web = bind("HTTP", o.http_listen).await?;
+        let local = |l: &TcpListener, what, addr| {
+            l.local_addr()
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let rtmp_addr = local(&rtmp, "RTMP", o.rtmp_listen)?;
+        let http_addr = local(&web, "HTTP", o.http_listen)?;
+        let (rtmp_tls, http_tls) = match &o.tls {
+            Some(t) => (
+                Some(tokio_rustls::TlsAcceptor::from(tls::server_config(t, &[])?)),
+                Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+                    t,
+                    &[b"h2", b"http/1.1"],
+                )?)),
+            ),
+            None => (None, None),
+        };
+        let rtmp_state = Arc::new(ingest::server::RtmpState {
+            events: events.clone(),
+            limits: ingest::limits::IpLimits::new(
+                o.limits.max_connections_per_ip,
+                o.limits.max_publish_attempts_per_ip_per_minute,
+            ),
+            session: ingest::rtmp::SessionConfig::from_limits(&o.limits),
+            flv: ingest::flv::FlvConfig {
+                max_frame_bytes: config.packager.max_frame_bytes,
+            },
+            handshake_timeout: std::time::Duration::from_millis(o.limits.rtmp_handshake_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(o.limits.publisher_idle_timeout_ms),
+            takeover: o.publish_takeover,
+        });
+        let http_state = Arc::new(http::HttpState {
+            events: events.clone(),
+            limits: http::HttpLimits::from_config(&o.limits),
+            started: Instant::now(),
+        });
+        let tasks = vec![
+            tokio::spawn(ingest::server::serve(rtmp, rtmp_tls, rtmp_state)),
+            tokio::spawn(http::serve(web, http_tls, http_state)),
+        ];
+        tracing::info!(%rtmp_addr, %http_addr, tls = o.tls.is_some(), "origin listening");
+        Ok(Self {
+            rtmp_addr,
+            http_addr,
+            tls: o.tls.is_some(),
+            events,
+            tasks,
+        })
+    }
+
+    /// Stops accepting (connections in progress end with the runtime).
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
 /// Each asserts an invariant, not just "no panic".
@@ -22,9 +133,9 @@ pub mod fuzzing {
     ///
     /// Invariants: every frame belongs to a track announced before it and still configured,
     /// is non-empty, fits `max_frame_bytes` and carries the arrival instant it was given;
-    /// `tracks()` is the latest announcement of each track; a video frame's dts is its
-    /// unwrapped millisecond timestamp × 90 (so it never decreases while timestamps step
-    /// forward), its pts differs by whole milliseconds, and a keyframe holds an IDR; an AAC
+    /// `tracks()` is the latest announcement of each track; a video frame's dts is within
+    /// the frame-grid tolerance of its unwrapped millisecond timestamp × 90, its composition
+    /// offset fits FLV's 24 bits, and a keyframe holds an IDR; an AAC
     /// frame either follows the previous one by exactly one frame length or sits at its
     /// millisecond timestamp, and never strays more than the re-anchor threshold from it;
     /// exactly the fatal errors have `onStatus` text.
@@ -94,8 +205,15 @@ pub mod fuzzing {
                         match &track.codec {
                             CodecConfig::H264(avc) => {
                                 assert_eq!(frame.track, VIDEO);
-                                assert_eq!(frame.dts, ms * 90);
-                                assert_eq!((frame.pts - frame.dts) % 90, 0);
+                                assert!(
+                                    (frame.dts - ms * 90).abs() <= crate::ingest::flv::GRID_TOLERANCE_TICKS,
+                                    "dts {} is not within a grid tolerance of {ms} ms",
+                                    frame.dts
+                                );
+                                assert!(
+                                    (frame.pts - frame.dts).abs()
+                                        <= (1 << 23) * 90 + crate::ingest::flv::GRID_TOLERANCE_TICKS
+                                );
                                 let idr = avcc_nal_units(&frame.payload, avc.nal_length_size())
                                     .map(|nal| nal.expect("a frame's NAL framing was checked"))
                                     .any(|nal| NalUnitType::of(nal) == Some(NalUnitType::IDR_SLICE));
@@ -260,6 +378,27 @@ pub mod fuzzing {
             let mut re_encoded = Vec::new();
             amf0::encode(&again[0], &mut re_encoded);
             assert_eq!(re_encoded, encoded, "encoding is not stable");
+        }
+    }
+
+    /// A viewer's request line: path and query routed, a Range header parsed against a length.
+    /// Input: `path ? query \n range \n len`. Invariants: a route's playback path prints back
+    /// to the path it came from; a range lies inside the object.
+    pub fn http_request(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let mut lines = text.splitn(3, '\n');
+        let target = lines.next().unwrap_or("");
+        let range_header = lines.next().unwrap_or("");
+        let len: u64 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(1000);
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if let Ok(crate::http::Route::Playback { path: p, .. }) = crate::http::route(path, query, 1024) {
+            assert_eq!(p.to_string(), path, "a routed path is canonical");
+        }
+        match crate::http::range(range_header, len) {
+            crate::http::Range::Bytes { start, end } => assert!(start <= end && end < len),
+            crate::http::Range::Whole | crate::http::Range::Unsatisfiable => {}
         }
     }
 }

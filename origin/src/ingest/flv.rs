@@ -166,6 +166,79 @@ struct VideoTrack {
     record: Bytes,
     info: TrackInfo,
     nal_length_size: u8,
+    /// The frame grid, when the SPS declares a frame rate.
+    grid: Option<FrameGrid>,
+}
+
+/// Largest distance between a millisecond timestamp and a frame-grid instant for the two to
+/// be taken as the same: FLV rounds to whole milliseconds, so honest jitter is under 1 ms.
+pub(crate) const GRID_TOLERANCE_TICKS: i64 = 135;
+
+/// Snaps a constant-frame-rate source's millisecond timestamps back onto its frame grid.
+///
+/// FLV carries whole milliseconds, so 30 fps arrives as 33, 34, 33 ms steps (2970 and 3060
+/// ticks at 90 kHz). Taken as they are, durations jitter, a part of six frames is 199 to
+/// 201 ms, and parts stop being a whole number of equal frames. The same source on its
+/// grid has exact 3000-tick frames. A timestamp off the grid by more than the tolerance (a
+/// variable-rate source, a jump) re-anchors the grid there; dropped frames keep the grid.
+#[derive(Debug, Clone)]
+struct FrameGrid {
+    /// Frames per second as `num / den`.
+    num: i64,
+    den: i64,
+    /// Decode time of frame 0 of the grid, in ticks, and the index of the last frame given.
+    anchor: Option<(i64, i64)>,
+}
+
+impl FrameGrid {
+    fn new((num, den): (u32, u32)) -> Option<Self> {
+        // Sane rates only (1..=300 fps); anything else is left as the timestamps say.
+        let (num, den) = (i64::from(num), i64::from(den));
+        (den > 0 && num > 0 && num <= 300 * den && num >= den).then_some(Self {
+            num,
+            den,
+            anchor: None,
+        })
+    }
+
+    /// Ticks from frame 0 to frame `k`.
+    fn at(&self, k: i64) -> i64 {
+        let t = i128::from(k) * i128::from(VIDEO_TIMESCALE) * i128::from(self.den);
+        let n = i128::from(self.num);
+        ((t + n / 2).div_euclid(n)) as i64
+    }
+
+    /// One frame's duration in ticks (rounded).
+    fn frame(&self) -> i64 {
+        self.at(1)
+    }
+
+    /// The decode time for a frame stamped `raw` ticks.
+    fn snap(&mut self, raw: i64) -> i64 {
+        if let Some((anchor, last)) = self.anchor {
+            let frame = self.frame().max(1);
+            let k = (raw - anchor + frame / 2).div_euclid(frame);
+            let on_grid = anchor + self.at(k);
+            if k > last && (raw - on_grid).abs() <= GRID_TOLERANCE_TICKS {
+                self.anchor = Some((anchor, k));
+                return on_grid;
+            }
+        }
+        self.anchor = Some((raw, 0));
+        raw
+    }
+
+    /// A composition offset of whole frames, snapped likewise.
+    fn snap_offset(&self, cto: i64) -> i64 {
+        let frame = self.frame().max(1);
+        let m = (cto + frame / 2).div_euclid(frame);
+        let on_grid = if m >= 0 { self.at(m) } else { -self.at(-m) };
+        if (cto - on_grid).abs() <= GRID_TOLERANCE_TICKS {
+            on_grid
+        } else {
+            cto
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -573,10 +646,12 @@ impl FlvDemuxer {
                     video: Some(avc.sps_info().video_shape()),
                     codec: CodecConfig::H264(avc),
                 };
+                let grid = info.video.and_then(|v| v.frame_rate).and_then(FrameGrid::new);
                 self.video = Some(VideoTrack {
                     record,
                     info: info.clone(),
                     nal_length_size,
+                    grid,
                 });
                 Ok(vec![FlvOutput::Track(info)])
             }
@@ -587,7 +662,7 @@ impl FlvDemuxer {
             } => {
                 let track = self
                     .video
-                    .as_ref()
+                    .as_mut()
                     .ok_or(FlvError::NoSequenceHeader { media: "video" })?;
                 if data.is_empty() {
                     return Ok(Vec::new());
@@ -606,10 +681,15 @@ impl FlvDemuxer {
                         "FLV FrameType disagrees with the NAL units; the IDR decides"
                     );
                 }
-                let dts = ms.saturating_mul(90);
+                let raw = ms.saturating_mul(90);
+                let cto = i64::from(cto_ms) * 90;
+                let (dts, cto) = match &mut track.grid {
+                    Some(g) => (g.snap(raw), g.snap_offset(cto)),
+                    None => (raw, cto),
+                };
                 Ok(vec![FlvOutput::Frame(Frame {
                     track: VIDEO,
-                    pts: dts.saturating_add(i64::from(cto_ms) * 90),
+                    pts: dts.saturating_add(cto),
                     dts,
                     keyframe: idr,
                     payload: data,
@@ -879,8 +959,11 @@ mod tests {
         // Tags after the sequence header map one to one onto frames.
         for (f, (ts, body)) in video.iter().zip(&tags[1..]) {
             let cto = i32::from_be_bytes([body[2], body[3], body[4], 0]) >> 8;
-            assert_eq!(f.dts, i64::from(*ts) * 90);
-            assert_eq!(f.pts, f.dts + i64::from(cto) * 90);
+            // On the 15 fps grid (6000 ticks a frame), within a millisecond of the tag.
+            assert!((f.dts - i64::from(*ts) * 90).abs() <= GRID_TOLERANCE_TICKS);
+            assert_eq!((f.dts - video[0].dts) % 6000, 0, "dts {} is off the grid", f.dts);
+            assert!((f.pts - f.dts - i64::from(cto) * 90).abs() <= GRID_TOLERANCE_TICKS);
+            assert_eq!((f.pts - f.dts) % 6000, 0);
             // The payload is the tag's bytes after the 5-byte header, not a copy.
             assert_eq!(f.payload, body.slice(5..));
         }
@@ -949,6 +1032,35 @@ mod tests {
     }
 
     #[test]
+    fn millisecond_jitter_is_snapped_to_the_frame_grid_and_gaps_reanchor() {
+        let mut g = FrameGrid::new((30, 1)).unwrap();
+        // 30 fps as FLV rounds it: 0, 33, 67, 100, 133, 167, 200 ms.
+        let got: Vec<i64> = [0, 33, 67, 100, 133, 167, 200]
+            .iter()
+            .map(|ms| g.snap(ms * 90))
+            .collect();
+        assert_eq!(got, [0, 3000, 6000, 9000, 12000, 15000, 18000]);
+        // A dropped frame keeps the grid; a jump of 50 ms (off the grid) re-anchors.
+        assert_eq!(g.snap(267 * 90), 24000);
+        assert_eq!(g.snap(317 * 90), 317 * 90);
+        assert_eq!(g.snap(350 * 90), 317 * 90 + 3000);
+        // A step back re-anchors too (the segmenter judges it).
+        assert_eq!(g.snap(100 * 90), 9000);
+        // 29.97 fps: 3003 ticks a frame; B-frame offsets of whole frames.
+        let mut g = FrameGrid::new((30000, 1001)).unwrap();
+        let got: Vec<i64> = [0, 33, 67, 100].iter().map(|ms| g.snap(ms * 90)).collect();
+        assert_eq!(got, [0, 3003, 6006, 9009]);
+        assert_eq!(g.snap_offset(67 * 90), 6006);
+        assert_eq!(g.snap_offset(-33 * 90), -3003);
+        assert_eq!(g.snap_offset(10 * 90), 900, "not whole frames: kept");
+        assert!(
+            FrameGrid::new((0, 1)).is_none()
+                && FrameGrid::new((1, 0)).is_none()
+                && FrameGrid::new((1000, 1)).is_none()
+        );
+    }
+
+    #[test]
     fn timestamps_unwrap_past_u32_max() {
         let mut d = demuxer();
         // The fixture starting 500 ms before the 32-bit millisecond clock wraps.
@@ -962,7 +1074,7 @@ mod tests {
         let tags = fixture_tags(TAG_VIDEO);
         let last_ms = i64::from(offset) + i64::from(tags.last().unwrap().0);
         assert!(last_ms > i64::from(u32::MAX));
-        assert_eq!(last.dts, last_ms * 90);
+        assert!((last.dts - last_ms * 90).abs() <= GRID_TOLERANCE_TICKS);
         // A small step back across the wrap stays a step back.
         let mut c = Clock::default();
         assert_eq!(c.unwrap(5), 5);
