@@ -10,7 +10,7 @@ pub(crate) const SPS: &[u8] = &[
 ];
 pub(crate) const PPS: &[u8] = &[0x68, 0xeb, 0xc3, 0xcb, 0x22, 0xc0];
 
-pub(crate) fn video_track() -> TrackInfo {
+pub fn video_track() -> TrackInfo {
     TrackInfo {
         id: TrackId(1),
         timescale: 90_000,
@@ -23,7 +23,7 @@ pub(crate) fn video_track() -> TrackInfo {
     }
 }
 
-pub(crate) fn audio_track() -> TrackInfo {
+pub fn audio_track() -> TrackInfo {
     TrackInfo {
         id: TrackId(2),
         timescale: 48_000,

@@ -1,0 +1,405 @@
+//! One live event: its stream key, its live store, and which source feeds it (a creator's
+//! publisher connection or the built-in test source), through the segmenter into the store.
+
+use popcast_config::PackagerConfig;
+use popcast_packager::media::{CodecConfig, Frame, TrackId, TrackInfo};
+use popcast_packager::segmenter::{Segmenter, SegmenterConfig, SegmenterError};
+use popcast_packager::store::{EventStore, StoreConfig};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
+
+/// Rendition names of a passthrough event (the ABR ladder adds encoded ones later).
+pub const VIDEO_RENDITION: &str = "source";
+pub const AUDIO_RENDITION: &str = "audio";
+
+/// What feeds an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A creator's publisher connection.
+    Publisher { peer: SocketAddr },
+    /// The built-in test source (`popcast up`).
+    TestSource,
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Publisher { peer } => write!(f, "publisher {peer}"),
+            Self::TestSource => f.write_str("test source"),
+        }
+    }
+}
+
+/// Why a source may not feed an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("event {event:?} is already fed by {by}")]
+    Busy { event: String, by: SourceKind },
+}
+
+/// Why a frame or a track set was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    /// Another source took the event over; this one must stop.
+    #[error("another source took event {0:?} over")]
+    Replaced(String),
+    /// Frames before the source said which tracks it has.
+    #[error("no tracks declared yet")]
+    NoTracks,
+    /// The segmenter refused the tracks (e.g. a codec record the muxer cannot write).
+    #[error("tracks refused: {0}")]
+    BadTracks(String),
+    /// The segmenter refused one frame; later frames are unaffected.
+    #[error(transparent)]
+    Frame(#[from] SegmenterError),
+}
+
+/// Who feeds the event now and the pipeline it feeds.
+struct FeedState {
+    /// Id of the source holding the event (`None`: nobody feeds it).
+    owner: Option<(u64, SourceKind)>,
+    /// The current session's segmenter and the tracks it was set up with. It outlives a
+    /// source, so that a source with the same tracks continues the timeline after a
+    /// discontinuity.
+    pipeline: Option<(Segmenter, Vec<TrackInfo>)>,
+}
+
+/// Something observers (`popcast up`, the health endpoint) can watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStatus {
+    pub source: Option<SourceKind>,
+    /// Sessions started (a source with different tracks starts a new one).
+    pub sessions: u64,
+    /// Sources attached since start.
+    pub sources: u64,
+}
+
+/// One event: key, store, feeder.
+pub struct LiveEvent {
+    name: String,
+    key_hash: [u8; 32],
+    packager: PackagerConfig,
+    store: RwLock<Arc<EventStore>>,
+    state: Mutex<FeedState>,
+    next_source: AtomicU64,
+    status: watch::Sender<FeedStatus>,
+}
+
+impl fmt::Debug for LiveEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveEvent")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a stream key: keys are held hashed and compared as hashes in constant time.
+pub fn hash_key(key: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+impl LiveEvent {
+    /// An event whose creators publish with `stream_key`.
+    pub fn new(name: &str, stream_key: &[u8], packager: &PackagerConfig) -> Arc<Self> {
+        let (status, _) = watch::channel(FeedStatus {
+            source: None,
+            sessions: 0,
+            sources: 0,
+        });
+        Arc::new(Self {
+            name: name.to_string(),
+            key_hash: hash_key(stream_key),
+            packager: packager.clone(),
+            store: RwLock::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
+            state: Mutex::new(FeedState {
+                owner: None,
+                pipeline: None,
+            }),
+            next_source: AtomicU64::new(1),
+            status,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn key_hash(&self) -> &[u8; 32] {
+        &self.key_hash
+    }
+
+    /// Whether `hash` (a [`hash_key`] of a presented key) is this event's key, in constant time.
+    pub fn key_matches(&self, hash: &[u8; 32]) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.key_hash[..], &hash[..]).into()
+    }
+
+    /// The store viewers read now. A new session (a source with other tracks) replaces it.
+    pub fn store(&self) -> Arc<EventStore> {
+        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Ends the event's playlists (EXT-X-ENDLIST) after closing the open segments. The
+    /// operator's "end event" (the control API arrives with the events issue).
+    pub fn end(&self) {
+        let mut state = self.lock();
+        self.end_timeline(&mut state);
+        drop(state);
+        self.store().end();
+    }
+
+    /// Watches who feeds the event.
+    pub fn status(&self) -> watch::Receiver<FeedStatus> {
+        self.status.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `kind` the event's source. A publisher replaces the test source, and replaces
+    /// another publisher only with `takeover`; the test source never replaces anyone.
+    pub fn claim(self: &Arc<Self>, kind: SourceKind, takeover: bool) -> Result<Feed, ClaimError> {
+        let mut state = self.lock();
+        if let Some((_, by)) = &state.owner {
+            let may = match (&kind, by) {
+                (SourceKind::TestSource, _) => false,
+                (SourceKind::Publisher { .. }, SourceKind::TestSource) => true,
+                (SourceKind::Publisher { .. }, SourceKind::Publisher { .. }) => takeover,
+            };
+            if !may {
+                return Err(ClaimError::Busy {
+                    event: self.name.clone(),
+                    by: by.clone(),
+                });
+            }
+            tracing::info!(event = %self.name, old = %by, new = %kind, "source replaced");
+            self.end_timeline(&mut state);
+        }
+        let id = self.next_source.fetch_add(1, Ordering::Relaxed);
+        state.owner = Some((id, kind.clone()));
+        drop(state);
+        self.status.send_modify(|s| {
+            s.source = Some(kind);
+            s.sources += 1;
+        });
+        Ok(Feed {
+            event: self.clone(),
+            id,
+        })
+    }
+
+    /// Closes the open segments and marks a discontinuity for whoever feeds next.
+    fn end_timeline(&self, state: &mut FeedState) {
+        if let Some((seg, tracks)) = &mut state.pipeline {
+            seg.discontinuity();
+            let events: Vec<_> = seg.drain().collect();
+            self.store().apply(events, |t| Self::route(t, tracks));
+        }
+    }
+
+    fn route(track: TrackId, tracks: &[TrackInfo]) -> Option<String> {
+        tracks.iter().find(|t| t.id == track).map(|t| match t.codec {
+            CodecConfig::H264(_) => VIDEO_RENDITION.to_string(),
+            CodecConfig::Aac(_) => AUDIO_RENDITION.to_string(),
+        })
+    }
+}
+
+/// A source's hold on an event. Dropping it releases the event (a reconnecting source with
+/// the same tracks continues the session after a discontinuity).
+pub struct Feed {
+    event: Arc<LiveEvent>,
+    id: u64,
+}
+
+impl fmt::Debug for Feed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Feed")
+            .field("event", &self.event.name)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl Feed {
+    pub fn event(&self) -> &Arc<LiveEvent> {
+        &self.event
+    }
+
+    fn owned(&self) -> Result<std::sync::MutexGuard<'_, FeedState>, FeedError> {
+        let state = self.event.lock();
+        match state.owner {
+            Some((id, _)) if id == self.id => Ok(state),
+            _ => Err(FeedError::Replaced(self.event.name.clone())),
+        }
+    }
+
+    /// Declares the source's tracks (again, when they change). The same tracks as the
+    /// session's continue it after a discontinuity; others start a new session with a new
+    /// store (players must reload: versioned init segments arrive with event continuity).
+    pub fn set_tracks(&self, tracks: Vec<TrackInfo>) -> Result<(), FeedError> {
+        let mut state = self.owned()?;
+        if let Some((seg, current)) = &mut state.pipeline {
+            if *current == tracks {
+                seg.discontinuity();
+                let events: Vec<_> = seg.drain().collect();
+                let store = self.event.store();
+                store.apply(events, |t| LiveEvent::route(t, &tracks));
+                tracing::info!(event = %self.event.name, "same tracks: the session continues after a discontinuity");
+                return Ok(());
+            }
+        }
+        let mut seg = Segmenter::new(SegmenterConfig::from(&self.event.packager));
+        let store = EventStore::new(StoreConfig::from_config(&self.event.packager));
+        for t in &tracks {
+            seg.add_track(t.clone())
+                .map_err(|e| FeedError::BadTracks(e.to_string()))?;
+            let name = LiveEvent::route(t.id, &tracks).expect("the track is in the set");
+            store
+                .add_rendition(&name, t.clone())
+                .map_err(|e| FeedError::BadTracks(e.to_string()))?;
+        }
+        let fresh = state.pipeline.is_none();
+        state.pipeline = Some((seg, tracks));
+        *self.event.store.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(store);
+        drop(state);
+        if !fresh {
+            tracing::warn!(event = %self.event.name, "tracks changed: a new session starts; players must reload");
+        }
+        self.event.status.send_modify(|s| s.sessions += 1);
+        Ok(())
+    }
+
+    /// Feeds one frame through the segmenter into the store.
+    pub fn push(&self, frame: Frame) -> Result<(), FeedError> {
+        let mut state = self.owned()?;
+        let Some((seg, tracks)) = &mut state.pipeline else {
+            return Err(FeedError::NoTracks);
+        };
+        let pushed = seg.push(frame);
+        // A refused frame may still have closed segments (a timestamp jump): apply those.
+        let events: Vec<_> = seg.drain().collect();
+        if !events.is_empty() {
+            let store = self.event.store();
+            store.apply(events, |t| LiveEvent::route(t, tracks));
+        }
+        pushed.map_err(FeedError::from)
+    }
+
+    /// Whether this source still holds the event.
+    pub fn is_current(&self) -> bool {
+        self.owned().is_ok()
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let mut state = self.event.lock();
+        if !matches!(state.owner, Some((id, _)) if id == self.id) {
+            return;
+        }
+        state.owner = None;
+        self.event.end_timeline(&mut state);
+        drop(state);
+        self.event.status.send_modify(|s| s.source = None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use popcast_packager::fixtures::{audio_frame, audio_track, video_frame, video_track};
+
+    fn peer(n: u8) -> SourceKind {
+        SourceKind::Publisher {
+            peer: SocketAddr::from(([127, 0, 0, n], 5000)),
+        }
+    }
+
+    fn feed_secs(feed: &Feed, from: i64, secs: i64) {
+        for v in from * 30..(from + secs) * 30 {
+            feed.push(video_frame(v, 30)).unwrap();
+        }
+    }
+
+    #[test]
+    fn publishers_replace_the_test_source_but_not_each_other_without_takeover() {
+        let e = LiveEvent::new("demo", b"k", &PackagerConfig::default());
+        let test = e.claim(SourceKind::TestSource, false).unwrap();
+        let first = e.claim(peer(1), false).unwrap();
+        assert!(!test.is_current());
+        assert!(matches!(
+            test.set_tracks(vec![video_track()]),
+            Err(FeedError::Replaced(_))
+        ));
+        assert!(matches!(e.claim(peer(2), false), Err(ClaimError::Busy { .. })));
+        assert!(matches!(
+            e.claim(SourceKind::TestSource, false),
+            Err(ClaimError::Busy { .. })
+        ));
+        let second = e.claim(peer(2), true).unwrap();
+        assert!(!first.is_current() && second.is_current());
+        // The replaced source's drop leaves the new one in place.
+        drop(first);
+        assert!(second.is_current());
+        assert_eq!(e.status().borrow().source, Some(peer(2)));
+        drop(second);
+        assert_eq!(e.status().borrow().source, None);
+    }
+
+    #[test]
+    fn a_reconnect_with_the_same_tracks_continues_after_a_discontinuity() {
+        let e = LiveEvent::new("demo", b"k", &PackagerConfig::default());
+        let f = e.claim(peer(1), false).unwrap();
+        f.set_tracks(vec![video_track()]).unwrap();
+        feed_secs(&f, 0, 5);
+        let store = e.store();
+        drop(f);
+        // The same encoder comes back; its timestamps restart at zero.
+        let f = e.claim(peer(1), false).unwrap();
+        f.set_tracks(vec![video_track()]).unwrap();
+        feed_secs(&f, 0, 5);
+        assert!(Arc::ptr_eq(&store, &e.store()), "same session, same store");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pl = rt
+            .block_on(store.media_playlist(VIDEO_RENDITION, Default::default()))
+            .unwrap();
+        assert!(pl.contains("#EXT-X-DISCONTINUITY\n"), "{pl}");
+        assert_eq!(e.status().borrow().sessions, 1);
+    }
+
+    #[test]
+    fn other_tracks_start_a_new_session() {
+        let e = LiveEvent::new("demo", b"k", &PackagerConfig::default());
+        let f = e.claim(SourceKind::TestSource, false).unwrap();
+        f.set_tracks(vec![video_track(), audio_track()]).unwrap();
+        f.push(audio_frame(0)).unwrap();
+        let store = e.store();
+        let g = e.claim(peer(1), false).unwrap();
+        assert!(matches!(f.push(video_frame(0, 30)), Err(FeedError::Replaced(_))));
+        g.set_tracks(vec![video_track()]).unwrap();
+        assert!(!Arc::ptr_eq(&store, &e.store()));
+        assert!(e.store().rendition(AUDIO_RENDITION).is_err());
+        assert_eq!(e.status().borrow().sessions, 2);
+        assert!(matches!(
+            e.claim(peer(2), false).unwrap_err(),
+            ClaimError::Busy { .. }
+        ));
+        // Frames before tracks are refused by name.
+        drop(g);
+        let h = e.claim(peer(2), false).unwrap();
+        drop(h);
+        let fresh = LiveEvent::new("x", b"k", &PackagerConfig::default());
+        let f = fresh.claim(peer(3), false).unwrap();
+        assert_eq!(f.push(video_frame(0, 30)), Err(FeedError::NoTracks));
+    }
+}
