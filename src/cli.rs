@@ -33,8 +33,9 @@ pub enum Command {
     /// Run everything on one machine with embedded defaults: origin, edge, a demo event and
     /// the built-in test source.
     ///
-    /// Today only the built-in test source runs (the origin arrives with issue #4, the edge
-    /// with #6): `up` encodes it in real time and reports what it produces. Stop with Ctrl-C.
+    /// Runs the origin (RTMP ingest and HTTP playback) with the event `demo`, fed by the
+    /// built-in test source until a creator publishes to it. Prints the URLs, one labelled
+    /// line each. The edge arrives with issue #6. Stop with Ctrl-C.
     Up(UpArgs),
     /// Run an origin (ingest, packaging, control API, relay to edges).
     Origin(ServiceArgs),
@@ -64,6 +65,12 @@ pub struct UpArgs {
     /// Seconds between status lines.
     #[arg(long, default_value_t = 5)]
     pub status_every: u64,
+    /// RTMP listen address (overrides `origin.rtmp_listen`; default 0.0.0.0:1935).
+    #[arg(long)]
+    pub rtmp_listen: Option<std::net::SocketAddr>,
+    /// HTTP listen address (overrides `origin.http_listen`; default 0.0.0.0:8080).
+    #[arg(long)]
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -64,7 +64,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = load(args.config.as_deref())?;
             up::run(config, args).await
         }
-        Command::Origin(args) => not_yet(Some(&args.config), "the origin (RTMP ingest and origin HTTP)", 4),
+        Command::Origin(args) => up::origin(load(Some(&args.config))?).await,
         Command::Edge(args) => not_yet(Some(&args.config), "the edge node", 6),
         Command::Event(_) => not_yet(None, "event management", 7),
         Command::Bench(args) => match args.scenario {

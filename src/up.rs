@@ -1,111 +1,137 @@
-//! `popcast up`: everything on one machine. Today that is the built-in test source, encoded
-//! in real time with its output reported; origin and edge join as their issues land.
+//! `popcast up` and `popcast origin`: the origin with its configured events; `up` adds the
+//! event `demo`, fed by the built-in test source until a creator publishes to it.
 
-use crate::NotYetAvailable;
 use crate::cli::{SourceKind, UpArgs};
+use anyhow::Context;
 use popcast_config::Config;
+use popcast_origin::Origin;
+use popcast_origin::events::{Events, new_stream_key};
+use popcast_origin::live::{self, FeedError, LiveEvent};
 use popcast_packager::ffmpeg::{Pacing, TestSource};
-use popcast_packager::media::{CodecConfig, Frame};
-use std::time::{Duration, Instant};
+use popcast_packager::media::CodecConfig;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Counts what the source produced since the last report.
-#[derive(Default)]
-struct Tally {
-    video_frames: u64,
-    audio_frames: u64,
-    keyframes: u64,
-    bytes: u64,
+/// The event `popcast up` runs.
+pub const DEMO: &str = "demo";
+
+/// The configured events (`origin.events`).
+fn configured_events(config: &Config) -> anyhow::Result<Arc<Events>> {
+    let events = Arc::new(Events::new());
+    for e in &config.origin.events {
+        events.add(LiveEvent::new(
+            &e.name,
+            e.stream_key.expose().as_bytes(),
+            &config.packager,
+        ))?;
+    }
+    Ok(events)
 }
 
-impl Tally {
-    fn add(&mut self, frame: &Frame) {
-        if frame.track == TestSource::VIDEO {
-            self.video_frames += 1;
-            self.keyframes += u64::from(frame.keyframe);
-        } else {
-            self.audio_frames += 1;
+/// The demo event's key: kept in the data directory so a creator's OBS setup survives
+/// restarts; created on first use with owner-only permissions.
+fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("demo.stream-key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        let k = k.trim().to_string();
+        if k.len() >= 16 && k.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(k);
         }
-        self.bytes += frame.payload.len() as u64;
+        tracing::warn!(path = %path.display(), "ignoring a malformed demo key file; writing a new key");
     }
-
-    fn line(&self, label: &str, secs: f64) -> String {
-        format!(
-            "{label} {secs:.1}s: video {} frames ({:.2} fps, {} keyframes), audio {} frames, {:.2} Mbit/s",
-            self.video_frames,
-            self.video_frames as f64 / secs,
-            self.keyframes,
-            self.audio_frames,
-            self.bytes as f64 * 8.0 / secs / 1e6,
-        )
+    let key = new_stream_key().map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    let saved = std::fs::create_dir_all(data_dir).and_then(|()| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(key.as_bytes())
+    });
+    if let Err(e) = saved {
+        tracing::warn!(path = %path.display(), error = %e, "cannot save the demo key; it changes on every run");
     }
+    Ok(key)
 }
 
-pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
+/// Base URL printed for HTTP: the configured public URL, or the bound port on loopback when
+/// the public URL was left at its default.
+fn http_base(config: &Config, origin: &Origin) -> String {
+    let default = popcast_config::OriginConfig::default().public_url;
+    if config.origin.public_url != default {
+        return config.origin.public_url.trim_end_matches('/').to_string();
+    }
+    let scheme = if origin.tls { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{}", origin.http_addr.port())
+}
+
+pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
+    if let Some(a) = args.rtmp_listen {
+        config.origin.rtmp_listen = a;
+    }
+    if let Some(a) = args.http_listen {
+        config.origin.http_listen = a;
+    }
+    let events = configured_events(&config)?;
+    let key = match config.origin.events.iter().find(|e| e.name == DEMO) {
+        Some(e) => e.stream_key.expose().to_string(),
+        None => {
+            let key = demo_key(&config.node.data_dir)?;
+            events.add(LiveEvent::new(DEMO, key.as_bytes(), &config.packager))?;
+            key
+        }
+    };
+    let demo = events.get(DEMO).context("the demo event")?;
+    let origin = Origin::start(&config, events.clone()).await?;
+    let base = http_base(&config, &origin);
+    let rtmp_scheme = if origin.tls { "rtmps" } else { "rtmp" };
+    println!("origin playback: {base}/live/{DEMO}/master.m3u8");
+    println!("edge playback: not yet available (the edge node arrives with issue #6)");
     println!(
-        "popcast up: the origin (issue #4) and edge (issue #6) are not built yet, so no playback URLs are served."
+        "RTMP publish: {rtmp_scheme}://127.0.0.1:{}/live/{key}",
+        origin.rtmp_addr.port()
     );
-    if args.source == SourceKind::None {
-        return Err(NotYetAvailable {
-            what: "popcast up without the test source (nothing else runs yet)",
-            issue: 4,
+    println!("WHIP publish: not yet available (issue #9)");
+    println!("embed page: {base}/embed/{DEMO}");
+    println!("dashboard: not yet available (issue #7)");
+
+    let source = match args.source {
+        SourceKind::Test => Some(tokio::spawn(test_source(
+            demo.clone(),
+            config.test_source.clone(),
+        ))),
+        SourceKind::None => {
+            println!("test source: off (--source none); the demo event waits for a creator");
+            None
         }
-        .into());
-    }
-    let started = Instant::now();
-    // Opening libx264 blocks for a moment: keep it off the async workers.
-    let settings = config.test_source.clone();
-    let mut source =
-        tokio::task::spawn_blocking(move || TestSource::start(&settings, Pacing::RealTime)).await??;
-    for track in source.tracks() {
-        match (&track.codec, &track.video) {
-            (CodecConfig::H264(avc), Some(v)) => println!(
-                "test source video: {} {}x{} @ {} fps, keyframe every {} ms, {} kbit/s",
-                avc.codec_string(),
-                v.width,
-                v.height,
-                config.test_source.frame_rate,
-                config.test_source.keyframe_interval_ms,
-                config.test_source.video_kbps,
-            ),
-            (CodecConfig::Aac(asc), _) => println!(
-                "test source audio: {} {} Hz, {} channel(s), {} kbit/s",
-                asc.codec_string(),
-                asc.sample_rate,
-                asc.channel_config,
-                config.test_source.audio_kbps,
-            ),
-            (other, _) => println!("test source track {:?}: {other:?}", track.id),
-        }
-    }
-    tracing::info!(
-        open_ms = started.elapsed().as_millis() as u64,
-        "test source running"
-    );
+    };
 
     let every = Duration::from_secs(args.status_every.clamp(1, 86_400));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    // A duration too large to represent means "until stopped".
     let stop_at = args
         .duration
         .and_then(|s| tokio::time::Instant::now().checked_add(Duration::from_secs(s)));
-    let (mut window, mut total) = (Tally::default(), Tally::default());
-    let mut window_start = Instant::now();
-    let run_start = Instant::now();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let mut status = demo.status();
+    let mut shown = None;
     let ended_by = loop {
         tokio::select! {
-            frame = source.recv() => match frame {
-                Some(frame) => {
-                    window.add(&frame);
-                    total.add(&frame);
+            _ = ticker.tick() => println!("{}", status_line(&demo)),
+            changed = status.changed() => {
+                if changed.is_err() { break "the demo event closed"; }
+                let now = status.borrow_and_update().source.clone();
+                if now != shown {
+                    match &now {
+                        Some(by) => println!("{DEMO}: now fed by {by}"),
+                        None => println!("{DEMO}: no source (waiting for a creator to publish)"),
+                    }
+                    shown = now;
                 }
-                None => break "the source stopped",
-            },
-            _ = ticker.tick() => {
-                println!("{}", window.line("last", window_start.elapsed().as_secs_f64()));
-                window = Tally::default();
-                window_start = Instant::now();
             }
             _ = async { tokio::time::sleep_until(stop_at.expect("guarded")).await }, if stop_at.is_some() => {
                 break "--duration elapsed";
@@ -113,13 +139,119 @@ pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
             signal = &mut shutdown => break signal,
         }
     };
-    let stopped = tokio::task::spawn_blocking(move || source.stop()).await?;
-    println!(
-        "{} (stopped: {ended_by})",
-        total.line("total", run_start.elapsed().as_secs_f64())
-    );
-    stopped?;
+    if let Some(s) = source {
+        s.abort();
+        // The source thread stops when its task's handle drops; give it a moment.
+        let _ = s.await;
+    }
+    origin.stop();
+    println!("stopped: {ended_by}");
     Ok(())
+}
+
+/// `popcast origin`: the configured events, served until Ctrl-C or SIGTERM.
+pub async fn origin(config: Config) -> anyhow::Result<()> {
+    let events = configured_events(&config)?;
+    let origin = Origin::start(&config, events.clone()).await?;
+    println!("RTMP ingest: {}", origin.rtmp_addr);
+    println!("HTTP: {}", origin.http_addr);
+    for name in events.names() {
+        println!("event {name}: /live/{name}/master.m3u8");
+    }
+    let signal = shutdown_signal().await;
+    origin.stop();
+    println!("stopped: {signal}");
+    Ok(())
+}
+
+fn status_line(event: &LiveEvent) -> String {
+    let store = event.store();
+    let edge = |name| {
+        store
+            .rendition(name)
+            .ok()
+            .and_then(|r| r.last_part())
+            .map_or("-".to_string(), |(m, p)| format!("{m}.{p}"))
+    };
+    let s = event.status().borrow().clone();
+    format!(
+        "{}: source {}, live edge {}={} {}={}, sessions {}",
+        event.name(),
+        s.source.map_or("none".to_string(), |k| k.to_string()),
+        live::VIDEO_RENDITION,
+        edge(live::VIDEO_RENDITION),
+        live::AUDIO_RENDITION,
+        edge(live::AUDIO_RENDITION),
+        s.sessions,
+    )
+}
+
+/// Feeds the test source into `event` until a creator takes it over.
+async fn test_source(event: Arc<LiveEvent>, settings: popcast_config::TestSourceConfig) {
+    let feed = match event.claim(live::SourceKind::TestSource, false) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("test source: not started ({e})");
+            return;
+        }
+    };
+    let settings_shown = settings.clone();
+    // Opening libx264 blocks for a moment: keep it off the async workers.
+    let mut source =
+        match tokio::task::spawn_blocking(move || TestSource::start(&settings, Pacing::RealTime)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                println!("test source: cannot start: {e}");
+                return;
+            }
+            Err(e) => {
+                println!("test source: cannot start: {e}");
+                return;
+            }
+        };
+    describe(&source, &settings_shown);
+    tracing::info!("test source running");
+    let why = match feed.set_tracks(source.tracks().to_vec()) {
+        Err(e) => format!("its tracks were refused: {e}"),
+        Ok(()) => loop {
+            let Some(frame) = source.recv().await else {
+                break "it stopped".to_string();
+            };
+            match feed.push(frame) {
+                Ok(()) => {}
+                Err(FeedError::Replaced(_)) => break "a creator is publishing".to_string(),
+                Err(e) => tracing::warn!("test source frame refused: {e}"),
+            }
+        },
+    };
+    drop(feed);
+    let _ = tokio::task::spawn_blocking(move || source.stop()).await;
+    println!("test source: stopped ({why})");
+}
+
+/// One line per track of the test source.
+fn describe(source: &TestSource, settings: &popcast_config::TestSourceConfig) {
+    for track in source.tracks() {
+        match (&track.codec, &track.video) {
+            (CodecConfig::H264(avc), Some(v)) => println!(
+                "test source video: {} {}x{} @ {} fps, keyframe every {} ms, {} kbit/s",
+                avc.codec_string(),
+                v.width,
+                v.height,
+                settings.frame_rate,
+                settings.keyframe_interval_ms,
+                settings.video_kbps,
+            ),
+            (CodecConfig::Aac(asc), _) => println!(
+                "test source audio: {} {} Hz, {} channel(s), {} kbit/s",
+                asc.codec_string(),
+                asc.sample_rate,
+                asc.channel_config,
+                settings.audio_kbps,
+            ),
+            (other, _) => println!("test source track {:?}: {other:?}", track.id),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming which.
