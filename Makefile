@@ -71,11 +71,13 @@ fuzz: deps
 		(cd fuzz && mkdir -p corpus-work/$$t && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus-work/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) $$([ -f dict/$$t.dict ] && echo -dict=dict/$$t.dict)) || exit 1; \
 	done
 
-# Benchmarks built so far (muxing throughput vs ffmpeg; hls.js latency per part target);
+# Benchmarks built so far (muxing throughput vs ffmpeg; frame arrival to chunk receipt at
+# the origin with ffmpeg publishing over RTMP; hls.js latency per part target);
 # figures land in bench/results/.
 bench: deps-test deps-browser
 	@mkdir -p bench/results
 	$(CARGO) bench -p popcast-bench --bench mux
+	$(CARGO) bench -p popcast-bench --bench origin_latency
 	$(CARGO) test -p popcast-packager --release --test hlsjs -- --ignored --nocapture part_target_sweep
 	@echo "make bench: latency, fan-out and startup scenarios arrive with issue #8, transcode with #5" >&2
 
