@@ -3,7 +3,8 @@
 # Usage: scripts/install-system-deps.sh build|test|bench
 #   build: what compiling needs (a C/C++ toolchain for -sys crates and the fuzzer, FFmpeg dev
 #          libraries, clang for bindgen, pkg-config, a font)
-#   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; chromium, which the
+#   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; curl as the HTTP/1.1 and
+#          HTTP/2 client; openssl for test certificates; chromium, which the
 #          browser harness in tests/browser/ drives with hls.js)
 #   bench: test + peers for side-by-side figures (added by the bench issues)
 set -euo pipefail
@@ -16,7 +17,7 @@ build_pkgs=(
   libswscale-dev libswresample-dev
   fonts-dejavu-core
 )
-test_pkgs=(ffmpeg chromium)
+test_pkgs=(ffmpeg chromium curl openssl)
 bench_pkgs=()
 
 case "$set_name" in

@@ -25,6 +25,21 @@ impl Drop for Scratch {
 
 impl Up {
     fn start(test: &str, extra: &[&str], config: &str) -> Self {
+        let mut args = vec![
+            "up",
+            "--rtmp-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--status-every",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        Self::run(test, &args, config)
+    }
+
+    /// `popcast --log-format json {args[0]} --config {scratch config} {args[1..]}`.
+    fn run(test: &str, args: &[&str], config: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("popcast-up-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -35,17 +50,9 @@ impl Up {
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_popcast"))
-            .args(["--log-format", "json", "up", "--config"])
+            .args(["--log-format", "json", args[0], "--config"])
             .arg(&cfg)
-            .args([
-                "--rtmp-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--status-every",
-                "2",
-            ])
-            .args(extra)
+            .args(&args[1..])
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -319,4 +326,24 @@ fn embed_page_plays_the_demo_event_in_hlsjs() {
         report.contains("\"waiting\":0") && report.contains("\"ok\":true"),
         "{report}"
     );
+}
+
+#[test]
+fn popcast_origin_serves_the_configured_events() {
+    let key = "clinic-key-0123456789abcdef";
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[[origin.events]]\nname = \"clinic\"\nstream_key = \"{key}\"\n"
+    );
+    let mut origin = Up::run("origin", &["origin"], &config);
+    let http = origin.url("HTTP");
+    let rtmp = origin.url("RTMP ingest");
+    let health = get_ok(&format!("http://{http}/healthz"), 10, |b| b.contains("clinic"));
+    assert!(!health.contains(key), "{health}");
+    let mut ff = ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 3, "160x90");
+    get_ok(&format!("http://{http}/live/clinic/master.m3u8"), 20, |b| {
+        b.contains("RESOLUTION=160x90")
+    });
+    assert!(ff.wait().unwrap().success());
+    // The key never reaches the logs.
+    assert!(origin.seen.iter().all(|l| !l.contains(key)), "{:?}", origin.seen);
 }

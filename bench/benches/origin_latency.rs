@@ -203,8 +203,9 @@ async fn follow(addr: SocketAddr, rendition: &str, from: Instant, until: Instant
         {
             samples.extend(got);
         }
-        // The playlist that has this part lists the next hint.
-        next = Some((m, p + 1));
+        // A playlist that has this part (it is complete now, so the request returns at
+        // once) hints the next one, which is then fetched while it is produced.
+        next = Some((m, p));
     }
     samples
 }

@@ -26,6 +26,16 @@ fn rtmp_session_corpus() {
 }
 
 #[test]
+fn flv_corpus() {
+    replay("flv", popcast_origin::fuzzing::flv);
+}
+
+#[test]
+fn http_request_corpus() {
+    replay("http_request", popcast_origin::fuzzing::http_request);
+}
+
+#[test]
 fn amf0_corpus() {
     replay("amf0", popcast_origin::fuzzing::amf0);
 }

@@ -217,6 +217,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         while let Some(event) = session.poll_event() {
             match event {
                 SessionEvent::Connected { app, .. } => {
+                    // A query on the app may carry a token: never log it.
+                    let app = app.split('?').next().unwrap_or_default();
                     tracing::debug!(%peer, %app, "rtmp connect");
                 }
                 SessionEvent::PublishRequested { app, stream_key } => {
