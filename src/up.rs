@@ -66,7 +66,16 @@ fn http_base(config: &Config, origin: &Origin) -> String {
         return config.origin.public_url.trim_end_matches('/').to_string();
     }
     let scheme = if origin.tls { "https" } else { "http" };
-    format!("{scheme}://127.0.0.1:{}", origin.http_addr.port())
+    format!("{scheme}://{}", reachable(origin.http_addr))
+}
+
+/// `addr` as a client on this machine dials it: a wildcard bind is reached on loopback.
+fn reachable(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
@@ -92,8 +101,8 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     println!("origin playback: {base}/live/{DEMO}/master.m3u8");
     println!("edge playback: not yet available (the edge node arrives with issue #6)");
     println!(
-        "RTMP publish: {rtmp_scheme}://127.0.0.1:{}/live/{key}",
-        origin.rtmp_addr.port()
+        "RTMP publish: {rtmp_scheme}://{}/live/{key}",
+        reachable(origin.rtmp_addr)
     );
     println!("WHIP publish: not yet available (issue #9)");
     println!("embed page: {base}/embed/{DEMO}");

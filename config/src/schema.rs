@@ -104,8 +104,16 @@ impl Default for OriginConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OriginLimits {
-    /// Concurrent ingest connections from one IP (stops one host exhausting sockets).
+    /// Concurrent ingest connections from one IP (an IPv6 /64 counts as one; stops one
+    /// host exhausting sockets).
     pub max_connections_per_ip: u32,
+    /// Concurrent ingest connections in all.
+    pub rtmp_max_connections: u32,
+    /// Concurrent HTTP connections in all (viewers at the origin; edges take the crowd).
+    pub http_max_connections: u32,
+    /// An HTTP connection whose peer accepts no bytes for this long is closed (a viewer that
+    /// stopped reading must not pin memory); the same bound applies to RTMP writes.
+    pub write_stall_timeout_ms: u64,
     /// Publish attempts per IP per minute (stops stream-key guessing).
     pub max_publish_attempts_per_ip_per_minute: u32,
     /// A client must finish the RTMP handshake within this (stops idle half-open sessions).
@@ -128,6 +136,9 @@ impl Default for OriginLimits {
     fn default() -> Self {
         Self {
             max_connections_per_ip: 16,
+            rtmp_max_connections: 1_000,
+            http_max_connections: 10_000,
+            write_stall_timeout_ms: 10_000,
             max_publish_attempts_per_ip_per_minute: 30,
             rtmp_handshake_timeout_ms: 10_000,
             rtmp_max_chunk_size: 65_536,

@@ -133,6 +133,24 @@ impl Config {
             100_000,
         );
         r.range(
+            "origin.limits.rtmp_max_connections",
+            l.rtmp_max_connections,
+            1,
+            1_000_000,
+        );
+        r.range(
+            "origin.limits.http_max_connections",
+            l.http_max_connections,
+            1,
+            1_000_000,
+        );
+        r.range(
+            "origin.limits.write_stall_timeout_ms",
+            l.write_stall_timeout_ms,
+            100,
+            600_000,
+        );
+        r.range(
             "origin.limits.max_publish_attempts_per_ip_per_minute",
             l.max_publish_attempts_per_ip_per_minute,
             1,

@@ -77,6 +77,7 @@ impl Origin {
         let rtmp_state = Arc::new(ingest::server::RtmpState {
             events: events.clone(),
             limits: ingest::limits::IpLimits::new(
+                o.limits.rtmp_max_connections,
                 o.limits.max_connections_per_ip,
                 o.limits.max_publish_attempts_per_ip_per_minute,
             ),
@@ -86,6 +87,7 @@ impl Origin {
             },
             handshake_timeout: std::time::Duration::from_millis(o.limits.rtmp_handshake_timeout_ms),
             idle_timeout: std::time::Duration::from_millis(o.limits.publisher_idle_timeout_ms),
+            write_timeout: std::time::Duration::from_millis(o.limits.write_stall_timeout_ms),
             takeover: o.publish_takeover,
         });
         let http_state = Arc::new(http::HttpState {

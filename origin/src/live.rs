@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Rendition names of a passthrough event (the ABR ladder adds encoded ones later).
@@ -38,7 +39,14 @@ impl fmt::Display for SourceKind {
 pub enum ClaimError {
     #[error("event {event:?} is already fed by {by}")]
     Busy { event: String, by: SourceKind },
+    #[error("event {0:?} has ended")]
+    Ended(String),
 }
+
+/// A publisher that has sent no frame for this long may be replaced by a new one even
+/// without `publish_takeover`: after a network change the creator's encoder reconnects
+/// before the dead connection's idle timeout has fired, and must not be refused.
+pub const STALE_PUBLISHER: Duration = Duration::from_secs(2);
 
 /// Why a frame or a track set was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +57,9 @@ pub enum FeedError {
     /// Frames before the source said which tracks it has.
     #[error("no tracks declared yet")]
     NoTracks,
+    /// The event has ended.
+    #[error("event {0:?} has ended")]
+    Ended(String),
     /// The segmenter refused the tracks (e.g. a codec record the muxer cannot write).
     #[error("tracks refused: {0}")]
     BadTracks(String),
@@ -65,6 +76,9 @@ struct FeedState {
     /// source, so that a source with the same tracks continues the timeline after a
     /// discontinuity.
     pipeline: Option<(Segmenter, Vec<TrackInfo>)>,
+    /// When the current source last gave a frame.
+    last_frame: Option<Instant>,
+    ended: bool,
 }
 
 /// Something observers (`popcast up`, the health endpoint) can watch.
@@ -120,6 +134,8 @@ impl LiveEvent {
             state: Mutex::new(FeedState {
                 owner: None,
                 pipeline: None,
+                last_frame: None,
+                ended: false,
             }),
             next_source: AtomicU64::new(1),
             status,
@@ -149,8 +165,10 @@ impl LiveEvent {
     pub fn end(&self) {
         let mut state = self.lock();
         self.end_timeline(&mut state);
-        drop(state);
+        state.ended = true;
+        state.owner = None;
         self.store().end();
+        self.status.send_modify(|s| s.source = None);
     }
 
     /// Watches who feeds the event.
@@ -166,11 +184,15 @@ impl LiveEvent {
     /// another publisher only with `takeover`; the test source never replaces anyone.
     pub fn claim(self: &Arc<Self>, kind: SourceKind, takeover: bool) -> Result<Feed, ClaimError> {
         let mut state = self.lock();
+        if state.ended {
+            return Err(ClaimError::Ended(self.name.clone()));
+        }
         if let Some((_, by)) = &state.owner {
+            let stale = state.last_frame.is_none_or(|t| t.elapsed() >= STALE_PUBLISHER);
             let may = match (&kind, by) {
                 (SourceKind::TestSource, _) => false,
                 (SourceKind::Publisher { .. }, SourceKind::TestSource) => true,
-                (SourceKind::Publisher { .. }, SourceKind::Publisher { .. }) => takeover,
+                (SourceKind::Publisher { .. }, SourceKind::Publisher { .. }) => takeover || stale,
             };
             if !may {
                 return Err(ClaimError::Busy {
@@ -183,11 +205,13 @@ impl LiveEvent {
         }
         let id = self.next_source.fetch_add(1, Ordering::Relaxed);
         state.owner = Some((id, kind.clone()));
-        drop(state);
+        state.last_frame = Some(Instant::now());
+        // Under the lock, so that a concurrent release cannot overwrite this.
         self.status.send_modify(|s| {
             s.source = Some(kind);
             s.sources += 1;
         });
+        drop(state);
         Ok(Feed {
             event: self.clone(),
             id,
@@ -234,6 +258,9 @@ impl Feed {
 
     fn owned(&self) -> Result<std::sync::MutexGuard<'_, FeedState>, FeedError> {
         let state = self.event.lock();
+        if state.ended {
+            return Err(FeedError::Ended(self.event.name.clone()));
+        }
         match state.owner {
             Some((id, _)) if id == self.id => Ok(state),
             _ => Err(FeedError::Replaced(self.event.name.clone())),
@@ -255,7 +282,24 @@ impl Feed {
                 return Ok(());
             }
         }
+        // A new session: the old one's open segments are closed and its playlists ended,
+        // and the new one numbers on from where it stopped, so no URL of the event ever
+        // names other bytes (caches hold segments and parts as immutable).
+        let old = self.event.store();
+        let mut next_msn = 0;
+        if let Some((mut seg, tracks)) = state.pipeline.take() {
+            seg.discontinuity();
+            let events: Vec<_> = seg.drain().collect();
+            old.apply(events, |t| LiveEvent::route(t, &tracks));
+        }
+        for name in [VIDEO_RENDITION, AUDIO_RENDITION] {
+            if let Some((msn, _)) = old.rendition(name).ok().and_then(|r| r.last_part()) {
+                next_msn = next_msn.max(msn + 1);
+            }
+        }
+        old.end();
         let mut seg = Segmenter::new(SegmenterConfig::from(&self.event.packager));
+        seg.start_at(next_msn);
         let store = EventStore::new(StoreConfig::from_config(&self.event.packager));
         for t in &tracks {
             seg.add_track(t.clone())
@@ -265,20 +309,20 @@ impl Feed {
                 .add_rendition(&name, t.clone())
                 .map_err(|e| FeedError::BadTracks(e.to_string()))?;
         }
-        let fresh = state.pipeline.is_none();
         state.pipeline = Some((seg, tracks));
         *self.event.store.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(store);
-        drop(state);
-        if !fresh {
-            tracing::warn!(event = %self.event.name, "tracks changed: a new session starts; players must reload");
+        if next_msn > 0 {
+            tracing::warn!(event = %self.event.name, next_msn, "tracks changed: a new session starts; players must reload");
         }
         self.event.status.send_modify(|s| s.sessions += 1);
+        drop(state);
         Ok(())
     }
 
     /// Feeds one frame through the segmenter into the store.
     pub fn push(&self, frame: Frame) -> Result<(), FeedError> {
         let mut state = self.owned()?;
+        state.last_frame = Some(Instant::now());
         let Some((seg, tracks)) = &mut state.pipeline else {
             return Err(FeedError::NoTracks);
         };
@@ -306,8 +350,8 @@ impl Drop for Feed {
         }
         state.owner = None;
         self.event.end_timeline(&mut state);
-        drop(state);
         self.event.status.send_modify(|s| s.source = None);
+        drop(state);
     }
 }
 
@@ -401,5 +445,45 @@ mod tests {
         let fresh = LiveEvent::new("x", b"k", &PackagerConfig::default());
         let f = fresh.claim(peer(3), false).unwrap();
         assert_eq!(f.push(video_frame(0, 30)), Err(FeedError::NoTracks));
+    }
+
+    #[test]
+    fn a_new_session_numbers_on_and_ends_the_old_playlists() {
+        let e = LiveEvent::new("demo", b"k", &PackagerConfig::default());
+        let f = e.claim(peer(1), false).unwrap();
+        f.set_tracks(vec![video_track(), audio_track()]).unwrap();
+        feed_secs(&f, 0, 5);
+        let old = e.store();
+        let (last, _) = old.rendition(VIDEO_RENDITION).unwrap().last_part().unwrap();
+        f.set_tracks(vec![video_track()]).unwrap();
+        feed_secs(&f, 0, 3);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let old_pl = rt
+            .block_on(old.media_playlist(VIDEO_RENDITION, Default::default()))
+            .unwrap();
+        assert!(old_pl.contains("#EXT-X-ENDLIST"), "{old_pl}");
+        let new_pl = rt
+            .block_on(e.store().media_playlist(VIDEO_RENDITION, Default::default()))
+            .unwrap();
+        assert!(
+            new_pl.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", last + 1)),
+            "{new_pl}"
+        );
+    }
+
+    #[test]
+    fn a_silent_publisher_is_replaced_and_an_ended_event_takes_no_one() {
+        let e = LiveEvent::new("demo", b"k", &PackagerConfig::default());
+        let f = e.claim(peer(1), false).unwrap();
+        e.lock().last_frame = Some(Instant::now() - STALE_PUBLISHER);
+        let g = e.claim(peer(2), false).unwrap();
+        assert!(!f.is_current() && g.is_current());
+        e.end();
+        assert!(matches!(g.push(video_frame(0, 30)), Err(FeedError::Ended(_))));
+        assert!(matches!(e.claim(peer(3), true), Err(ClaimError::Ended(_))));
+        assert_eq!(e.status().borrow().source, None);
     }
 }

@@ -131,8 +131,8 @@ fn playback_objects_carry_the_right_headers() {
             "application/vnd.apple.mpegurl",
             "max-age=1",
         ),
-        ("/live/demo/source/init.mp4", "video/mp4", "immutable"),
-        ("/live/demo/audio/init.mp4", "audio/mp4", "immutable"),
+        ("/live/demo/source/init.mp4", "video/mp4", "no-cache"),
+        ("/live/demo/audio/init.mp4", "audio/mp4", "no-cache"),
         (
             &format!("/live/demo/source/{first_seg}"),
             "video/mp4",

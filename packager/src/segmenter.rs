@@ -156,6 +156,8 @@ struct Track {
     last_duration: u32,
     sequence: u32,
     next_msn: u64,
+    /// Whether this track has opened a segment (a follower's first takes the lead's msn).
+    started: bool,
     segment: Option<OpenSegment>,
     /// The next segment follows a discontinuity.
     discontinuity_pending: bool,
@@ -189,6 +191,9 @@ pub struct Segmenter {
     /// all reached yet, with the msn that starts there.
     lead_cut: Option<(i128, u64)>,
     events: Vec<Event>,
+    /// Media sequence number of the first segment (0, or where an earlier session of the
+    /// same event stopped).
+    first_msn: u64,
 }
 
 fn ns(ticks: i64, timescale: u32) -> i128 {
@@ -227,6 +232,21 @@ impl Segmenter {
             previous_epoch: None,
             lead_cut: None,
             events: Vec::new(),
+            first_msn: 0,
+        }
+    }
+
+    /// Numbers segments from `msn` on, with the first segment of every track marked as a
+    /// discontinuity: a new session of an event (a source with other tracks) continues the
+    /// old one's numbering, so no URL of the event is ever reused for other bytes. Call
+    /// before the first frame; tracks added later start there too.
+    pub fn start_at(&mut self, msn: u64) {
+        self.first_msn = msn;
+        for t in &mut self.tracks {
+            if !t.started {
+                t.next_msn = msn;
+                t.discontinuity_pending = msn > 0;
+            }
         }
     }
 
@@ -269,9 +289,10 @@ impl Segmenter {
             out_end: None,
             last_duration: 0,
             sequence: 0,
-            next_msn: 0,
+            next_msn: self.first_msn,
+            started: false,
             segment: None,
-            discontinuity_pending: false,
+            discontinuity_pending: self.first_msn > 0,
             need_keyframe: is_video,
         });
         Ok(())
@@ -545,17 +566,14 @@ impl Segmenter {
     }
 
     fn open_segment(&mut self, idx: usize, out_dts: i64) {
-        let lead_msn = self.lead_cut.map(|(_, m)| m).unwrap_or(0);
+        let lead_msn = self.lead_cut.map(|(_, m)| m).unwrap_or(self.first_msn);
         let epoch = self.epoch.expect("epoch set before muxing");
         let t = &mut self.tracks[idx];
         let ts = t.info.timescale;
         // Numbers stay consecutive within a rendition (a playlist cannot skip one); only a
         // follower's first segment takes the lead's number, so that renditions align.
-        let msn = if t.lead || t.next_msn > 0 {
-            t.next_msn
-        } else {
-            lead_msn
-        };
+        let msn = if t.lead || t.started { t.next_msn } else { lead_msn };
+        t.started = true;
         let since = ns(out_dts, ts) - epoch.output_ns;
         let pdt = if since >= 0 {
             epoch.wall + Duration::from_nanos(since as u64)
@@ -983,5 +1001,25 @@ mod tests {
         s.flush();
         events.extend(s.drain());
         assert!(collect(&events)[&V].1.values().all(|s| !s.discontinuity));
+    }
+
+    #[test]
+    fn a_new_session_continues_the_numbering_after_a_discontinuity() {
+        let mut s = av_segmenter();
+        s.start_at(7);
+        let mut events = feed(&mut s, 0, 5, 30);
+        s.flush();
+        events.extend(s.drain());
+        let all = collect(&events);
+        for track in [V, A] {
+            let segs = &all[&track].1;
+            assert_eq!(segs.keys().next(), Some(&7), "{track:?}");
+            assert!(segs[&7].discontinuity, "{track:?}");
+            assert!(segs.iter().skip(1).all(|(_, s)| !s.discontinuity), "{track:?}");
+        }
+        assert_eq!(
+            all[&V].1.keys().collect::<Vec<_>>(),
+            all[&A].1.keys().collect::<Vec<_>>()
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod body;
 mod request;
+mod stall;
 
 pub use body::Body;
 pub use request::{Range, RequestError, Route, range, route};
@@ -37,6 +38,13 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// A TLS client must finish its handshake within this.
     pub tls_handshake_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A peer that accepts no bytes for this long is cut off.
+    pub write_stall_timeout: Duration,
+    /// HTTP/2 pings an idle peer this often and drops it if the ping is not answered in
+    /// time (HTTP/1.1 idles are bounded by `header_read_timeout`).
+    pub h2_keep_alive: Duration,
 }
 
 impl HttpLimits {
@@ -45,6 +53,9 @@ impl HttpLimits {
             max_query_bytes: l.http_max_query_bytes as usize,
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_millis(l.rtmp_handshake_timeout_ms),
+            max_connections: l.http_max_connections as usize,
+            write_stall_timeout: Duration::from_millis(l.write_stall_timeout_ms),
+            h2_keep_alive: Duration::from_secs(20),
         }
     }
 }
@@ -58,7 +69,12 @@ pub struct HttpState {
 
 /// Accepts connections until the listener fails; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<HttpState>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.limits.max_connections));
     loop {
+        // At the limit, stop accepting: new connections wait in the kernel's backlog.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
@@ -73,6 +89,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<H
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let limits = state.limits.clone();
             let svc = service_fn(move |req| {
                 let state = state.clone();
@@ -83,12 +100,25 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<H
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
-            builder.http2().timer(TokioTimer::new());
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(limits.h2_keep_alive)
+                .keep_alive_timeout(limits.h2_keep_alive);
+            let stall = limits.write_stall_timeout;
             let result = match tls {
-                None => builder.serve_connection(TokioIo::new(tcp), svc).await,
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stall::StallGuard::new(tcp, stall)), svc)
+                        .await
+                }
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => builder.serve_connection(TokioIo::new(stream), svc).await,
+                        Ok(Ok(stream)) => {
+                            builder
+                                .serve_connection(TokioIo::new(stall::StallGuard::new(stream, stall)), svc)
+                                .await
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "tls handshake failed");
                             return;
@@ -190,7 +220,7 @@ async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>) -> Reply
         HeaderValue::from_static("Content-Length, Content-Range, ETag, Age, Date"),
     );
     if method == Method::HEAD {
-        if let Some(n) = r.body().known_len() {
+        if let Some(n) = r.body().known_len().filter(|_| r.status().is_success()) {
             r.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
@@ -314,7 +344,8 @@ async fn playback(
                     };
                     Ok(playlist(req, Bytes::from(body.to_string()), cache))
                 }
-                RenditionObject::Init => object_reply(req, &[r.init()?], ctype, "init"),
+                // The one object whose URL a new session reuses: revalidated, not immutable.
+                RenditionObject::Init => object_reply(req, &[r.init()?], ctype, "init", "public, no-cache"),
                 RenditionObject::Segment { msn } => {
                     stream(req, store.segment(&rendition, msn)?, ctype, &format!("{msn}"))
                 }
@@ -339,7 +370,7 @@ fn stream(
 ) -> Result<Reply, StoreError> {
     let (chunks, complete) = object.available();
     if complete {
-        return object_reply(req, &chunks, ctype, name);
+        return object_reply(req, &chunks, ctype, name, IMMUTABLE);
     }
     let mut r = reply(StatusCode::OK, ctype, Body::live(object));
     r.headers_mut()
@@ -353,15 +384,24 @@ fn object_reply(
     chunks: &[Bytes],
     ctype: &str,
     name: &str,
+    cache: &'static str,
 ) -> Result<Reply, StoreError> {
     let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
-    // The head of a CMAF object names it uniquely (prft's arrival time, moof's sequence
-    // number and decode time), so hashing it and the length is enough: no full-body hash.
-    let head = chunks.first().map_or(&[][..], |c| &c[..c.len().min(256)]);
-    let etag = format!("\"{name}-{len:x}-{:016x}\"", fnv(&[head]));
+    // The head of a media chunk names it uniquely (prft's arrival time, moof's sequence
+    // number and decode time), so hashing it and the length is enough for segments and
+    // parts; small objects (init segments) are hashed whole.
+    let etag = if len <= 4096 {
+        let all: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+        format!("\"{name}-{len:x}-{:016x}\"", fnv(&all))
+    } else {
+        let head = chunks.first().map_or(&[][..], |c| &c[..c.len().min(256)]);
+        format!("\"{name}-{len:x}-{:016x}\"", fnv(&[head]))
+    };
     let header_str = |h| req.headers().get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     if header_str(header::IF_NONE_MATCH).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
         let mut r = reply(StatusCode::NOT_MODIFIED, ctype, Body::empty());
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
         r.headers_mut().insert(
             header::ETAG,
             HeaderValue::from_str(&etag).map_err(|e| StoreError::NotFound(e.to_string()))?,
@@ -397,7 +437,7 @@ fn object_reply(
         }
     };
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);

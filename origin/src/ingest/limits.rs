@@ -1,5 +1,6 @@
-//! Per-IP limits on ingest: concurrent connections, and publish attempts per minute (which
-//! stops stream-key guessing). Time is passed in.
+//! Limits on ingest: concurrent connections in all and per IP (an IPv6 /64 counts as one
+//! address), and publish attempts per IP per minute (which stops stream-key guessing).
+//! Time is passed in.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct Counts {
+    total: u32,
     connections: HashMap<IpAddr, u32>,
     attempts: HashMap<IpAddr, VecDeque<Instant>>,
 }
@@ -18,6 +20,7 @@ struct Counts {
 /// Shared by every ingest connection of one listener.
 #[derive(Debug)]
 pub struct IpLimits {
+    max_total: u32,
     max_connections: u32,
     max_attempts: u32,
     counts: Mutex<Counts>,
@@ -31,8 +34,13 @@ pub struct ConnectionSlot {
 }
 
 impl IpLimits {
-    pub fn new(max_connections_per_ip: u32, max_publish_attempts_per_minute: u32) -> Arc<Self> {
+    pub fn new(
+        max_total: u32,
+        max_connections_per_ip: u32,
+        max_publish_attempts_per_minute: u32,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            max_total,
             max_connections: max_connections_per_ip,
             max_attempts: max_publish_attempts_per_minute,
             counts: Mutex::new(Counts::default()),
@@ -43,14 +51,19 @@ impl IpLimits {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A connection slot for `ip`, or `None` when it has as many as allowed.
+    /// A connection slot for `ip`, or `None` when it (or everyone) has as many as allowed.
     pub fn connect(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let ip = host(ip);
         let mut c = self.lock();
+        if c.total >= self.max_total {
+            return None;
+        }
         let n = c.connections.entry(ip).or_insert(0);
         if *n >= self.max_connections {
             return None;
         }
         *n += 1;
+        c.total += 1;
         Some(ConnectionSlot {
             limits: self.clone(),
             ip,
@@ -60,6 +73,7 @@ impl IpLimits {
     /// Counts a publish attempt from `ip` at `now`; false when it is over the limit (the
     /// attempt is still counted, so hammering keeps the door shut).
     pub fn attempt(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = host(ip);
         let mut c = self.lock();
         // Forget idle addresses so the map stays bounded by recent activity.
         if c.attempts.len() > 4096 {
@@ -84,9 +98,25 @@ impl IpLimits {
     }
 }
 
+/// The address limits count by: an IPv4 address, an IPv6 /64 (one host's usual allocation,
+/// which it can fill with addresses at will), an IPv4-mapped IPv6 address as IPv4.
+fn host(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         let mut c = self.limits.lock();
+        c.total = c.total.saturating_sub(1);
         if let Some(n) = c.connections.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -102,20 +132,35 @@ mod tests {
 
     #[test]
     fn connections_are_counted_per_ip_and_freed() {
-        let l = IpLimits::new(2, 10);
+        let l = IpLimits::new(3, 2, 10);
         let a: IpAddr = [127, 0, 0, 1].into();
         let b: IpAddr = [127, 0, 0, 2].into();
         let s1 = l.connect(a).unwrap();
         let _s2 = l.connect(a).unwrap();
         assert!(l.connect(a).is_none());
-        assert!(l.connect(b).is_some());
+        let _sb = l.connect(b).unwrap();
+        // Three in all.
+        assert!(l.connect([127, 0, 0, 3].into()).is_none());
         drop(s1);
         assert!(l.connect(a).is_some());
     }
 
     #[test]
+    fn an_ipv6_slash_64_is_one_host() {
+        let l = IpLimits::new(100, 2, 10);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _s = (l.connect(a).unwrap(), l.connect(b).unwrap());
+        assert!(l.connect("2001:db8:1:2::77".parse().unwrap()).is_none());
+        assert!(l.connect(other).is_some());
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(host(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
+
+    #[test]
     fn attempts_are_limited_per_minute() {
-        let l = IpLimits::new(2, 3);
+        let l = IpLimits::new(10, 2, 3);
         let a: IpAddr = [127, 0, 0, 1].into();
         let t = Instant::now();
         assert!(l.attempt(a, t) && l.attempt(a, t) && l.attempt(a, t));

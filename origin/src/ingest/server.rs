@@ -32,6 +32,8 @@ pub struct RtmpState {
     pub handshake_timeout: Duration,
     /// A publisher that sends nothing for this long is dropped.
     pub idle_timeout: Duration,
+    /// A peer that accepts none of our bytes for this long is dropped.
+    pub write_timeout: Duration,
     pub takeover: bool,
 }
 
@@ -47,7 +49,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<R
             }
         };
         let Some(slot) = state.limits.connect(peer.ip()) else {
-            tracing::warn!(%peer, "rtmp connection refused: too many connections from this address");
+            tracing::warn!(%peer, "rtmp connection refused: connection limit reached");
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -101,14 +103,15 @@ impl Publishing {
                         .iter()
                         .find(|t| t.id == f.track)
                         .map_or(1000, |t| t.timescale.max(1));
-                    f.dts * 1000 / i64::from(ts)
+                    // i128: a hostile publisher's timestamps may be anywhere in i64.
+                    i128::from(f.dts) * 1000 / i128::from(ts)
                 };
                 ms(b) - ms(a)
             }
             _ => 0,
         };
         all || (!self.tracks.is_empty()
-            && (span >= TRACK_WAIT_MS || self.pending.len() >= MAX_PENDING_FRAMES))
+            && (span.abs() >= i128::from(TRACK_WAIT_MS) || self.pending.len() >= MAX_PENDING_FRAMES))
     }
 
     /// Takes the demuxer's outputs: tracks first, frames fed (or held until the tracks are known).
@@ -245,8 +248,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 SessionEvent::Metadata(props) => {
                     if let Some(p) = &mut publishing {
-                        p.expect_video = metadata_flag(&props, "videocodecid");
-                        p.expect_audio = metadata_flag(&props, "audiocodecid");
+                        // Metadata lists the tracks to expect: one it does not name is absent.
+                        p.expect_video = Some(metadata_flag(&props, "videocodecid").unwrap_or(false));
+                        p.expect_audio = Some(metadata_flag(&props, "audiocodecid").unwrap_or(false));
                     }
                     let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_str()).collect();
                     tracing::debug!(%peer, ?keys, "rtmp metadata");
@@ -281,12 +285,19 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         if let Some(out) = session.take_output() {
-            if let Err(e) = io.write_all(&out).await {
-                return Err(format!("write failed: {e}"));
+            match tokio::time::timeout(state.write_timeout, io.write_all(&out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("write failed: {e}")),
+                Err(_) => {
+                    return Err(format!(
+                        "the peer read nothing for {} ms",
+                        state.write_timeout.as_millis()
+                    ));
+                }
             }
         }
         if let Some(c) = close {
-            let _ = io.flush().await;
+            let _ = tokio::time::timeout(state.write_timeout, io.flush()).await;
             return c;
         }
     }
@@ -300,7 +311,15 @@ fn media(
     outputs: Result<Vec<FlvOutput>, crate::ingest::flv::FlvError>,
 ) -> Result<(), String> {
     match outputs {
-        Ok(outs) => p.take(outs),
+        Ok(outs) => p.take(outs).inspect_err(|_| {
+            if !p.feed.is_current() {
+                session.send_status(
+                    "error",
+                    "NetStream.Publish.BadName",
+                    "another publisher took this event over",
+                );
+            }
+        }),
         Err(e) if e.is_fatal() => {
             session.send_status(
                 "error",
@@ -333,10 +352,12 @@ fn authorise(
             "too many publish attempts from this address; wait a minute".into(),
         ));
     }
-    if app != APP {
+    // A query on the app is allowed (and ignored); the app itself is never echoed or
+    // logged: a misconfigured client may have put its key there.
+    if app.split('?').next() != Some(APP) {
         return Err((
             BAD_NAME,
-            format!("unknown application {app:?}: publish to rtmp://host/{APP}/{{stream key}}"),
+            format!("unknown application: publish to rtmp://host/{APP}/{{stream key}}"),
         ));
     }
     let Some(event) = state.events.by_key(key.as_bytes()) else {

@@ -80,6 +80,10 @@ pub(crate) struct ChunkReader {
     limits: ChunkLimits,
     streams: HashMap<u32, StreamState>,
     bytes_read: u64,
+    /// Bytes held in partly received messages, over all chunk streams. Bounded by
+    /// [`ChunkReader::partial_limit`], so that interleaving many large messages cannot make
+    /// one connection hold `max_chunk_streams` × `max_message_bytes`.
+    partial_bytes: usize,
 }
 
 enum Step {
@@ -95,7 +99,13 @@ impl ChunkReader {
             limits,
             streams: HashMap::new(),
             bytes_read: 0,
+            partial_bytes: 0,
         }
+    }
+
+    /// The most bytes partly received messages may hold at once: two whole messages.
+    fn partial_limit(&self) -> usize {
+        (self.limits.max_message_bytes as usize).saturating_mul(2)
     }
 
     /// Total bytes consumed.
@@ -121,7 +131,9 @@ impl ChunkReader {
     /// Drops the partly received message on `csid` (Abort).
     pub(crate) fn abort(&mut self, csid: u32) {
         if let Some(s) = self.streams.get_mut(&csid) {
-            s.partial = None;
+            if let Some(p) = s.partial.take() {
+                self.partial_bytes = self.partial_bytes.saturating_sub(p.len());
+            }
         }
     }
 
@@ -226,6 +238,12 @@ impl ChunkReader {
             return Ok(Step::NeedMore);
         }
 
+        if self.partial_bytes + body > self.partial_limit() {
+            return Err(RtmpError::PartialMessagesOverLimit {
+                held: self.partial_bytes + body,
+                limit: self.partial_limit(),
+            });
+        }
         // The whole chunk is here: commit.
         let state = self.streams.entry(csid).or_default();
         if !in_progress {
@@ -246,10 +264,12 @@ impl ChunkReader {
             .partial
             .get_or_insert_with(|| BytesMut::with_capacity((length as usize).min(MAX_PREALLOC)));
         partial.extend_from_slice(&data);
+        self.partial_bytes += body;
         if partial.len() < length as usize {
             return Ok(Step::Chunk);
         }
         let payload = state.partial.take().map(BytesMut::freeze).unwrap_or_default();
+        self.partial_bytes = self.partial_bytes.saturating_sub(payload.len());
         Ok(Step::Message(Message {
             csid,
             timestamp: state.timestamp,
@@ -719,6 +739,40 @@ pub(crate) mod tests {
         assert!(
             matches!(err, RtmpError::MalformedChunkHeader { csid: 3, .. }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn partly_received_messages_are_bounded_together() {
+        // Streams each start a message of the largest size; the fourth's first chunk would
+        // make the partial messages hold more than two whole ones.
+        let limits = ChunkLimits {
+            max_message_bytes: 200,
+            ..LIMITS
+        };
+        let mut reader = ChunkReader::new(limits);
+        let mut bytes = Vec::new();
+        for csid in [4, 5] {
+            bytes.extend(header(0, csid, 0, 200, 9, 1));
+            bytes.extend_from_slice(&[1; 128]);
+        }
+        let mut input = BytesMut::from(&bytes[..]);
+        while reader.read_message(&mut input).unwrap().is_some() {}
+        assert_eq!(reader.partial_bytes, 256);
+        // A short message still fits (the budget is 400), a third big one does not.
+        let mut input = BytesMut::from(&[header(0, 6, 0, 100, 9, 1), vec![2; 100]].concat()[..]);
+        assert!(reader.read_message(&mut input).unwrap().is_some());
+        assert_eq!(reader.partial_bytes, 256);
+        let mut input = BytesMut::from(&[header(0, 7, 0, 200, 9, 1), vec![3; 128]].concat()[..]);
+        assert!(reader.read_message(&mut input).unwrap().is_none());
+        let mut input = BytesMut::from(&[header(0, 3, 0, 200, 9, 1), vec![3; 128]].concat()[..]);
+        let err = reader.read_message(&mut input).unwrap_err();
+        assert_eq!(
+            err,
+            RtmpError::PartialMessagesOverLimit {
+                held: 512,
+                limit: 400
+            }
         );
     }
 

@@ -65,6 +65,8 @@ pub enum RtmpError {
     InvalidChunkSize { requested: u32 },
     #[error("RTMP message of {length} bytes on chunk stream {csid} is over the limit of {limit} bytes")]
     MessageOverLimit { csid: u32, length: u32, limit: u32 },
+    #[error("partly received RTMP messages would hold {held} bytes, over the limit of {limit}")]
+    PartialMessagesOverLimit { held: usize, limit: usize },
     #[error("peer opened more than the limit of {limit} RTMP chunk streams")]
     TooManyChunkStreams { limit: u32 },
     #[error("malformed RTMP {message} message: {reason}")]
