@@ -588,8 +588,19 @@ impl EventStore {
         let mut independent = true;
         for r in self.all() {
             let s = r.lock();
-            if s.init.is_none() {
-                continue;
+            // Every rendition or none: a multivariant playlist listed while video is still
+            // waiting for its first keyframe would be an audio-only stream to a player that
+            // never asks again, and BANDWIDTH needs at least one complete part.
+            let has_part = s
+                .segments
+                .iter()
+                .flat_map(|seg| &seg.parts)
+                .any(|p| p.duration.is_some());
+            if s.init.is_none() || !has_part {
+                return Err(StoreError::Unavailable(format!(
+                    "rendition {:?} has no media yet",
+                    r.name
+                )));
             }
             independent &= s
                 .segments
@@ -974,5 +985,28 @@ mod tests {
             .unwrap();
         assert_ne!(*c, *d, "a completed part moves the playlist on");
         assert!(d.contains("#EXT-X-PART:DURATION=0.2,URI=\"0.6.m4s\""), "{d}");
+    }
+
+    #[test]
+    fn no_multivariant_until_every_rendition_has_media() {
+        let store = EventStore::new(StoreConfig::default());
+        let mut seg = Segmenter::new(SegmenterConfig::default());
+        for (name, t) in [("video", video_track()), ("audio", audio_track())] {
+            seg.add_track(t.clone()).unwrap();
+            store.add_rendition(name, t).unwrap();
+        }
+        // Audio runs ahead of video's first keyframe: no audio-only master in between.
+        for a in 0..60 {
+            seg.push(audio_frame(a)).unwrap();
+        }
+        store.apply(seg.drain(), route);
+        assert!(matches!(store.multivariant(), Err(StoreError::Unavailable(_))));
+        for i in 0..30 {
+            seg.push(video_frame(i, 30)).unwrap();
+        }
+        store.apply(seg.drain(), route);
+        let m = store.multivariant().unwrap();
+        assert!(m.contains("avc1.") && m.contains("TYPE=AUDIO"), "{m}");
+        assert!(!m.contains("BANDWIDTH=0,"), "{m}");
     }
 }
