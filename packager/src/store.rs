@@ -588,17 +588,13 @@ impl EventStore {
         let mut independent = true;
         for r in self.all() {
             let s = r.lock();
-            // Every rendition or none: a multivariant playlist listed while video is still
-            // waiting for its first keyframe would be an audio-only stream to a player that
-            // never asks again, and BANDWIDTH needs at least one complete part.
-            let has_part = s
-                .segments
-                .iter()
-                .flat_map(|seg| &seg.parts)
-                .any(|p| p.duration.is_some());
-            if s.init.is_none() || !has_part {
+            // Every rendition or none, each with a complete segment: a multivariant playlist
+            // listed while video still waits for its first keyframe would be an audio-only
+            // stream to a player that never asks again; hls.js gives up (levelEmptyError) on
+            // a media playlist with parts but no segment; BANDWIDTH needs measured media.
+            if s.init.is_none() || !s.segments.iter().any(|seg| seg.duration.is_some()) {
                 return Err(StoreError::Unavailable(format!(
-                    "rendition {:?} has no media yet",
+                    "rendition {:?} has no complete segment yet",
                     r.name
                 )));
             }
@@ -1001,7 +997,16 @@ mod tests {
         }
         store.apply(seg.drain(), route);
         assert!(matches!(store.multivariant(), Err(StoreError::Unavailable(_))));
-        for i in 0..30 {
+        for i in 0..61 {
+            seg.push(video_frame(i, 30)).unwrap();
+        }
+        store.apply(seg.drain(), route);
+        // Parts, but no complete segment yet.
+        assert!(matches!(store.multivariant(), Err(StoreError::Unavailable(_))));
+        for a in 60..200 {
+            seg.push(audio_frame(a)).unwrap();
+        }
+        for i in 61..92 {
             seg.push(video_frame(i, 30)).unwrap();
         }
         store.apply(seg.drain(), route);

@@ -96,6 +96,8 @@ try {
   if (l.length) {
     const r3 = (x) => Math.round(x * 1000) / 1000;
     result.latency = { samples: l.length, min: r3(l[0]), median: r3(l[l.length >> 1]), max: r3(l[l.length - 1]), last: r3(s.latency) };
+    // The run as it went, one sample a second (every other 500 ms sample), for diagnosis.
+    result.latencySeries = s.latencies.filter((_, i) => i % 2 === 0).map((x) => Math.round(x * 100) / 100);
   }
   if (s.fatal) finish(`fatal hls.js error: ${s.fatal}`);
   else if (s.waiting > 0) finish(`${s.waiting} waiting event(s) after playback began`);

@@ -35,7 +35,11 @@ impl Body {
         let (tx, rx) = mpsc::channel(8);
         tokio::spawn(async move {
             loop {
-                let next = object.next_chunk().await;
+                // A viewer that leaves ends the wait at once, not at the next chunk.
+                let next = tokio::select! {
+                    next = object.next_chunk() => next,
+                    () = tx.closed() => break,
+                };
                 let stop = !matches!(next, Ok(Some(_)));
                 let item = match next {
                     Ok(Some(c)) => Ok(c),
