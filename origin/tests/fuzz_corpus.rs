@@ -1,24 +1,8 @@
 //! Replays the committed fuzz seed corpora (fuzz/corpus/) through the same functions the
 //! fuzz targets call, so every target's invariant is checked on every `make test`.
 
+use popcast_packager::fuzzing::replay;
 use std::path::Path;
-
-fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
-        run(&data);
-        // Every truncation too: short reads are the commonest garbage.
-        for cut in 0..data.len() {
-            run(&data[..cut]);
-        }
-        n += 1;
-    }
-    assert!(n > 0, "no seeds in {}", dir.display());
-}
 
 #[test]
 fn rtmp_session_corpus() {

@@ -26,6 +26,27 @@ pub mod store;
 /// Each asserts an invariant, not just "no panic".
 #[doc(hidden)]
 pub mod fuzzing {
+    /// Replays the committed seed corpus of fuzz target `target` (`fuzz/corpus/{target}`)
+    /// through `run`, each seed whole and at every truncation (short reads are the commonest
+    /// garbage). The tests of every crate with fuzz targets call it, so each target's
+    /// invariant is checked on every `make test`. Panics when the corpus is missing or empty.
+    pub fn replay(target: &str, run: fn(&[u8])) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target);
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path();
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            run(&data);
+            for cut in 0..data.len() {
+                run(&data[..cut]);
+            }
+            n += 1;
+        }
+        assert!(n > 0, "no seeds in {}", dir.display());
+    }
+
     use crate::codec::{
         AudioSpecificConfig, AvcDecoderConfig, MAX_PICTURE_SIDE, NalUnitType, OpusConfig, Sps,
         annexb_nal_units, annexb_to_avcc, avcc_nal_units,
