@@ -174,6 +174,16 @@ fn store_error(e: &StoreError) -> Reply {
     r
 }
 
+/// A playlist the store renders once for every viewer woken by the same part, handed to
+/// hyper without a copy.
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 /// FNV-1a of a body, for playlist ETags.
 fn fnv(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -342,7 +352,7 @@ async fn playback(
                     } else {
                         "public, max-age=1"
                     };
-                    Ok(playlist(req, Bytes::from(body.to_string()), cache))
+                    Ok(playlist(req, Bytes::from_owner(SharedText(body)), cache))
                 }
                 // The one object whose URL a new session reuses: revalidated, not immutable.
                 RenditionObject::Init => object_reply(req, &[r.init()?], ctype, "init", "public, no-cache"),
