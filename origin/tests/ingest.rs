@@ -507,3 +507,66 @@ fn bad_input_ends_only_its_own_session() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// ffmpeg with `extra` codec arguments (for one-track publishes).
+fn publish_with(url: &str, input: &[&str], codec: &[&str]) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(input)
+        .args(["-t", "5"])
+        .args(codec)
+        .args(["-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ffmpeg")
+}
+
+#[test]
+fn video_only_and_audio_only_publishers() {
+    let o = Running::start(|_| {});
+    let video = publish_with(
+        &o.rtmp(KEY_A),
+        &["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"],
+        &[
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+        ],
+    );
+    let audio = publish_with(
+        &o.rtmp(KEY_B),
+        &["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"],
+        &["-vn", "-c:a", "aac"],
+    );
+    let master = |event: &str| support::curl(&[], &o.http(&format!("/live/{event}/master.m3u8")));
+    wait_until(15, "both masters", || {
+        master("a").status == 200 && master("b").status == 200
+    });
+    let v = master("a").text();
+    assert!(
+        v.contains("CODECS=\"avc1.") && !v.contains("mp4a") && v.contains("RESOLUTION=320x180"),
+        "{v}"
+    );
+    let a = master("b").text();
+    assert!(
+        a.contains("CODECS=\"mp4a.40.2\"") && !a.contains("avc1") && a.contains("audio/index.m3u8"),
+        "{a}"
+    );
+    for (event, rendition) in [("a", "source"), ("b", "audio")] {
+        let pl = support::curl(&[], &o.http(&format!("/live/{event}/{rendition}/index.m3u8"))).text();
+        if let Err(v) = popcast_packager::hls::check::check_media(&pl) {
+            panic!("{event}/{rendition}: {v:?}\n{pl}");
+        }
+    }
+    for ff in [video, audio] {
+        let out = finish(ff, 30);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
