@@ -118,7 +118,8 @@ pub struct OriginLimits {
     pub max_publish_attempts_per_ip_per_minute: u32,
     /// A client must finish the RTMP handshake within this (stops idle half-open sessions).
     pub rtmp_handshake_timeout_ms: u64,
-    /// Largest RTMP chunk size a peer may set (bounds per-chunk buffering).
+    /// Largest RTMP chunk size a peer may set. Memory is bounded by the message limits, not
+    /// by this, so the default takes what encoders send (nginx-rtmp allows 10 MiB).
     pub rtmp_max_chunk_size: u32,
     /// Largest RTMP message a peer may announce (bounds partial-message memory).
     pub rtmp_max_message_bytes: u32,
@@ -141,7 +142,7 @@ impl Default for OriginLimits {
             write_stall_timeout_ms: 10_000,
             max_publish_attempts_per_ip_per_minute: 30,
             rtmp_handshake_timeout_ms: 10_000,
-            rtmp_max_chunk_size: 65_536,
+            rtmp_max_chunk_size: 0xFF_FFFF,
             rtmp_max_message_bytes: 8 * 1024 * 1024,
             rtmp_max_chunk_streams: 64,
             amf_max_depth: 16,

@@ -86,9 +86,6 @@ pub enum FlvError {
     /// An audio codec other than AAC. Fatal.
     #[error("audio codec {codec} is not supported; publish AAC")]
     UnsupportedAudioCodec { codec: String },
-    /// A stream feature we do not handle (Enhanced RTMP multitrack). Fatal.
-    #[error("{what} is not supported")]
-    UnsupportedFeature { what: &'static str },
     /// The sequence header's record could not be used. Fatal when the record is valid but
     /// unsupported or over a limit (the stream can never be packaged); otherwise the tag is
     /// dropped and the previous configuration, if any, stays.
@@ -129,9 +126,7 @@ impl FlvError {
     /// one tag.
     pub fn is_fatal(&self) -> bool {
         match self {
-            Self::UnsupportedVideoCodec { .. }
-            | Self::UnsupportedAudioCodec { .. }
-            | Self::UnsupportedFeature { .. } => true,
+            Self::UnsupportedVideoCodec { .. } | Self::UnsupportedAudioCodec { .. } => true,
             Self::SequenceHeader { source, .. } => {
                 matches!(source, CodecError::Unsupported { .. } | CodecError::Limit { .. })
             }
@@ -205,7 +200,7 @@ impl FrameGrid {
     fn at(&self, k: i64) -> i64 {
         let t = i128::from(k) * i128::from(VIDEO_TIMESCALE) * i128::from(self.den);
         let n = i128::from(self.num);
-        ((t + n / 2).div_euclid(n)) as i64
+        i64::try_from((t + n / 2).div_euclid(n)).unwrap_or(i64::MAX)
     }
 
     /// One frame's duration in ticks (rounded).
@@ -216,12 +211,26 @@ impl FrameGrid {
     /// The decode time for a frame stamped `raw` ticks.
     fn snap(&mut self, raw: i64) -> i64 {
         if let Some((anchor, last)) = self.anchor {
-            let frame = self.frame().max(1);
-            let k = (raw - anchor + frame / 2).div_euclid(frame);
-            let on_grid = anchor + self.at(k);
-            if k > last && (raw - on_grid).abs() <= GRID_TOLERANCE_TICKS {
-                self.anchor = Some((anchor, k));
-                return on_grid;
+            // The nearest frame index, exactly (a rounded frame length drifts: 1501.5
+            // ticks at 59.94 fps would be off by a frame within a minute).
+            let since = i128::from(raw) - i128::from(anchor);
+            let per = i128::from(VIDEO_TIMESCALE) * i128::from(self.den);
+            let num = i128::from(self.num);
+            let k = (2 * since * num + per).div_euclid(2 * per);
+            if let Ok(k) = i64::try_from(k) {
+                let on_grid = anchor.saturating_add(self.at(k));
+                if k > last && (raw - on_grid).abs() <= GRID_TOLERANCE_TICKS {
+                    self.anchor = Some((anchor, k));
+                    return on_grid;
+                }
+            }
+            // Off the grid: re-anchor here, but never at or before the last frame given (a
+            // raw step back smaller than the snap would otherwise come out as one).
+            let last_out = anchor.saturating_add(self.at(last));
+            if raw > anchor && raw <= last_out {
+                let out = last_out + 1;
+                self.anchor = Some((out, 0));
+                return out;
             }
         }
         self.anchor = Some((raw, 0));
@@ -458,9 +467,10 @@ fn parse_ex_video(first: u8, mut r: Cursor<'_>, data: &Bytes) -> Result<VideoPac
     let frame_type = (first >> 4) & 0x07;
     let packet_type = r.skip_mod_ex(first & 0x0f)?;
     if packet_type == VIDEO_PACKET_TYPE_MULTITRACK {
-        return Err(FlvError::UnsupportedFeature {
-            what: "Enhanced RTMP multitrack video",
-        });
+        // OBS's multitrack output sends track 0 as ordinary tags and only the extra tracks
+        // (other qualities for a server-side ladder) in multitrack packets: play track 0.
+        tracing::trace!("Enhanced RTMP multitrack video packet ignored (extra tracks are not used)");
+        return Ok(VideoPacket::Ignore);
     }
     let fourcc = r.fourcc("VideoFourCc")?;
     match &fourcc {
@@ -528,9 +538,8 @@ fn parse_audio(data: &Bytes) -> Result<AudioPacket, FlvError> {
         9 => {
             let packet_type = r.skip_mod_ex(first & 0x0f)?;
             if packet_type == AUDIO_PACKET_TYPE_MULTITRACK {
-                return Err(FlvError::UnsupportedFeature {
-                    what: "Enhanced RTMP multitrack audio",
-                });
+                tracing::trace!("Enhanced RTMP multitrack audio packet ignored (extra tracks are not used)");
+                return Ok(AudioPacket::Ignore);
             }
             let fourcc = r.fourcc("AudioFourCc")?;
             if &fourcc != b"mp4a" {
@@ -1053,6 +1062,18 @@ mod tests {
         assert_eq!(g.snap_offset(67 * 90), 6006);
         assert_eq!(g.snap_offset(-33 * 90), -3003);
         assert_eq!(g.snap_offset(10 * 90), 900, "not whole frames: kept");
+        // 59.94 and 23.976 fps stay on the grid for an hour of millisecond timestamps.
+        for (num, den) in [(60000i64, 1001i64), (24000, 1001), (30000, 1001)] {
+            let mut g = FrameGrid::new((num as u32, den as u32)).unwrap();
+            for k in 0..3600 * num / den {
+                let ms = (k * 1000 * den + num / 2) / num;
+                assert_eq!(g.snap(ms * 90), g.at(k), "{num}/{den} frame {k}");
+            }
+        }
+        // Increasing input never comes out decreasing.
+        let mut g = FrameGrid::new((30, 1)).unwrap();
+        let outs: Vec<i64> = [0, 2880, 2940, 3100].iter().map(|&r| g.snap(r)).collect();
+        assert!(outs.windows(2).all(|w| w[0] < w[1]), "{outs:?}");
         assert!(
             FrameGrid::new((0, 1)).is_none()
                 && FrameGrid::new((1, 0)).is_none()
@@ -1118,8 +1139,9 @@ mod tests {
             d.video(0, tag, at(0)),
             Err(FlvError::UnsupportedVideoCodec { codec }) if codec == "hvc1 (Enhanced RTMP)"
         ));
+        // Multitrack packets (OBS's extra tracks) are ignored: track 0 comes as ordinary tags.
         let tag = Bytes::from_static(&[0x96, 0x00, b'a', b'v', b'c', b'1']);
-        assert!(d.video(0, tag, at(0)).unwrap_err().is_fatal());
+        assert_eq!(d.video(0, tag, at(0)).unwrap(), Vec::new());
         assert!(d.tracks().is_empty());
     }
 

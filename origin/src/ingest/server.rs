@@ -87,9 +87,26 @@ struct Publishing {
     expect_video: Option<bool>,
     expect_audio: Option<bool>,
     refused_frames: u64,
+    /// When a tag last gave a usable frame (or the publish began).
+    last_good: Instant,
 }
 
+/// A publisher whose tags have given no usable frame for this long is disconnected with a
+/// reason, instead of holding its event while everything it sends is dropped.
+const NO_USABLE_MEDIA: Duration = Duration::from_secs(10);
+
 impl Publishing {
+    /// Counts a refusal; past [`NO_USABLE_MEDIA`] without a usable frame, ends the session.
+    fn refused(&self, why: &str) -> Result<(), String> {
+        if self.last_good.elapsed() >= NO_USABLE_MEDIA {
+            return Err(format!(
+                "no usable media for {} s (last refusal: {why})",
+                NO_USABLE_MEDIA.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
     fn ready(&self) -> bool {
         let has = |audio: bool| self.tracks.iter().any(|t| is_audio(t) == audio);
         let want_v = self.expect_video.unwrap_or(true);
@@ -133,6 +150,7 @@ impl Publishing {
                         self.pending.remove(0);
                     }
                     self.pending.push(f);
+                    self.last_good = Instant::now();
                 }
             }
         }
@@ -155,9 +173,13 @@ impl Publishing {
 
     fn feed(&mut self, f: Frame) -> Result<(), String> {
         match self.feed.push(f) {
-            Ok(()) => Ok(()),
-            Err(e @ FeedError::Replaced(_)) => Err(e.to_string()),
+            Ok(()) => {
+                self.last_good = Instant::now();
+                Ok(())
+            }
+            Err(e @ (FeedError::Replaced(_) | FeedError::Ended(_))) => Err(e.to_string()),
             Err(e) => {
+                self.refused(&e.to_string())?;
                 self.refused_frames += 1;
                 // The first few in full; then one line per 100 so a broken source cannot flood logs.
                 if self.refused_frames <= 5 || self.refused_frames % 100 == 0 {
@@ -238,6 +260,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                                 expect_video: None,
                                 expect_audio: None,
                                 refused_frames: 0,
+                                last_good: Instant::now(),
                             });
                         }
                         Err((code, why)) => {
@@ -248,9 +271,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 SessionEvent::Metadata(props) => {
                     if let Some(p) = &mut publishing {
-                        // Metadata lists the tracks to expect: one it does not name is absent.
-                        p.expect_video = Some(metadata_flag(&props, "videocodecid").unwrap_or(false));
-                        p.expect_audio = Some(metadata_flag(&props, "audiocodecid").unwrap_or(false));
+                        // Trusted only where it names a track: some encoders (HaishinKit) leave
+                        // audio out of the metadata when the microphone is not ready yet, and
+                        // the track then arrives a moment later.
+                        p.expect_video = metadata_flag(&props, "videocodecid");
+                        p.expect_audio = metadata_flag(&props, "audiocodecid");
                     }
                     let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_str()).collect();
                     tracing::debug!(%peer, ?keys, "rtmp metadata");
@@ -329,6 +354,10 @@ fn media(
             Err(e.to_string())
         }
         Err(e) => {
+            if let Err(why) = p.refused(&e.to_string()) {
+                session.send_status("error", "NetStream.Publish.Failed", &why);
+                return Err(why);
+            }
             p.refused_frames += 1;
             if p.refused_frames <= 5 || p.refused_frames % 100 == 0 {
                 tracing::warn!(event = %p.feed.event().name(), refused = p.refused_frames, "tag dropped: {e}");
@@ -336,6 +365,13 @@ fn media(
             Ok(())
         }
     }
+}
+
+/// The application name without a query, a trailing `/_definst_` or trailing slashes.
+fn normalise_app(app: &str) -> &str {
+    let app = app.split('?').next().unwrap_or_default().trim_end_matches('/');
+    let app = app.strip_suffix("/_definst_").unwrap_or(app);
+    app.trim_end_matches('/')
 }
 
 /// Checks a publish: rate limit, application, key → event, and the event's current source.
@@ -352,9 +388,10 @@ fn authorise(
             "too many publish attempts from this address; wait a minute".into(),
         ));
     }
-    // A query on the app is allowed (and ignored); the app itself is never echoed or
-    // logged: a misconfigured client may have put its key there.
-    if app.split('?').next() != Some(APP) {
+    // A query on the app is allowed (and ignored), as are `live/` and Wowza's
+    // `live/_definst_`; the app itself is never echoed or logged: a misconfigured client may
+    // have put its key there.
+    if normalise_app(app) != APP {
         return Err((
             BAD_NAME,
             format!("unknown application: publish to rtmp://host/{APP}/{{stream key}}"),
@@ -370,4 +407,19 @@ fn authorise(
             tracing::info!(%peer, "{e}");
             (BAD_NAME, "this event already has a publisher".into())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn application_names_as_clients_send_them() {
+        for app in ["live", "live/", "live?x=1", "live/_definst_", "live/_definst_/"] {
+            assert_eq!(normalise_app(app), "live", "{app}");
+        }
+        for app in ["", "lives", "other", "live/x"] {
+            assert_ne!(normalise_app(app), "live", "{app}");
+        }
+    }
 }

@@ -103,6 +103,8 @@ pub enum AmfError {
     },
     #[error("AMF0 nesting deeper than the limit of {limit} at byte {offset}")]
     TooDeep { offset: usize, limit: u32 },
+    #[error("AMF0 input holds more than the limit of {limit} values (at byte {offset})")]
+    TooManyValues { offset: usize, limit: usize },
     #[error("AMF0 object-end marker outside an object at byte {offset}")]
     UnexpectedObjectEnd { offset: usize },
     #[error("AMF0 string at byte {offset} is not valid UTF-8")]
@@ -124,7 +126,14 @@ pub struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
     max_depth: u32,
+    /// Values started so far, over every `decode` call on this decoder.
+    values: usize,
 }
+
+/// Most values one decoder reads. A value takes 1 to 3 bytes on the wire but tens in
+/// memory, so without a count a 64 KiB message of Nulls would cost megabytes; real commands
+/// and metadata hold a few dozen.
+pub const MAX_VALUES: usize = 10_000;
 
 /// A container being filled while its children are decoded (the explicit stack that keeps
 /// decoding free of recursion).
@@ -153,6 +162,7 @@ impl<'a> Decoder<'a> {
             data,
             pos: 0,
             max_depth,
+            values: 0,
         }
     }
 
@@ -225,6 +235,13 @@ impl<'a> Decoder<'a> {
 
     fn start_value(&mut self) -> Result<Start, AmfError> {
         let offset = self.pos;
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(AmfError::TooManyValues {
+                offset,
+                limit: MAX_VALUES,
+            });
+        }
         let marker = self.take(1, "type marker")?[0];
         Ok(match marker {
             NUMBER => Start::Value(Value::Number(self.read_f64("number")?)),
@@ -637,5 +654,22 @@ mod tests {
         assert_eq!(v.get("nope"), None);
         assert_eq!(Value::Number(2.0).as_number(), Some(2.0));
         assert_eq!(printable("a\nb"), "a\\u{a}b");
+    }
+
+    #[test]
+    fn value_count_is_bounded() {
+        let nulls = vec![0x05u8; MAX_VALUES + 1];
+        assert!(matches!(
+            decode_all(&nulls, 16),
+            Err(AmfError::TooManyValues { .. })
+        ));
+        assert_eq!(decode_all(&nulls[..MAX_VALUES], 16).unwrap().len(), MAX_VALUES);
+        let mut array = vec![0x0a];
+        array.extend_from_slice(&(MAX_VALUES as u32).to_be_bytes());
+        array.extend(std::iter::repeat_n(0x05u8, MAX_VALUES));
+        assert!(matches!(
+            decode_all(&array, 16),
+            Err(AmfError::TooManyValues { .. })
+        ));
     }
 }

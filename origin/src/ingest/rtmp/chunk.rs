@@ -92,6 +92,9 @@ enum Step {
     Message(Message),
 }
 
+/// Largest command, data or control message accepted.
+pub(crate) const MAX_COMMAND_BYTES: u32 = 64 * 1024;
+
 impl ChunkReader {
     pub(crate) fn new(limits: ChunkLimits) -> Self {
         Self {
@@ -225,12 +228,15 @@ impl ChunkReader {
             ts_raw = u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]);
             pos += 4;
         }
-        if length > self.limits.max_message_bytes {
-            return Err(RtmpError::MessageOverLimit {
-                csid,
-                length,
-                limit: self.limits.max_message_bytes,
-            });
+        // Commands, data and control messages are small (OBS builds its metadata in 4 KiB)
+        // and are decoded into values many times their size: only media and aggregates
+        // get the configured message limit.
+        let limit = match type_id {
+            msg_type::AUDIO | msg_type::VIDEO | msg_type::AGGREGATE => self.limits.max_message_bytes,
+            _ => self.limits.max_message_bytes.min(MAX_COMMAND_BYTES),
+        };
+        if length > limit {
+            return Err(RtmpError::MessageOverLimit { csid, length, limit });
         }
         let received = prev.and_then(|p| p.partial.as_ref()).map_or(0, |p| p.len());
         let body = ((length as usize) - received).min(self.chunk_size as usize);
@@ -740,6 +746,30 @@ pub(crate) mod tests {
             matches!(err, RtmpError::MalformedChunkHeader { csid: 3, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn commands_and_data_are_held_to_a_small_limit() {
+        // Media may be as large as the configured limit; a command or data message may not
+        // (it is decoded into values many times its size).
+        for (type_id, ok) in [
+            (9u8, true),
+            (8, true),
+            (20, false),
+            (18, false),
+            (15, false),
+            (4, false),
+        ] {
+            let mut input = BytesMut::from(&header(0, 3, 0, 70_000, type_id, 1)[..]);
+            let got = ChunkReader::new(LIMITS).read_message(&mut input);
+            match got {
+                Err(RtmpError::MessageOverLimit { limit, .. }) => {
+                    assert!(!ok, "type {type_id}");
+                    assert_eq!(limit, MAX_COMMAND_BYTES);
+                }
+                other => assert!(ok && matches!(other, Ok(None)), "type {type_id}: {other:?}"),
+            }
+        }
     }
 
     #[test]

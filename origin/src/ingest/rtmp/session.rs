@@ -369,11 +369,16 @@ impl Session {
     }
 
     fn on_data(&mut self, payload: &[u8], stream_id: u32) -> Result<(), RtmpError> {
-        let values =
-            amf0::decode_all(payload, self.config.amf_max_depth).map_err(|source| RtmpError::Amf {
-                context: "data message",
-                source,
-            })?;
+        // Metadata is advice: one we cannot read (an AMF0 type we refuse, garbage) is
+        // dropped, as nginx-rtmp does, rather than disconnecting an encoder that would only
+        // reconnect and send it again.
+        let values = match amf0::decode_all(payload, self.config.amf_max_depth) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("RTMP data message dropped: {e}");
+                return Ok(());
+            }
+        };
         let mut values = values.into_iter();
         let mut name = values.next();
         if name.as_ref().and_then(Value::as_str) == Some("@setDataFrame") {
@@ -743,7 +748,7 @@ mod tests {
     #[test]
     fn config_from_limits() {
         let c = SessionConfig::default();
-        assert_eq!(c.max_chunk_size, 65_536);
+        assert_eq!(c.max_chunk_size, 0xFF_FFFF);
         assert_eq!(c.max_message_bytes, 8 * 1024 * 1024);
         assert_eq!(c.amf_max_depth, 16);
         assert_eq!((c.out_chunk_size, c.window_ack_size), (4096, 2_500_000));
