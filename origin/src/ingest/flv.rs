@@ -224,10 +224,12 @@ impl FrameGrid {
                     return on_grid;
                 }
             }
-            // Off the grid: re-anchor here, but never at or before the last frame given (a
-            // raw step back smaller than the snap would otherwise come out as one).
+            // Off the grid: re-anchor here. A raw timestamp that is later than the last raw
+            // one but, within the snap tolerance, not later than the last frame given would
+            // come out as a step back: it goes one tick after that frame instead. Real steps
+            // back pass through for the segmenter to judge.
             let last_out = anchor.saturating_add(self.at(last));
-            if raw > anchor && raw <= last_out {
+            if raw > anchor && raw <= last_out && last_out - raw < GRID_TOLERANCE_TICKS {
                 let out = last_out + 1;
                 self.anchor = Some((out, 0));
                 return out;
