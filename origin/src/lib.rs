@@ -88,6 +88,7 @@ impl Origin {
             handshake_timeout: std::time::Duration::from_millis(o.limits.rtmp_handshake_timeout_ms),
             idle_timeout: std::time::Duration::from_millis(o.limits.publisher_idle_timeout_ms),
             write_timeout: std::time::Duration::from_millis(o.limits.write_stall_timeout_ms),
+            warn_budget: ingest::server::WarnBudget::default(),
             takeover: o.publish_takeover,
         });
         let http_state = Arc::new(http::HttpState {

@@ -23,6 +23,49 @@ const MAX_PENDING_FRAMES: usize = 600;
 /// How long a publisher's frames may span before the tracks seen so far are taken as all.
 const TRACK_WAIT_MS: i64 = 1_000;
 
+/// Warnings about refused or broken connections, at most [`WARN_BURST`] per
+/// [`WARN_WINDOW`]: a peer hammering the port must not flood the log. What is held back
+/// is counted and reported with the next warning that gets through.
+#[derive(Debug, Default)]
+pub struct WarnBudget {
+    state: std::sync::Mutex<(Option<Instant>, u32, u64)>,
+}
+
+const WARN_WINDOW: Duration = Duration::from_secs(10);
+const WARN_BURST: u32 = 20;
+
+impl WarnBudget {
+    /// Whether a warning may be logged now, and how many were held back before it.
+    pub fn take(&self, now: Instant) -> Option<u64> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, used, held) = &mut *s;
+        if start.is_none_or(|t| now.saturating_duration_since(t) >= WARN_WINDOW) {
+            *start = Some(now);
+            *used = 0;
+        }
+        if *used < WARN_BURST {
+            *used += 1;
+            Some(std::mem::take(held))
+        } else {
+            *held += 1;
+            None
+        }
+    }
+}
+
+/// Logs a warning within the listener's budget.
+macro_rules! budget_warn {
+    ($state:expr, $($arg:tt)+) => {
+        if let Some(held) = $state.warn_budget.take(Instant::now()) {
+            if held > 0 {
+                tracing::warn!(held_back = held, $($arg)+);
+            } else {
+                tracing::warn!($($arg)+);
+            }
+        }
+    };
+}
+
 /// What the RTMP listener needs.
 pub struct RtmpState {
     pub events: Arc<Events>,
@@ -35,6 +78,7 @@ pub struct RtmpState {
     /// A peer that accepts none of our bytes for this long is dropped.
     pub write_timeout: Duration,
     pub takeover: bool,
+    pub warn_budget: WarnBudget,
 }
 
 /// Accepts connections until the listener fails.
@@ -49,7 +93,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<R
             }
         };
         let Some(slot) = state.limits.connect(peer.ip()) else {
-            tracing::warn!(%peer, "rtmp connection refused: connection limit reached");
+            budget_warn!(state, %peer, "rtmp connection refused: connection limit reached");
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -69,7 +113,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<R
             };
             match ended {
                 Ok(why) => tracing::info!(%peer, "rtmp session ended: {why}"),
-                Err(why) => tracing::warn!(%peer, "rtmp session ended: {why}"),
+                Err(why) => budget_warn!(state, %peer, "rtmp session ended: {why}"),
             }
         });
     }
@@ -264,7 +308,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                             });
                         }
                         Err((code, why)) => {
-                            tracing::warn!(%peer, "publish refused: {why}");
+                            budget_warn!(state, %peer, "publish refused: {why}");
                             session.reject_publish(code, &why);
                         }
                     }
@@ -412,6 +456,18 @@ fn authorise(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_budgeted_and_what_was_held_back_is_counted() {
+        let b = WarnBudget::default();
+        let t = Instant::now();
+        for _ in 0..WARN_BURST {
+            assert_eq!(b.take(t), Some(0));
+        }
+        assert_eq!(b.take(t), None);
+        assert_eq!(b.take(t + Duration::from_secs(1)), None);
+        assert_eq!(b.take(t + WARN_WINDOW), Some(2));
+    }
 
     #[test]
     fn application_names_as_clients_send_them() {
