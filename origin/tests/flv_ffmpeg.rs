@@ -2,7 +2,6 @@
 //! FFmpeg's AAC encoder, read tag by tag as the RTMP session would hand the bodies over, then
 //! packaged by the segmenter.
 
-use bytes::Bytes;
 use popcast_origin::ingest::flv::{AUDIO, FlvConfig, FlvDemuxer, FlvOutput, VIDEO};
 use popcast_packager::media::{CodecConfig, Frame, TrackInfo};
 use popcast_packager::segmenter::{Event, Segmenter, SegmenterConfig};
@@ -28,26 +27,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// The tags of an FLV file: (TagType, timestamp, body).
-fn file_tags(file: &[u8]) -> Vec<(u8, u32, Bytes)> {
-    assert_eq!(&file[..3], b"FLV", "not an FLV file");
-    let header = u32::from_be_bytes(file[5..9].try_into().unwrap()) as usize;
-    let mut pos = header + 4; // PreviousTagSize0
-    let mut out = Vec::new();
-    while pos + 11 <= file.len() {
-        let h = &file[pos..pos + 11];
-        let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-        let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
-        out.push((
-            h[0] & 0x1f,
-            ts,
-            Bytes::copy_from_slice(&file[pos + 11..pos + 11 + size]),
-        ));
-        pos += 11 + size + 4;
-    }
-    out
 }
 
 #[test]
@@ -77,7 +56,7 @@ fn ffmpeg_flv_demuxes_into_tracks_and_frames_the_segmenter_accepts() {
         .status()
         .expect("the ffmpeg CLI runs (make deps installs it)");
     assert!(status.success(), "ffmpeg failed: {status}");
-    let tags = file_tags(&std::fs::read(&flv).unwrap());
+    let tags = popcast_origin::ingest::flv::file_tags(&std::fs::read(&flv).unwrap()).expect("an FLV file");
 
     let mut demuxer = FlvDemuxer::new(FlvConfig::default());
     let mut tracks: Vec<TrackInfo> = Vec::new();

@@ -78,12 +78,20 @@ impl Running {
 
 /// ffmpeg publishing a test pattern and a tone: `-re`, libx264 zerolatency, AAC, FLV.
 fn publish(url: &str, secs: u32, size: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &secs.to_string()])
-        .args([
+    publish_with(
+        url,
+        secs,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ],
+        &[
             "-c:v",
             "libx264",
             "-preset",
@@ -92,12 +100,12 @@ fn publish(url: &str, secs: u32, size: &str) -> Child {
             "zerolatency",
             "-g",
             "30",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ffmpeg")
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ],
+    )
 }
 
 /// Waits for a child with a deadline (killing it past the deadline).
@@ -508,12 +516,12 @@ fn bad_input_ends_only_its_own_session() {
     );
 }
 
-/// ffmpeg with `extra` codec arguments (for one-track publishes).
-fn publish_with(url: &str, input: &[&str], codec: &[&str]) -> Child {
+/// ffmpeg `-re` publishing `input` for `secs`, encoded with `codec`, as FLV to `url`.
+fn publish_with(url: &str, secs: u32, input: &[&str], codec: &[&str]) -> Child {
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
         .args(input)
-        .args(["-t", "5"])
+        .args(["-t", &secs.to_string()])
         .args(codec)
         .args(["-f", "flv", url])
         .stdout(Stdio::null())
@@ -527,6 +535,7 @@ fn video_only_and_audio_only_publishers() {
     let o = Running::start(|_| {});
     let video = publish_with(
         &o.rtmp(KEY_A),
+        5,
         &["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"],
         &[
             "-an",
@@ -542,6 +551,7 @@ fn video_only_and_audio_only_publishers() {
     );
     let audio = publish_with(
         &o.rtmp(KEY_B),
+        5,
         &["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"],
         &["-vn", "-c:a", "aac"],
     );

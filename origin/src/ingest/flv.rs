@@ -786,6 +786,29 @@ impl FlvDemuxer {
     }
 }
 
+/// The tags of an FLV *file* (header, then tags each followed by PreviousTagSize) as
+/// `(TagType, timestamp, body)`: how tests feed ffmpeg's FLV output to the demuxer. A
+/// truncated last tag ends the list; `None` when the data is not an FLV file.
+#[doc(hidden)]
+pub fn file_tags(file: &[u8]) -> Option<Vec<(u8, u32, Bytes)>> {
+    if file.get(..3)? != b"FLV" {
+        return None;
+    }
+    let header = u32::from_be_bytes(file.get(5..9)?.try_into().ok()?) as usize;
+    let mut pos = header.checked_add(4)?; // PreviousTagSize0
+    let mut out = Vec::new();
+    while let Some(h) = file.get(pos..pos.saturating_add(11)) {
+        let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+        let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
+        let Some(body) = file.get(pos + 11..pos + 11 + size) else {
+            break;
+        };
+        out.push((h[0] & 0x1f, ts, Bytes::copy_from_slice(body)));
+        pos += 11 + size + 4;
+    }
+    Some(out)
+}
+
 fn check_size(config: FlvConfig, media: &'static str, data: &Bytes) -> Result<(), FlvError> {
     if data.len() > config.max_frame_bytes as usize {
         return Err(FlvError::FrameTooLarge {
@@ -821,27 +844,9 @@ mod tests {
         UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
     }
 
-    /// The tags of an FLV file: (TagType, timestamp, body).
-    fn file_tags(file: &[u8]) -> Vec<(u8, u32, Bytes)> {
-        let header = u32::from_be_bytes(file[5..9].try_into().unwrap()) as usize;
-        let mut pos = header + 4;
-        let mut out = Vec::new();
-        while pos + 11 <= file.len() {
-            let h = &file[pos..pos + 11];
-            let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-            let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
-            out.push((
-                h[0] & 0x1f,
-                ts,
-                Bytes::copy_from_slice(&file[pos + 11..pos + 11 + size]),
-            ));
-            pos += 11 + size + 4;
-        }
-        out
-    }
-
     fn fixture_tags(kind: u8) -> Vec<(u32, Bytes)> {
         file_tags(FIXTURE)
+            .expect("an FLV file")
             .into_iter()
             .filter(|t| t.0 == kind)
             .map(|(_, ts, body)| (ts, body))
@@ -857,7 +862,7 @@ mod tests {
     /// Every tag of the fixture through one demuxer, shifted by `offset` ms (wrapping).
     fn demux_fixture(d: &mut FlvDemuxer, offset: u32) -> Vec<FlvOutput> {
         let mut out = Vec::new();
-        for (kind, ts, body) in file_tags(FIXTURE) {
+        for (kind, ts, body) in file_tags(FIXTURE).expect("an FLV file") {
             let ts = ts.wrapping_add(offset);
             let arrived = at(u64::from(ts));
             let r = match kind {
