@@ -14,10 +14,52 @@ use crate::naming;
 use crate::segmenter::Event;
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
+
+/// Batches a relay subscriber may fall behind by before it is told it lagged (a few
+/// seconds of parts at one batch per chunk).
+pub const UPDATE_BACKLOG: usize = 1024;
+
+/// What a rendition's followers (the origin's relay) receive after their replay: every
+/// batch of events in the order applied, then the end.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Events(Arc<[Event]>),
+    Ended,
+}
+
+/// A follower of one rendition: the events that rebuild its window from a point, then
+/// every later change. Taken under the rendition's lock, so nothing is missed or repeated
+/// between the two.
+#[derive(Debug)]
+pub struct Follow {
+    /// Identifies this rendition's numbering: a new rendition (a new source, a restarted
+    /// process) has a new epoch, and positions of another epoch mean nothing here.
+    pub epoch: u64,
+    /// `Init` first (when there is one), then the window from the resume point.
+    pub replay: Vec<Event>,
+    pub ended: bool,
+    pub updates: broadcast::Receiver<Update>,
+}
+
+/// A process-unique, restart-unique rendition epoch: start time in nanoseconds mixed with a
+/// counter.
+fn new_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // SplitMix64 of both, so that epochs of consecutive renditions look unrelated.
+    let mut z = now ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 
 /// Window sizes and timing of one event's renditions.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,7 +287,10 @@ impl State {
 #[derive(Debug)]
 pub struct Rendition {
     name: String,
+    epoch: u64,
     state: Mutex<State>,
+    /// Every applied batch, for followers (sent under the state lock).
+    updates: broadcast::Sender<Update>,
     /// Bumped after every batch of events; waiters re-check on change.
     version: watch::Sender<u64>,
     /// The last rendered playlist, full and delta, with the versions of every rendition of
@@ -297,8 +342,12 @@ impl Rendition {
     pub fn apply(&self, events: impl IntoIterator<Item = Event>, window: usize) {
         {
             let mut s = self.lock();
-            for e in events {
-                s.apply(e, window);
+            let batch: Arc<[Event]> = events.into_iter().collect();
+            for e in batch.iter() {
+                s.apply(e.clone(), window);
+            }
+            if self.updates.receiver_count() > 0 {
+                let _ = self.updates.send(Update::Events(batch));
             }
         }
         self.version.send_modify(|v| *v += 1);
@@ -306,8 +355,140 @@ impl Rendition {
 
     /// Marks the stream ended (EXT-X-ENDLIST) and wakes every waiter.
     pub fn end(&self) {
-        self.lock().ended = true;
+        {
+            let mut s = self.lock();
+            s.ended = true;
+            let _ = self.updates.send(Update::Ended);
+        }
         self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Whether the stream has ended.
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
+    }
+
+    /// This rendition's epoch (see [`Follow::epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Starts following this rendition. `after` is the last complete part the follower
+    /// holds, in this rendition's numbering: the replay continues from the part after it
+    /// when that is still in the window, and is the whole window otherwise.
+    pub fn follow(&self, after: Option<(u64, u32)>) -> Follow {
+        let s = self.lock();
+        let updates = self.updates.subscribe();
+        let mut replay = Vec::new();
+        let track = s.track.id;
+        if let Some(data) = &s.init {
+            replay.push(Event::Init {
+                track,
+                data: data.clone(),
+                part_target: s.part_target,
+            });
+        }
+        // Resume inside the window only from a complete part it still holds.
+        let resume = after.filter(|&(msn, part)| {
+            s.segment(msn)
+                .and_then(|seg| seg.parts.get(part as usize))
+                .is_some_and(|p| p.duration.is_some())
+        });
+        for seg in &s.segments {
+            let first_part = match resume {
+                Some((msn, _)) if seg.msn < msn => continue,
+                Some((msn, part)) if seg.msn == msn => part as usize + 1,
+                _ => 0,
+            };
+            if first_part == 0 {
+                replay.push(Event::SegmentStart {
+                    track,
+                    msn: seg.msn,
+                    discontinuity: seg.discontinuity,
+                    program_date_time: seg.program_date_time,
+                });
+            }
+            for (i, p) in seg.parts.iter().enumerate().skip(first_part) {
+                replay.push(Event::PartStart {
+                    track,
+                    msn: seg.msn,
+                    part: i as u32,
+                    independent: p.independent,
+                });
+                replay.extend(p.chunks.iter().map(|c| Event::Chunk {
+                    track,
+                    data: c.clone(),
+                }));
+                if let Some(duration) = p.duration {
+                    replay.push(Event::PartEnd {
+                        track,
+                        msn: seg.msn,
+                        part: i as u32,
+                        duration,
+                    });
+                }
+            }
+            if let Some(duration) = seg.duration {
+                replay.push(Event::SegmentEnd {
+                    track,
+                    msn: seg.msn,
+                    duration,
+                });
+            }
+        }
+        Follow {
+            epoch: self.epoch,
+            replay,
+            ended: s.ended,
+            updates,
+        }
+    }
+
+    /// Drops what is in progress at the end of the window: the part being produced, and
+    /// with `segment` the whole unfinished segment. A relayed copy does this when its
+    /// upstream broke off mid-object, so that nothing torn is served as complete; readers of
+    /// the dropped part wait for it to come again (or for the hold limit).
+    pub fn drop_in_progress(&self, segment: bool) {
+        {
+            let mut s = self.lock();
+            let s = &mut *s;
+            if let Some(seg) = s.segments.back_mut() {
+                if seg.duration.is_none() {
+                    if segment {
+                        s.bytes -= seg.bytes;
+                        s.segments.pop_back();
+                    } else if seg.parts.last().is_some_and(|p| p.duration.is_none()) {
+                        if let Some(p) = seg.parts.pop() {
+                            let n: usize = p.chunks.iter().map(Bytes::len).sum();
+                            seg.bytes -= n;
+                            s.bytes -= n;
+                        }
+                    }
+                }
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Slides the window early until it holds at most `max_bytes`, keeping at least the
+    /// newest complete segment and the one in progress. Returns the bytes freed.
+    pub fn trim_to(&self, max_bytes: usize) -> usize {
+        let freed = {
+            let mut s = self.lock();
+            let before = s.bytes;
+            while s.bytes > max_bytes && s.segments.iter().filter(|seg| seg.duration.is_some()).count() > 1 {
+                let Some(old) = s.segments.pop_front() else { break };
+                s.bytes -= old.bytes;
+                if old.discontinuity {
+                    s.discontinuity_sequence += 1;
+                }
+            }
+            before - s.bytes
+        };
+        if freed > 0 {
+            self.version.send_modify(|v| *v += 1);
+        }
+        freed
     }
 
     /// The newest complete part (msn, part), for rendition reports and tests.
@@ -364,8 +545,11 @@ impl EventStore {
     pub fn add_rendition(&self, name: &str, track: TrackInfo) -> Result<Arc<Rendition>, naming::NameError> {
         naming::check_name("rendition", name)?;
         let (version, _) = watch::channel(0);
+        let (updates, _) = broadcast::channel(UPDATE_BACKLOG);
         let r = Arc::new(Rendition {
             name: name.to_string(),
+            epoch: new_epoch(),
+            updates,
             state: Mutex::new(State {
                 track,
                 init: None,
@@ -421,6 +605,29 @@ impl EventStore {
                 r.apply(events, self.config.window_segments);
             }
         }
+    }
+
+    /// Removes a rendition; its waiters are told it is gone.
+    pub fn remove_rendition(&self, name: &str) -> Option<Arc<Rendition>> {
+        self.renditions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+    }
+
+    /// The names of the renditions, in order.
+    pub fn rendition_names(&self) -> Vec<String> {
+        self.renditions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Media bytes held by every rendition's window.
+    pub fn bytes_held(&self) -> usize {
+        self.all().iter().map(|r| r.bytes_held()).sum()
     }
 
     /// Ends every rendition (EXT-X-ENDLIST).
@@ -898,6 +1105,91 @@ mod tests {
             part,
             skip: false,
         }
+    }
+
+    /// A copy fed only from `follow` (the relay's view) renders the origin's playlist text.
+    async fn same_playlist(a: &EventStore, b: &EventStore, name: &str) {
+        let req = PlaylistRequest::default();
+        assert_eq!(
+            &*a.media_playlist(name, req).await.unwrap(),
+            &*b.media_playlist(name, req).await.unwrap()
+        );
+    }
+
+    fn drain_updates(f: &mut Follow) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Ok(u) = f.updates.try_recv() {
+            if let Update::Events(batch) = u {
+                out.extend(batch.iter().cloned());
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_follower_rebuilds_the_window_and_resumes_where_it_stopped() {
+        let (store, mut seg) = fed(100, 0..0);
+        let origin = store.rendition("video").unwrap();
+        let copy = EventStore::new(store.config().clone());
+        let mut f = origin.follow(None);
+        let track = crate::cmaf::read::track_info(&origin.init().unwrap()).unwrap();
+        assert_eq!(track, video_track());
+        let mirror = copy.add_rendition("video", track).unwrap();
+        mirror.apply(f.replay.drain(..), store.config().window_segments);
+        same_playlist(&store, &copy, "video").await;
+        // Later batches arrive as updates, in order.
+        for i in 100..130 {
+            seg.push(video_frame(i, 30)).unwrap();
+            store.apply(seg.drain(), route);
+        }
+        mirror.apply(drain_updates(&mut f), store.config().window_segments);
+        same_playlist(&store, &copy, "video").await;
+        // The copy loses its in-progress part (a torn object) and resumes after its last
+        // complete part: the replay holds exactly what is missing.
+        mirror.drop_in_progress(false);
+        let last = mirror.last_part().unwrap();
+        for i in 130..140 {
+            seg.push(video_frame(i, 30)).unwrap();
+            store.apply(seg.drain(), route);
+        }
+        let mut f2 = origin.follow(Some(last));
+        assert_eq!(f2.epoch, origin.epoch());
+        assert!(matches!(f2.replay[0], Event::Init { .. }));
+        assert!(
+            matches!(f2.replay[1], Event::PartStart { msn, .. } | Event::SegmentStart { msn, .. } if (msn, part_of(&f2.replay[1])) > last),
+            "{:?} after {last:?}",
+            f2.replay[1]
+        );
+        mirror.apply(f2.replay.drain(1..), store.config().window_segments);
+        same_playlist(&store, &copy, "video").await;
+        // A position the window no longer holds replays the whole window.
+        let f3 = origin.follow(Some((999, 0)));
+        assert!(matches!(f3.replay[1], Event::SegmentStart { .. }));
+        // Ending reaches followers.
+        store.end();
+        assert!(matches!(f2.updates.try_recv(), Ok(Update::Ended)));
+    }
+
+    fn part_of(e: &Event) -> u32 {
+        match e {
+            Event::PartStart { part, .. } => *part,
+            _ => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn trimming_to_a_budget_keeps_the_newest_segment() {
+        let (store, _) = fed(200, 0..0);
+        let video = store.rendition("video").unwrap();
+        let before = video.bytes_held();
+        let freed = video.trim_to(1);
+        assert!(freed > 0 && video.bytes_held() == before - freed);
+        let text = store
+            .media_playlist("video", PlaylistRequest::default())
+            .await
+            .unwrap();
+        check::check_media(&text).unwrap_or_else(|v| panic!("{}\n{text}", check::report(&v)));
+        assert_eq!(text.matches("#EXTINF").count(), 1, "{text}");
     }
 
     #[tokio::test]

@@ -259,6 +259,47 @@ pub fn init_info(data: &[u8]) -> Result<InitInfo, ReadError> {
     })
 }
 
+/// The track an init segment describes, in the media model's terms: what a relayed copy of
+/// a rendition knows of its track is what its init segment says. H.264 and AAC only.
+pub fn track_info(data: &[u8]) -> Result<crate::media::TrackInfo, ReadError> {
+    use crate::codec::{AudioSpecificConfig, AvcDecoderConfig};
+    use crate::media::{CodecConfig, TrackId, TrackInfo, VideoShape};
+    let info = init_info(data)?;
+    let bad = |kind: &[u8; 4], e: crate::codec::CodecError| malformed(kind, 0, e.to_string());
+    let (codec, video) = match &info.sample_entry {
+        b"avc1" | b"avc3" => {
+            let avc = AvcDecoderConfig::parse(&info.codec_config).map_err(|e| bad(b"avcC", e))?;
+            let sps = avc.sps_info();
+            let shape = VideoShape {
+                width: sps.width,
+                height: sps.height,
+                frame_rate: sps.frame_rate,
+            };
+            (CodecConfig::H264(avc), Some(shape))
+        }
+        b"mp4a" => (
+            CodecConfig::Aac(AudioSpecificConfig::parse(&info.codec_config).map_err(|e| bad(b"esds", e))?),
+            None,
+        ),
+        other => {
+            return Err(malformed(
+                b"stsd",
+                0,
+                format!(
+                    "sample entry {:?} is not H.264 or AAC",
+                    String::from_utf8_lossy(other)
+                ),
+            ));
+        }
+    };
+    Ok(TrackInfo {
+        id: TrackId(info.track_id),
+        timescale: info.timescale,
+        codec,
+        video,
+    })
+}
+
 fn entry_child<'a>(entry: &BoxRef<'a>, skip: usize, kind: &'static [u8; 4]) -> Result<BoxRef<'a>, ReadError> {
     find(entry.children(skip), kind)
 }
