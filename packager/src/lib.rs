@@ -17,6 +17,8 @@ pub mod ffmpeg;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod hls;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod media;
 pub mod naming;
 pub mod segmenter;

@@ -1,9 +1,9 @@
 //! Response bodies: whole objects as the store's own `Bytes` chunks (never copied), or an
 //! object still being produced, streamed chunk by chunk as the segmenter emits them.
 
+use crate::store::{ObjectStream, StoreError};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use popcast_packager::store::{ObjectStream, StoreError};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
