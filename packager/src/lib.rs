@@ -19,6 +19,7 @@ pub mod fixtures;
 pub mod hls;
 pub mod media;
 pub mod naming;
+pub mod relay;
 pub mod segmenter;
 pub mod store;
 
