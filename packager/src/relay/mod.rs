@@ -8,7 +8,10 @@
 //! connection closes and refused or ended subscriptions. Integers on the wire are QUIC
 //! varints ([`varint`]).
 
+mod code;
 pub mod varint;
+
+pub use code::ErrorCode;
 
 /// The ALPN protocol id of relay connections.
 pub const ALPN: &[u8] = b"popcast-relay/1";
