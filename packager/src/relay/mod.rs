@@ -9,9 +9,11 @@
 //! varints ([`varint`]).
 
 mod code;
+mod frame;
 pub mod varint;
 
 pub use code::ErrorCode;
+pub use frame::{EventState, Frame, FrameDecoder, Limits, RelayError, Resume, chunk_header};
 
 /// The ALPN protocol id of relay connections.
 pub const ALPN: &[u8] = b"popcast-relay/1";
