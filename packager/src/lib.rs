@@ -21,6 +21,7 @@ pub mod hls;
 pub mod http;
 pub mod media;
 pub mod naming;
+pub mod relay;
 pub mod segmenter;
 pub mod store;
 
@@ -345,6 +346,95 @@ pub mod fuzzing {
         }
         if let Ok(req) = crate::store::PlaylistRequest::parse_query(query) {
             assert!(req.part.is_none() || req.msn.is_some());
+        }
+    }
+
+    /// Relay frames (`relay::FrameDecoder`, under small limits so fuzzed inputs reach
+    /// them): the same frames and the same error whether the bytes arrive whole, split at
+    /// an offset the input picks, or (under 512 bytes) byte by byte; an error names the
+    /// offset the decoder stopped at and comes back on every later call; each frame starts
+    /// with its own type byte, re-encodes to at most the bytes it was read from (ours are
+    /// minimal varints) and decodes from those to itself; and the default, larger limits
+    /// accept at least the same frames.
+    pub fn relay_frame(data: &[u8]) {
+        use crate::relay::{Frame, FrameDecoder, Limits, RelayError, chunk_header};
+
+        /// Feeds `pieces` in order, taking frames after each, until an error. Returns each
+        /// frame with its stream offset, the error, and the decoder.
+        fn run<'a>(
+            limits: &Limits,
+            pieces: impl IntoIterator<Item = &'a [u8]>,
+        ) -> (Vec<(u64, Frame)>, Option<RelayError>, FrameDecoder) {
+            let mut dec = FrameDecoder::new(limits.clone());
+            let mut frames = Vec::new();
+            for piece in pieces {
+                dec.push(piece);
+                loop {
+                    let at = dec.offset();
+                    match dec.next_frame() {
+                        Ok(Some(frame)) => frames.push((at, frame)),
+                        Ok(None) => break,
+                        Err(e) => return (frames, Some(e), dec),
+                    }
+                }
+            }
+            (frames, None, dec)
+        }
+
+        let small = Limits {
+            max_control_frame: 256,
+            max_catalog_frame: 1024,
+            max_chunk: 2048,
+            max_string: 32,
+            max_list: 4,
+        };
+        let (frames, error, mut dec) = run(&small, [data]);
+        match &error {
+            Some(e) => {
+                let offset = match e {
+                    RelayError::UnknownFrameType { offset, .. }
+                    | RelayError::FrameTooLarge { offset, .. }
+                    | RelayError::Malformed { offset, .. }
+                    | RelayError::TrailingBytes { offset, .. } => *offset,
+                };
+                assert_eq!(offset, dec.offset(), "{e}");
+                assert!(offset < data.len() as u64);
+                assert_eq!(dec.buffered(), 0);
+                dec.push(data);
+                assert_eq!(dec.next_frame().as_ref(), Err(e), "a failed decoder stays failed");
+            }
+            None => assert_eq!(dec.offset() + dec.buffered() as u64, data.len() as u64),
+        }
+
+        if let Some(&first) = data.first() {
+            let (a, b) = data.split_at(usize::from(first) % data.len());
+            let (split, split_error, _) = run(&small, [a, b]);
+            assert_eq!((&split, &split_error), (&frames, &error), "split at {}", a.len());
+        }
+        if data.len() < 512 {
+            let (bytes, bytes_error, _) = run(&small, data.chunks(1));
+            assert_eq!((&bytes, &bytes_error), (&frames, &error), "byte by byte");
+        }
+
+        let ends = frames.iter().skip(1).map(|(at, _)| *at).chain([dec.offset()]);
+        for ((at, frame), end) in frames.iter().zip(ends) {
+            assert_eq!(data[*at as usize], frame.frame_type(), "{frame:?}");
+            let mut out = bytes::BytesMut::new();
+            frame.encode(&mut out);
+            assert!(out.len() as u64 <= end - at, "{frame:?} grew when re-encoded");
+            if let Frame::Chunk { data } = frame {
+                assert_eq!(out[..], [&chunk_header(data.len())[..], &data[..]].concat()[..]);
+            }
+            let (again, again_error, again_dec) = run(&small, [&out[..]]);
+            assert_eq!(again_error, None, "{frame:?}");
+            assert_eq!(again, [(0, frame.clone())]);
+            assert_eq!(again_dec.buffered(), 0);
+        }
+
+        let (roomy, roomy_error, _) = run(&Limits::default(), [data]);
+        assert!(roomy.starts_with(&frames), "larger limits refused a frame");
+        if error.is_none() {
+            assert_eq!((roomy, roomy_error), (frames, None));
         }
     }
 }

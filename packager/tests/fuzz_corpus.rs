@@ -47,3 +47,8 @@ fn hls_check_corpus() {
 fn playback_path_corpus() {
     replay("playback_path", popcast_packager::fuzzing::playback_path);
 }
+
+#[test]
+fn relay_frame_corpus() {
+    replay("relay_frame", popcast_packager::fuzzing::relay_frame);
+}
