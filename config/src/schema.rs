@@ -64,6 +64,9 @@ pub struct OriginConfig {
     pub node_secret: Option<Secret>,
     /// TLS for RTMPS and HTTPS; plain when unset.
     pub tls: Option<TlsConfig>,
+    /// The relay's QUIC certificate. Unset: `tls` when set, else a self-signed certificate
+    /// made once and kept in `{data_dir}/relay/` (edges trust it by `origin_ca_path`).
+    pub relay_tls: Option<TlsConfig>,
     /// Whether a second publisher on a live event replaces the first (else it is refused).
     pub publish_takeover: bool,
     pub limits: OriginLimits,
@@ -93,6 +96,7 @@ impl Default for OriginConfig {
             operator_token: None,
             node_secret: None,
             tls: None,
+            relay_tls: None,
             publish_takeover: false,
             limits: OriginLimits::default(),
             events: Vec::new(),
@@ -164,6 +168,9 @@ pub struct EdgeConfig {
     pub origin_relay: String,
     /// Name the origin's relay certificate is checked against.
     pub origin_server_name: String,
+    /// PEM file with the certificate (or its CA) the origin's relay presents. Required to
+    /// run an edge: the relay link is always TLS-verified.
+    pub origin_ca_path: Option<PathBuf>,
     /// Secret presented in the edge hello; must match the origin's `node_secret`.
     pub node_secret: Option<Secret>,
     /// Viewer HTTP listener (HTTP/1.1 and h2c; HTTPS, HTTP/2 and HTTP/3 when `tls` is set).
@@ -189,6 +196,7 @@ impl Default for EdgeConfig {
             region: "local".into(),
             origin_relay: "127.0.0.1:4433".into(),
             origin_server_name: "localhost".into(),
+            origin_ca_path: None,
             node_secret: None,
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             tls: None,

@@ -13,7 +13,9 @@ pub mod events;
 pub mod http;
 pub mod ingest;
 pub mod live;
-pub mod tls;
+pub mod relay;
+
+pub use popcast_packager::http::tls;
 
 use popcast_config::Config;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Relay(#[from] relay::RelayStartError),
 }
 
 /// A running origin: its listeners' addresses and its events.
@@ -42,6 +46,8 @@ pub struct Origin {
     /// Whether RTMP and HTTP are behind TLS (RTMPS, HTTPS).
     pub tls: bool,
     pub events: Arc<Events>,
+    /// The relay edges dial; running when `origin.node_secret` is set.
+    pub relay: Option<relay::Relay>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -100,12 +106,35 @@ impl Origin {
             tokio::spawn(ingest::server::serve(rtmp, rtmp_tls, rtmp_state)),
             tokio::spawn(http::serve(web, http_tls, http_state)),
         ];
-        tracing::info!(%rtmp_addr, %http_addr, tls = o.tls.is_some(), "origin listening");
+        let relay = match &o.node_secret {
+            None => {
+                tracing::info!("no origin.node_secret: the relay is off and no edge can connect");
+                None
+            }
+            Some(_) => {
+                let cert = match (&o.relay_tls, &o.tls) {
+                    (Some(t), _) | (None, Some(t)) => t.clone(),
+                    (None, None) => tls::self_signed(
+                        &config.node.data_dir.join("relay"),
+                        &["localhost", "127.0.0.1", "::1"],
+                    )?,
+                };
+                let server = tls::server_config(&cert, &[])?;
+                Some(relay::Relay::start(
+                    o.relay_listen,
+                    server,
+                    relay::RelayConfig::from_config(config),
+                    events.clone(),
+                )?)
+            }
+        };
+        tracing::info!(%rtmp_addr, %http_addr, relay = ?relay.as_ref().map(|r| r.addr), tls = o.tls.is_some(), "origin listening");
         Ok(Self {
             rtmp_addr,
             http_addr,
             tls: o.tls.is_some(),
             events,
+            relay,
             tasks,
         })
     }
@@ -114,6 +143,9 @@ impl Origin {
     pub fn stop(&self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(r) = &self.relay {
+            r.stop();
         }
     }
 }

@@ -8,7 +8,7 @@ use popcast_packager::store::{EventStore, StoreConfig};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -96,7 +96,8 @@ pub struct LiveEvent {
     name: String,
     key_hash: [u8; 32],
     packager: PackagerConfig,
-    store: RwLock<Arc<EventStore>>,
+    /// The store viewers read now; watchers (the relay) learn when a new session replaces it.
+    store: watch::Sender<Arc<EventStore>>,
     state: Mutex<FeedState>,
     next_source: AtomicU64,
     status: watch::Sender<FeedStatus>,
@@ -130,7 +131,7 @@ impl LiveEvent {
             name: name.to_string(),
             key_hash: hash_key(stream_key),
             packager: packager.clone(),
-            store: RwLock::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
+            store: watch::Sender::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
             state: Mutex::new(FeedState {
                 owner: None,
                 pipeline: None,
@@ -157,7 +158,17 @@ impl LiveEvent {
 
     /// The store viewers read now. A new session (a source with other tracks) replaces it.
     pub fn store(&self) -> Arc<EventStore> {
-        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.store.borrow().clone()
+    }
+
+    /// Watches the store: changes when a new session replaces it.
+    pub fn store_watch(&self) -> watch::Receiver<Arc<EventStore>> {
+        self.store.subscribe()
+    }
+
+    /// Whether the operator ended the event.
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
     }
 
     /// Ends the event's playlists (EXT-X-ENDLIST) after closing the open segments. The
@@ -297,20 +308,30 @@ impl Feed {
                 next_msn = next_msn.max(msn + 1);
             }
         }
-        old.end();
         let mut seg = Segmenter::new(SegmenterConfig::from(&self.event.packager));
         seg.start_at(next_msn);
         let store = EventStore::new(StoreConfig::from_config(&self.event.packager));
         for t in &tracks {
-            seg.add_track(t.clone())
-                .map_err(|e| FeedError::BadTracks(e.to_string()))?;
-            let name = LiveEvent::route(t.id, &tracks).expect("the track is in the set");
-            store
-                .add_rendition(&name, t.clone())
-                .map_err(|e| FeedError::BadTracks(e.to_string()))?;
+            let added = seg
+                .add_track(t.clone())
+                .map_err(|e| FeedError::BadTracks(e.to_string()))
+                .and_then(|()| {
+                    let name = LiveEvent::route(t.id, &tracks).expect("the track is in the set");
+                    store
+                        .add_rendition(&name, t.clone())
+                        .map(drop)
+                        .map_err(|e| FeedError::BadTracks(e.to_string()))
+                });
+            if let Err(e) = added {
+                old.end();
+                return Err(e);
+            }
         }
         state.pipeline = Some((seg, tracks));
-        *self.event.store.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(store);
+        // Replaced before the old one ends, so whoever sees the end can already tell a new
+        // session from the event's end.
+        self.event.store.send_replace(Arc::new(store));
+        old.end();
         if next_msn > 0 {
             tracing::warn!(event = %self.event.name, next_msn, "tracks changed: a new session starts; players must reload");
         }

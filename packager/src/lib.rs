@@ -1,14 +1,17 @@
-//! Popcast's packager: turns a live source's frames into what viewers fetch.
+//! Popcast's packager: turns a live source's frames into what viewers fetch, and holds what
+//! origin and edge share about serving it.
 //!
 //! Owns: the media model ([`media::Frame`], [`media::TrackInfo`]), codec configuration
-//! records ([`codec`]), the HLS playlist checker tests hold our playlists to ([`hls::check`]),
-//! and, behind the one FFmpeg boundary ([`ffmpeg`]), the built-in test source. The CMAF muxer,
-//! segmenter, LL-HLS/LL-DASH manifests, live store (issue #3) and the ABR ladder (issue #5)
-//! will live here too.
+//! records ([`codec`]), the CMAF muxer and reader ([`cmaf`]), the segmenter, LL-HLS
+//! playlists and the checker tests hold them to ([`hls`]), the live store ([`store`]), the
+//! relay's wire format ([`relay`]: sans-IO frames, with a stream reader for any byte stream),
+//! LL-HLS over HTTP from a store ([`http`], feature `http`: the one implementation origin
+//! and edge serve with), and, behind the one FFmpeg boundary ([`ffmpeg`]), the built-in test
+//! source and later the ABR ladder.
 //!
-//! Must not: open sockets or know about RTMP, WHIP, HTTP or the relay (those live in origin
-//! and edge-node); read clocks inside protocol cores (time is passed in). FFmpeg is used only
-//! inside the `ffmpeg` module.
+//! Must not: know about RTMP or WHIP, open QUIC connections or decide who may watch (origin
+//! and edge-node do); read clocks inside protocol cores (time is passed in). FFmpeg is used
+//! only inside the `ffmpeg` module.
 
 pub mod cmaf;
 pub mod codec;

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use std::time::SystemTime;
 
 /// A track's number within one source (a publisher connection, the test source, a rendition).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TrackId(pub u32);
 
 /// What a track carries and how to decode it.

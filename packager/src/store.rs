@@ -46,8 +46,8 @@ pub struct Follow {
     pub updates: broadcast::Receiver<Update>,
 }
 
-/// A process-unique, restart-unique rendition epoch: start time in nanoseconds mixed with a
-/// counter.
+/// A process-unique, restart-unique rendition epoch below 2^62: the time in nanoseconds
+/// mixed with a counter.
 fn new_epoch() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -58,7 +58,8 @@ fn new_epoch() -> u64 {
     let mut z = now ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    // 62 bits: the relay carries it as a QUIC varint.
+    (z ^ (z >> 31)) & ((1 << 62) - 1)
 }
 
 /// Window sizes and timing of one event's renditions.
@@ -489,6 +490,11 @@ impl Rendition {
             self.version.send_modify(|v| *v += 1);
         }
         freed
+    }
+
+    /// The newest segment in the window: its number and whether it is complete.
+    pub fn last_segment(&self) -> Option<(u64, bool)> {
+        self.lock().segments.back().map(|s| (s.msn, s.duration.is_some()))
     }
 
     /// The newest complete part (msn, part), for rendition reports and tests.

@@ -70,9 +70,12 @@ pub struct HttpState {
 /// Accepts connections until the listener fails; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<HttpState>) {
     let limits = state.limits.conn();
-    serve_http::serve(listener, tls, limits, move |req| {
+    serve_http::serve(listener, tls, limits, move |_peer| {
         let state = state.clone();
-        async move { handle(&state, req).await }
+        move |req| {
+            let state = state.clone();
+            async move { handle(&state, req).await }
+        }
     })
     .await;
 }

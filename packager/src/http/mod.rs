@@ -6,6 +6,7 @@
 pub mod body;
 pub mod request;
 pub mod stall;
+pub mod tls;
 
 pub use body::Body;
 pub use request::{Range, RequestError, range};
@@ -48,9 +49,17 @@ pub struct ConnLimits {
 pub type Reply = Response<Body>;
 
 /// Accepts connections until the listener fails; each connection is served on its own task.
-pub async fn serve<H, F>(listener: TcpListener, tls: Option<TlsAcceptor>, limits: ConnLimits, handler: H)
-where
-    H: Fn(Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+///
+/// `connection` makes each connection's request handler (given the peer's address), so a
+/// handler can hold per-connection state (an edge counts a connection as one viewer).
+pub async fn serve<M, H, F>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    limits: ConnLimits,
+    connection: M,
+) where
+    M: Fn(std::net::SocketAddr) -> H + Send + Sync + 'static,
+    H: Fn(Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -70,7 +79,7 @@ where
         };
         // Parts are streamed chunk by chunk: each chunk must leave at once.
         let _ = tcp.set_nodelay(true);
-        let handler = handler.clone();
+        let handler = connection(peer);
         let tls = tls.clone();
         let limits = limits.clone();
         tokio::spawn(async move {

@@ -10,6 +10,7 @@
 
 mod code;
 mod frame;
+pub mod io;
 pub mod varint;
 
 pub use code::ErrorCode;

@@ -1,0 +1,372 @@
+//! Origin → QUIC relay → edges, end to end on loopback: the ffmpeg CLI publishes to a real
+//! origin, two real edges dial its relay, and simulated viewers (a small LL-HLS client over
+//! HTTP/1.1 keep-alive: blocking playlist reload, then the part) watch through the edges.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use popcast_config::{Config, Secret};
+use popcast_edge::Edge;
+use popcast_origin::Origin;
+use popcast_origin::events::Events;
+use popcast_origin::live::LiveEvent;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "relay-test-key-0123456789";
+const SECRET: &str = "relay-test-node-secret";
+
+struct Topology {
+    origin: Origin,
+    edges: Vec<Edge>,
+    rt: tokio::runtime::Runtime,
+    dir: PathBuf,
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("popcast-relay-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn origin_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.node.data_dir = dir.join("origin");
+    c.origin.rtmp_listen = "127.0.0.1:0".parse().unwrap();
+    c.origin.http_listen = "127.0.0.1:0".parse().unwrap();
+    c.origin.relay_listen = "127.0.0.1:0".parse().unwrap();
+    c.origin.node_secret = Some(Secret::new(SECRET));
+    c
+}
+
+fn edge_config(dir: &std::path::Path, relay: std::net::SocketAddr, name: &str) -> Config {
+    let mut c = Config::default();
+    c.node.data_dir = dir.join(name);
+    c.edge.node_id = name.into();
+    c.edge.region = name.into();
+    c.edge.origin_relay = relay.to_string();
+    c.edge.origin_server_name = "localhost".into();
+    c.edge.origin_ca_path = Some(dir.join("origin/relay/cert.pem"));
+    c.edge.node_secret = Some(Secret::new(SECRET));
+    c.edge.http_listen = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+impl Topology {
+    fn start(test: &str, edges: &[&str], tune_edge: impl Fn(&mut Config)) -> Self {
+        // RUST_LOG=popcast_edge=debug,popcast_origin=debug shows the relay at work.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = temp_dir(test);
+        let config = origin_config(&dir);
+        let events = Arc::new(Events::new());
+        events
+            .add(LiveEvent::new("ev", KEY.as_bytes(), &config.packager))
+            .unwrap();
+        let origin = rt.block_on(Origin::start(&config, events)).unwrap();
+        let relay = origin.relay.as_ref().expect("relay on").addr;
+        let edges = edges
+            .iter()
+            .map(|name| {
+                let mut c = edge_config(&dir, relay, name);
+                tune_edge(&mut c);
+                rt.block_on(Edge::start(&c)).unwrap()
+            })
+            .collect();
+        Self {
+            origin,
+            edges,
+            rt,
+            dir,
+        }
+    }
+
+    fn rtmp(&self) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{KEY}", self.origin.rtmp_addr.port())
+    }
+
+    fn edge_url(&self, i: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.edges[i].http_addr.port())
+    }
+}
+
+fn publish(url: &str, secs: u32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &secs.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg runs")
+}
+
+fn curl(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn wait_until(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_edge_serves_the_origins_playlists_and_parts_over_the_relay() {
+    let t = Topology::start("basic", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 8);
+    wait_until(20, "the edge's multivariant playlist", || {
+        curl(&t.edge_url(0, "/live/ev/master.m3u8")).0 == 200
+    });
+    let (_, master) = curl(&t.edge_url(0, "/live/ev/master.m3u8"));
+    assert!(master.contains("source/index.m3u8"), "{master}");
+    for rendition in ["source", "audio"] {
+        let (code, pl) = curl(&t.edge_url(0, &format!("/live/ev/{rendition}/index.m3u8")));
+        assert_eq!(code, 200, "{pl}");
+        if let Err(v) = popcast_packager::hls::check::check_media(&pl) {
+            panic!("{rendition}: {v:?}\n{pl}");
+        }
+        // The same parts, byte for byte, as the origin's.
+        let part = pl
+            .lines()
+            .filter_map(|l| l.split("URI=\"").nth(1))
+            .filter(|u| u.ends_with(".m4s\",INDEPENDENT=YES") || u.ends_with(".m4s\""))
+            .map(|u| u.split('"').next().unwrap().to_string())
+            .next_back()
+            .expect("a part");
+        let path = format!("/live/ev/{rendition}/{part}");
+        let from_edge = Command::new("curl")
+            .args(["-s", "-m", "10", &t.edge_url(0, &path)])
+            .output()
+            .unwrap()
+            .stdout;
+        let from_origin = Command::new("curl")
+            .args([
+                "-s",
+                "-m",
+                "10",
+                &format!("http://127.0.0.1:{}{path}", t.origin.http_addr.port()),
+            ])
+            .output()
+            .unwrap()
+            .stdout;
+        assert!(!from_edge.is_empty());
+        assert_eq!(from_edge, from_origin, "{path}");
+    }
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+/// What the simulated viewers saw, summed.
+#[derive(Default)]
+struct Seen {
+    requests: AtomicU64,
+    parts: AtomicU64,
+    part_bytes: AtomicU64,
+    errors: AtomicU64,
+    /// Why requests failed: "status path" or "timeout path", counted.
+    why: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl Seen {
+    fn failed(&self, why: String) {
+        *self.why.lock().unwrap().entry(why).or_default() += 1;
+    }
+}
+
+/// The preload hint's part (msn, part) in a media playlist.
+fn hint(playlist: &str) -> Option<(u64, u32)> {
+    let line = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:TYPE=PART"))?;
+    let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
+    let (msn, rest) = uri.split_once('.')?;
+    let part = rest.strip_suffix(".m4s")?;
+    Some((msn.parse().ok()?, part.parse().ok()?))
+}
+
+/// One viewer on one HTTP/1.1 keep-alive connection, following the live edge like an
+/// LL-HLS player: a blocking reload for the next part, then that part, for `secs`.
+async fn viewer(addr: std::net::SocketAddr, secs: u64, seen: Arc<Seen>) {
+    let fail = |seen: &Seen| {
+        seen.errors.fetch_add(1, Ordering::Relaxed);
+    };
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return fail(&seen);
+    };
+    let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await
+    else {
+        return fail(&seen);
+    };
+    tokio::spawn(conn);
+    let mut get = async |path: String| -> Option<Bytes> {
+        seen.requests.fetch_add(1, Ordering::Relaxed);
+        let req = hyper::Request::get(path.as_str())
+            .header("host", "127.0.0.1")
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let kind = path
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .next_back()
+            .unwrap_or("")
+            .to_string();
+        let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(10), send.send_request(req)).await else {
+            seen.failed(format!("no answer {kind}"));
+            return None;
+        };
+        let ok = res.status() == 200;
+        if !ok {
+            seen.failed(format!("{} {kind}", res.status()));
+        }
+        let body = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect())
+            .await
+            .ok()?
+            .ok()?
+            .to_bytes();
+        ok.then_some(body)
+    };
+    let until = Instant::now() + Duration::from_secs(secs);
+    if get("/live/ev/master.m3u8".into()).await.is_none()
+        || get("/live/ev/source/init.mp4".into()).await.is_none()
+    {
+        return fail(&seen);
+    }
+    let Some(first) = get("/live/ev/source/index.m3u8".into()).await else {
+        return fail(&seen);
+    };
+    let mut next = hint(&String::from_utf8_lossy(&first));
+    while Instant::now() < until {
+        let Some((msn, part)) = next else {
+            return fail(&seen);
+        };
+        let Some(pl) = get(format!(
+            "/live/ev/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"
+        ))
+        .await
+        else {
+            return fail(&seen);
+        };
+        // A hint past the end of its segment is answered with the next segment's first
+        // part (the playlist says which), as players read it.
+        let text = String::from_utf8_lossy(&pl).to_string();
+        let (msn, part) = if text.contains(&format!("URI=\"{msn}.{part}.m4s\"")) {
+            (msn, part)
+        } else {
+            (msn + 1, 0)
+        };
+        let Some(body) = get(format!("/live/ev/source/{msn}.{part}.m4s")).await else {
+            return fail(&seen);
+        };
+        seen.parts.fetch_add(1, Ordering::Relaxed);
+        seen.part_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        next = hint(&text);
+    }
+}
+
+#[test]
+fn two_edges_hold_200_viewers_each_and_fetch_every_object_once() {
+    const VIEWERS: usize = 200;
+    const SECS: u64 = 30;
+    let t = Topology::start("fanout", &["eu-west", "us-east"], |_| {});
+    let mut ff = publish(&t.rtmp(), (SECS + 20) as u32);
+    wait_until(20, "the origin's first segment", || {
+        curl(&format!(
+            "http://127.0.0.1:{}/live/ev/master.m3u8",
+            t.origin.http_addr.port()
+        ))
+        .0 == 200
+    });
+    let seen: Vec<Arc<Seen>> = (0..2).map(|_| Arc::default()).collect();
+    t.rt.block_on(async {
+        let mut all = Vec::new();
+        for (i, edge) in t.edges.iter().enumerate() {
+            for _ in 0..VIEWERS {
+                all.push(tokio::spawn(viewer(edge.http_addr, SECS, seen[i].clone())));
+            }
+        }
+        for v in all {
+            v.await.unwrap();
+        }
+    });
+    let _ = ff.kill();
+    let _ = ff.wait();
+    let ledger = t.origin.relay.as_ref().unwrap().ledger();
+    let counts = ledger.counts();
+    for (i, name) in ["eu-west", "us-east"].iter().enumerate() {
+        let s = &seen[i];
+        let (requests, parts, errors) = (
+            s.requests.load(Ordering::Relaxed),
+            s.parts.load(Ordering::Relaxed),
+            s.errors.load(Ordering::Relaxed),
+        );
+        eprintln!(
+            "{name}: {VIEWERS} viewers, {requests} requests, {parts} parts ({} bytes), {errors} errors {:?}",
+            s.part_bytes.load(Ordering::Relaxed),
+            s.why.lock().unwrap()
+        );
+        assert_eq!(errors, 0, "{name}");
+        // Every viewer followed the live edge part by part for the whole run (5 parts/s).
+        assert!(
+            parts >= (VIEWERS as u64) * SECS * 5 * 8 / 10,
+            "{name}: {parts} parts"
+        );
+        let sent: Vec<_> = counts.iter().filter(|(k, _)| k.node == *name).collect();
+        // What the viewers fetched crossed the relay, each part exactly once per edge.
+        assert!(
+            sent.len() as u64 >= SECS * 5 * 8 / 10,
+            "{name}: {} objects",
+            sent.len()
+        );
+        assert!(sent.iter().all(|(_, n)| *n == 1), "{name}: {sent:?}");
+        let slot = t.edges[i].slots.get("ev").unwrap();
+        assert_eq!(
+            slot.counters.upstream_fetches.load(Ordering::Relaxed),
+            1,
+            "{name}: one subscription"
+        );
+    }
+    assert_eq!(ledger.repeats(), 0);
+}
