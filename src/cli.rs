@@ -35,7 +35,7 @@ pub enum Command {
     ///
     /// Runs the origin (RTMP ingest and HTTP playback) with the event `demo`, fed by the
     /// built-in test source until a creator publishes to it. Prints the URLs, one labelled
-    /// line each. The edge arrives with issue #6. Stop with Ctrl-C.
+    /// line each, and one in-process edge that dials the origin's relay. Stop with Ctrl-C.
     Up(UpArgs),
     /// Run an origin (ingest, packaging, control API, relay to edges).
     Origin(ServiceArgs),
@@ -71,6 +71,12 @@ pub struct UpArgs {
     /// HTTP listen address (overrides `origin.http_listen`; default 0.0.0.0:8080).
     #[arg(long)]
     pub http_listen: Option<std::net::SocketAddr>,
+    /// Viewer HTTP address of the in-process edge (default: `edge.http_listen`).
+    #[arg(long)]
+    pub edge_listen: Option<std::net::SocketAddr>,
+    /// QUIC address of the origin's relay (default: `origin.relay_listen`).
+    #[arg(long)]
+    pub relay_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -65,7 +65,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             up::run(config, args).await
         }
         Command::Origin(args) => up::origin(load(Some(&args.config))?).await,
-        Command::Edge(args) => not_yet(Some(&args.config), "the edge node", 6),
+        Command::Edge(args) => up::edge(load(Some(&args.config))?).await,
         Command::Event(_) => not_yet(None, "event management", 7),
         Command::Bench(args) => match args.scenario {
             cli::Scenario::Transcode => not_yet(None, "the transcode benchmark", 5),

@@ -4,6 +4,7 @@
 use crate::cli::{SourceKind, UpArgs};
 use anyhow::Context;
 use popcast_config::Config;
+use popcast_edge::Edge;
 use popcast_origin::Origin;
 use popcast_origin::events::{Events, new_stream_key};
 use popcast_origin::live::{self, FeedError, LiveEvent};
@@ -85,6 +86,22 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     if let Some(a) = args.http_listen {
         config.origin.http_listen = a;
     }
+    if let Some(a) = args.edge_listen {
+        config.edge.http_listen = a;
+    }
+    if let Some(a) = args.relay_listen {
+        config.origin.relay_listen = a;
+    }
+    // The in-process edge and the origin share a node secret: the configured one, or one
+    // made for this run.
+    let secret = match (&config.origin.node_secret, &config.edge.node_secret) {
+        (Some(s), _) | (None, Some(s)) => s.clone(),
+        (None, None) => popcast_config::Secret::new(
+            new_stream_key().map_err(|_| anyhow::anyhow!("no randomness for the node secret"))?,
+        ),
+    };
+    config.origin.node_secret = Some(secret.clone());
+    config.edge.node_secret = Some(secret);
     let events = configured_events(&config)?;
     let key = match config.origin.events.iter().find(|e| e.name == DEMO) {
         Some(e) => e.stream_key.expose().to_string(),
@@ -96,10 +113,14 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     };
     let demo = events.get(DEMO).context("the demo event")?;
     let origin = Origin::start(&config, events.clone()).await?;
+    let edge = start_edge(&mut config, &origin).await?;
     let base = http_base(&config, &origin);
     let rtmp_scheme = if origin.tls { "rtmps" } else { "rtmp" };
     println!("origin playback: {base}/live/{DEMO}/master.m3u8");
-    println!("edge playback: not yet available (the edge node arrives with issue #6)");
+    println!(
+        "edge playback: http://{}/live/{DEMO}/master.m3u8",
+        reachable(edge.http_addr)
+    );
     println!(
         "RTMP publish: {rtmp_scheme}://{}/live/{key}",
         reachable(origin.rtmp_addr)
@@ -153,8 +174,41 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         // The source thread stops when its task's handle drops; give it a moment.
         let _ = s.await;
     }
+    edge.stop();
     origin.stop();
     println!("stopped: {ended_by}");
+    Ok(())
+}
+
+/// The in-process edge of `popcast up`: dials the origin's relay on loopback, trusting the
+/// certificate the origin made (or was given) for it.
+async fn start_edge(config: &mut Config, origin: &Origin) -> anyhow::Result<Edge> {
+    let relay = origin
+        .relay
+        .as_ref()
+        .context("the relay (it runs when a node secret is set)")?;
+    config.edge.origin_relay = reachable(relay.addr);
+    config.edge.origin_server_name = "localhost".into();
+    if config.edge.origin_ca_path.is_none() {
+        let cert = match (&config.origin.relay_tls, &config.origin.tls) {
+            (Some(t), _) | (None, Some(t)) => t.cert_path.clone(),
+            (None, None) => config.node.data_dir.join("relay/cert.pem"),
+        };
+        config.edge.origin_ca_path = Some(cert);
+    }
+    Ok(Edge::start(config).await?)
+}
+
+/// `popcast edge`: an edge node serving the events its origin provisions, until Ctrl-C or
+/// SIGTERM.
+pub async fn edge(config: Config) -> anyhow::Result<()> {
+    let edge = Edge::start(&config).await?;
+    println!("edge {} ({})", config.edge.node_id, config.edge.region);
+    println!("viewer HTTP: {}", edge.http_addr);
+    println!("origin relay: {}", config.edge.origin_relay);
+    let signal = shutdown_signal().await;
+    edge.stop();
+    println!("stopped: {signal}");
     Ok(())
 }
 
@@ -164,6 +218,10 @@ pub async fn origin(config: Config) -> anyhow::Result<()> {
     let origin = Origin::start(&config, events.clone()).await?;
     println!("RTMP ingest: {}", origin.rtmp_addr);
     println!("HTTP: {}", origin.http_addr);
+    match &origin.relay {
+        Some(r) => println!("relay (QUIC): {}", r.addr),
+        None => println!("relay: off (no origin.node_secret)"),
+    }
     for name in events.names() {
         println!("event {name}: /live/{name}/master.m3u8");
     }

@@ -60,7 +60,6 @@ fn every_command_explains_itself() {
 #[test]
 fn unbuilt_commands_say_so_and_exit_3() {
     let cases: &[&[&str]] = &[
-        &["edge", "--config", &example("two-regions/eu-west.toml")],
         &["event", "list"],
         &["event", "create", "--title", "Clinic"],
         &["bench", "latency"],

@@ -31,6 +31,10 @@ impl Up {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
+            "--edge-listen",
+            "127.0.0.1:0",
+            "--relay-listen",
+            "127.0.0.1:0",
             "--status-every",
             "2",
         ];
@@ -199,6 +203,18 @@ fn up_prints_its_urls_in_order_and_serves_the_demo_event() {
         b.contains("#EXT-X-PART:")
     });
     assert!(media.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{media}");
+    // The in-process edge serves the same event, relayed over QUIC.
+    let edge = up.url("edge playback");
+    assert!(
+        edge.starts_with("http://127.0.0.1:") && edge.ends_with("/live/demo/master.m3u8") && edge != master,
+        "{edge}"
+    );
+    let body = get_ok(&edge, 30, |b| b.contains("#EXT-X-STREAM-INF"));
+    assert!(body.contains("RESOLUTION=320x180"), "{body}");
+    let edge_media = get_ok(&edge.replace("master.m3u8", "source/index.m3u8"), 30, |b| {
+        b.contains("#EXT-X-PART:")
+    });
+    assert!(edge_media.contains("#EXT-X-PRELOAD-HINT:"), "{edge_media}");
     assert!(
         up.wait_line(30, |l| l
             .starts_with("demo: source test source, live edge source="))
@@ -379,4 +395,66 @@ fn embed_page_opened_before_go_live_plays_when_the_creator_publishes() {
     println!("embed page opened before go-live: {report}");
     assert!(out.status.success(), "{report}");
     assert!(report.contains("\"waiting\":0"), "{report}");
+}
+
+/// A `popcast` process started in `cwd`, killed when dropped.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_two_region_example_runs_and_both_edges_play_the_event() {
+    // The example files as they are (fixed loopback ports, relative data directories),
+    // started from a scratch directory.
+    let dir = std::env::temp_dir().join(format!("popcast-two-regions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _scratch = Scratch(dir.clone());
+    let example = |f: &str| format!("{}/config/examples/two-regions/{f}", env!("CARGO_MANIFEST_DIR"));
+    let start = |cmd: &str, file: &str| {
+        Service(
+            Command::new(env!("CARGO_BIN_EXE_popcast"))
+                .args([cmd, "--config", &example(file)])
+                .current_dir(&dir)
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("popcast runs"),
+        )
+    };
+    let _origin = start("origin", "origin.toml");
+    // The origin writes its relay certificate on start; the edges trust that file.
+    let cert = dir.join("data/origin/relay/cert.pem");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !cert.exists() {
+        assert!(Instant::now() < until, "no relay certificate");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _edges = [start("edge", "eu-west.toml"), start("edge", "us-east.toml")];
+    let mut ff = ffmpeg_publish(
+        "rtmp://127.0.0.1:1935/live/example-stream-key-change-me",
+        12,
+        "320x180",
+    );
+    for port in [8181, 8281] {
+        let body = get_ok(
+            &format!("http://127.0.0.1:{port}/live/clinic/master.m3u8"),
+            30,
+            |b| b.contains("#EXT-X-STREAM-INF"),
+        );
+        assert!(body.contains("RESOLUTION=320x180"), "{port}: {body}");
+        get_ok(
+            &format!("http://127.0.0.1:{port}/live/clinic/source/index.m3u8"),
+            30,
+            |b| b.contains("#EXT-X-PART:"),
+        );
+    }
+    let _ = ff.kill();
+    let _ = ff.wait();
 }
