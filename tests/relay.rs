@@ -19,7 +19,8 @@ const KEY: &str = "relay-test-key-0123456789";
 const SECRET: &str = "relay-test-node-secret";
 
 struct Topology {
-    origin: Origin,
+    origin: Option<Origin>,
+    config: Config,
     edges: Vec<Edge>,
     rt: tokio::runtime::Runtime,
     dir: PathBuf,
@@ -80,6 +81,8 @@ impl Topology {
             .add(LiveEvent::new("ev", KEY.as_bytes(), &config.packager))
             .unwrap();
         let origin = rt.block_on(Origin::start(&config, events)).unwrap();
+        let mut config = config;
+        config.origin.relay_listen = origin.relay.as_ref().expect("relay on").addr;
         let relay = origin.relay.as_ref().expect("relay on").addr;
         let edges = edges
             .iter()
@@ -90,15 +93,42 @@ impl Topology {
             })
             .collect();
         Self {
-            origin,
+            origin: Some(origin),
+            config,
             edges,
             rt,
             dir,
         }
     }
 
+    /// Stops the origin and starts a new one on the same relay address and data directory
+    /// (so the same relay certificate), with fresh ingest and HTTP ports.
+    fn restart_origin(&mut self) {
+        // Dropped, so its relay socket closes before the new one binds.
+        drop(self.origin.take());
+        let events = Arc::new(Events::new());
+        events
+            .add(LiveEvent::new("ev", KEY.as_bytes(), &self.config.packager))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        self.origin = Some(loop {
+            // The old endpoint's socket closes as its tasks wind down.
+            match self.rt.block_on(Origin::start(&self.config, events.clone())) {
+                Ok(o) => break o,
+                Err(e) => {
+                    assert!(Instant::now() < until, "origin restart: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+    }
+
+    fn origin(&self) -> &Origin {
+        self.origin.as_ref().expect("running")
+    }
+
     fn rtmp(&self) -> String {
-        format!("rtmp://127.0.0.1:{}/live/{KEY}", self.origin.rtmp_addr.port())
+        format!("rtmp://127.0.0.1:{}/live/{KEY}", self.origin().rtmp_addr.port())
     }
 
     fn edge_url(&self, i: usize, path: &str) -> String {
@@ -181,7 +211,7 @@ fn an_edge_serves_the_origins_playlists_and_parts_over_the_relay() {
                 "-s",
                 "-m",
                 "10",
-                &format!("http://127.0.0.1:{}{path}", t.origin.http_addr.port()),
+                &format!("http://127.0.0.1:{}{path}", t.origin().http_addr.port()),
             ])
             .output()
             .unwrap()
@@ -222,38 +252,44 @@ fn hint(playlist: &str) -> Option<(u64, u32)> {
     Some((msn.parse().ok()?, part.parse().ok()?))
 }
 
-/// One viewer on one HTTP/1.1 keep-alive connection, following the live edge like an
-/// LL-HLS player: a blocking reload for the next part, then that part, for `secs`.
-async fn viewer(addr: std::net::SocketAddr, secs: u64, seen: Arc<Seen>) {
-    let fail = |seen: &Seen| {
-        seen.errors.fetch_add(1, Ordering::Relaxed);
-    };
-    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
-        return fail(&seen);
-    };
-    let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await
-    else {
-        return fail(&seen);
-    };
-    tokio::spawn(conn);
-    let mut get = async |path: String| -> Option<Bytes> {
+/// An HTTP/1.1 keep-alive client that reconnects when its connection breaks (a torn body
+/// aborts it), as browsers do.
+struct Client {
+    addr: std::net::SocketAddr,
+    send: Option<hyper::client::conn::http1::SendRequest<Empty<Bytes>>>,
+}
+
+impl Client {
+    async fn get(&mut self, path: String, seen: &Seen) -> Option<Bytes> {
         seen.requests.fetch_add(1, Ordering::Relaxed);
-        let req = hyper::Request::get(path.as_str())
-            .header("host", "127.0.0.1")
-            .body(Empty::<Bytes>::new())
-            .ok()?;
         let kind = path
             .rsplit('/')
             .next()
             .unwrap_or("")
             .split('?')
             .next()
-            .unwrap_or("")
-            .split('.')
-            .next_back()
-            .unwrap_or("")
-            .to_string();
+            .unwrap_or("");
+        let kind = kind.split('.').next_back().unwrap_or("").to_string();
+        if self.send.as_ref().is_none_or(|s| s.is_closed()) {
+            let tcp = tokio::net::TcpStream::connect(self.addr).await.ok();
+            let io = tcp.map(hyper_util::rt::TokioIo::new);
+            let Some(Ok((send, conn))) = (match io {
+                Some(io) => Some(hyper::client::conn::http1::handshake(io).await),
+                None => None,
+            }) else {
+                seen.failed(format!("connect {kind}"));
+                return None;
+            };
+            tokio::spawn(conn);
+            self.send = Some(send);
+        }
+        let send = self.send.as_mut()?;
+        let req = hyper::Request::get(path.as_str())
+            .header("host", "127.0.0.1")
+            .body(Empty::<Bytes>::new())
+            .ok()?;
         let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(10), send.send_request(req)).await else {
+            self.send = None;
             seen.failed(format!("no answer {kind}"));
             return None;
         };
@@ -261,33 +297,52 @@ async fn viewer(addr: std::net::SocketAddr, secs: u64, seen: Arc<Seen>) {
         if !ok {
             seen.failed(format!("{} {kind}", res.status()));
         }
-        let body = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect())
-            .await
-            .ok()?
-            .ok()?
-            .to_bytes();
+        let body = match tokio::time::timeout(Duration::from_secs(10), res.into_body().collect()).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            _ => {
+                self.send = None;
+                seen.failed(format!("torn body {kind}"));
+                return None;
+            }
+        };
         ok.then_some(body)
+    }
+}
+
+/// One viewer, following the live edge like an LL-HLS player: a blocking reload for the
+/// next part, then that part, for `secs`; after an error it rejoins from a plain reload.
+async fn viewer(addr: std::net::SocketAddr, secs: u64, seen: Arc<Seen>) {
+    let fail = |seen: &Seen| {
+        seen.errors.fetch_add(1, Ordering::Relaxed);
     };
+    let mut client = Client { addr, send: None };
+    let seen_ref = &*seen;
+    let mut get = async |path: String| client.get(path, seen_ref).await;
     let until = Instant::now() + Duration::from_secs(secs);
     if get("/live/ev/master.m3u8".into()).await.is_none()
         || get("/live/ev/source/init.mp4".into()).await.is_none()
     {
         return fail(&seen);
     }
-    let Some(first) = get("/live/ev/source/index.m3u8".into()).await else {
-        return fail(&seen);
-    };
-    let mut next = hint(&String::from_utf8_lossy(&first));
+    let mut next = None;
+    let mut last = (0, 0);
     while Instant::now() < until {
+        // (Re)join the live edge from a plain reload, as a player does after an error.
         let Some((msn, part)) = next else {
-            return fail(&seen);
+            match get("/live/ev/source/index.m3u8".into()).await {
+                Some(pl) => next = hint(&String::from_utf8_lossy(&pl)),
+                None => {
+                    fail(&seen);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            continue;
         };
-        let Some(pl) = get(format!(
-            "/live/ev/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"
-        ))
-        .await
-        else {
-            return fail(&seen);
+        let blocking = format!("/live/ev/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+        let Some(pl) = get(blocking).await else {
+            fail(&seen);
+            next = None;
+            continue;
         };
         // A hint past the end of its segment is answered with the next segment's first
         // part (the playlist says which), as players read it.
@@ -298,8 +353,16 @@ async fn viewer(addr: std::net::SocketAddr, secs: u64, seen: Arc<Seen>) {
             (msn + 1, 0)
         };
         let Some(body) = get(format!("/live/ev/source/{msn}.{part}.m4s")).await else {
-            return fail(&seen);
+            fail(&seen);
+            next = None;
+            continue;
         };
+        // Numbers only go forward, whatever happens upstream.
+        if (msn, part) <= last {
+            seen.failed(format!("went back from {last:?} to {:?}", (msn, part)));
+            fail(&seen);
+        }
+        last = (msn, part);
         seen.parts.fetch_add(1, Ordering::Relaxed);
         seen.part_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         next = hint(&text);
@@ -315,7 +378,7 @@ fn two_edges_hold_200_viewers_each_and_fetch_every_object_once() {
     wait_until(20, "the origin's first segment", || {
         curl(&format!(
             "http://127.0.0.1:{}/live/ev/master.m3u8",
-            t.origin.http_addr.port()
+            t.origin().http_addr.port()
         ))
         .0 == 200
     });
@@ -333,7 +396,7 @@ fn two_edges_hold_200_viewers_each_and_fetch_every_object_once() {
     });
     let _ = ff.kill();
     let _ = ff.wait();
-    let ledger = t.origin.relay.as_ref().unwrap().ledger();
+    let ledger = t.origin().relay.as_ref().unwrap().ledger();
     let counts = ledger.counts();
     for (i, name) in ["eu-west", "us-east"].iter().enumerate() {
         let s = &seen[i];
@@ -369,4 +432,132 @@ fn two_edges_hold_200_viewers_each_and_fetch_every_object_once() {
         );
     }
     assert_eq!(ledger.repeats(), 0);
+}
+
+/// Starts `n` viewers on `edge` for `secs`, each with its own tally.
+fn viewers(
+    t: &Topology,
+    edge: usize,
+    n: usize,
+    secs: u64,
+) -> (Vec<Arc<Seen>>, Vec<tokio::task::JoinHandle<()>>) {
+    let seen: Vec<Arc<Seen>> = (0..n).map(|_| Arc::default()).collect();
+    let handles = seen
+        .iter()
+        .map(|s| t.rt.spawn(viewer(t.edges[edge].http_addr, secs, s.clone())))
+        .collect();
+    (seen, handles)
+}
+
+fn parts(seen: &[Arc<Seen>]) -> Vec<u64> {
+    seen.iter().map(|s| s.parts.load(Ordering::Relaxed)).collect()
+}
+
+#[test]
+fn viewers_ride_through_a_dropped_link_and_an_origin_restart() {
+    let mut t = Topology::start("faults", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 60);
+    let origin_master = |t: &Topology| {
+        format!(
+            "http://127.0.0.1:{}/live/ev/master.m3u8",
+            t.origin().http_addr.port()
+        )
+    };
+    wait_until(20, "the origin's first segment", || {
+        curl(&origin_master(&t)).0 == 200
+    });
+    let (seen, handles) = viewers(&t, 0, 20, 36);
+    std::thread::sleep(Duration::from_secs(6));
+
+    // 1. The relay link drops: the edge reconnects and resumes from the parts it holds.
+    let before = parts(&seen);
+    assert!(t.origin().relay.as_ref().unwrap().disconnect("eu-west"));
+    std::thread::sleep(Duration::from_secs(8));
+    let after_drop = parts(&seen);
+    assert!(
+        before.iter().zip(&after_drop).all(|(b, a)| a >= &(b + 20)),
+        "every viewer kept playing through the drop: {before:?} -> {after_drop:?}"
+    );
+    let link = t.edges[0].link.clone();
+    assert!(link.connections.load(Ordering::Relaxed) >= 2);
+
+    // 2. The origin restarts (same relay address and certificate); the creator's encoder
+    // reconnects; the edge comes back and numbers on from where its viewers are.
+    let _ = ff.kill();
+    let _ = ff.wait();
+    t.restart_origin();
+    let mut ff = publish(&t.rtmp(), 40);
+    wait_until(20, "the restarted origin's first segment", || {
+        curl(&origin_master(&t)).0 == 200
+    });
+    t.rt.block_on(async {
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    let _ = ff.kill();
+    let _ = ff.wait();
+    let end = parts(&seen);
+    for (i, s) in seen.iter().enumerate() {
+        let why = s.why.lock().unwrap();
+        eprintln!(
+            "viewer {i}: {} parts, {} errors {why:?}",
+            end[i],
+            s.errors.load(Ordering::Relaxed)
+        );
+        assert!(
+            !why.keys().any(|k| k.starts_with("went back")),
+            "viewer {i}: {why:?}"
+        );
+        assert!(
+            end[i] >= after_drop[i] + 20,
+            "viewer {i} plays again after the restart: {} -> {}",
+            after_drop[i],
+            end[i]
+        );
+    }
+    assert!(link.connections.load(Ordering::Relaxed) >= 3);
+    eprintln!(
+        "edge link: {} connections, {} torn objects, {} resubscribes",
+        link.connections.load(Ordering::Relaxed),
+        link.torn_objects.load(Ordering::Relaxed),
+        link.resubscribes.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn a_slot_past_its_memory_budget_slides_its_window_early() {
+    const BUDGET: u64 = 300_000;
+    let t = Topology::start("budget", &["eu-west"], |c| {
+        c.edge.slot_memory_budget_bytes = BUDGET
+    });
+    let mut ff = publish(&t.rtmp(), 20);
+    wait_until(20, "the edge's media playlist", || {
+        curl(&t.edge_url(0, "/live/ev/source/index.m3u8")).0 == 200
+    });
+    // Long enough for the origin's window (6 segments) to outgrow the budget.
+    std::thread::sleep(Duration::from_secs(14));
+    let slot = t.edges[0].slots.get("ev").unwrap();
+    let trimmed = slot.counters.budget_trimmed_bytes.load(Ordering::Relaxed);
+    let (_, edge_pl) = curl(&t.edge_url(0, "/live/ev/source/index.m3u8"));
+    let (_, origin_pl) = curl(&format!(
+        "http://127.0.0.1:{}/live/ev/source/index.m3u8",
+        t.origin().http_addr.port()
+    ));
+    let _ = ff.kill();
+    let _ = ff.wait();
+    eprintln!(
+        "budget {BUDGET}: held {} bytes, trimmed {trimmed}",
+        slot.bytes_held()
+    );
+    assert!(trimmed > 0);
+    if let Err(v) = popcast_packager::hls::check::check_media(&edge_pl) {
+        panic!("{v:?}\n{edge_pl}");
+    }
+    let segments = |p: &str| p.matches("#EXTINF").count();
+    assert!(
+        segments(&edge_pl) < segments(&origin_pl),
+        "edge:\n{edge_pl}\norigin:\n{origin_pl}"
+    );
+    assert!(segments(&edge_pl) >= 1);
 }

@@ -79,6 +79,8 @@ struct Shared {
     config: RelayConfig,
     events: Arc<Events>,
     edges: Mutex<BTreeMap<String, EdgeStatus>>,
+    /// Each connected edge's connection, to close it on demand.
+    conns: Mutex<HashMap<String, quinn::Connection>>,
     ledger: Ledger,
     connections: AtomicU64,
 }
@@ -128,6 +130,7 @@ impl Relay {
             config,
             events,
             edges: Mutex::new(BTreeMap::new()),
+            conns: Mutex::new(HashMap::new()),
             ledger: Ledger::default(),
             connections: AtomicU64::new(0),
         });
@@ -144,6 +147,18 @@ impl Relay {
     /// The edges connected now, by node id.
     pub fn edges(&self) -> Vec<EdgeStatus> {
         lock(&self.shared.edges).values().cloned().collect()
+    }
+
+    /// Closes edge `node_id`'s connection (it reconnects and resumes). Whether it was
+    /// connected.
+    pub fn disconnect(&self, node_id: &str) -> bool {
+        match lock(&self.shared.conns).remove(node_id) {
+            Some(c) => {
+                c.close(code(ErrorCode::Shutdown), b"disconnected by the origin");
+                true
+            }
+            None => false,
+        }
     }
 
     /// What was sent to which edge.
@@ -312,6 +327,7 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
             connections,
         },
     );
+    lock(&shared.conns).insert(node_id.clone(), conn.clone());
     let _registered = Registered {
         shared: shared.clone(),
         node_id: node_id.clone(),
@@ -461,6 +477,7 @@ impl Drop for Registered {
             .is_some_and(|s| s.connections == self.connections)
         {
             edges.remove(&self.node_id);
+            lock(&self.shared.conns).remove(&self.node_id);
             tracing::info!(node = %self.node_id, "edge disconnected");
         }
     }
