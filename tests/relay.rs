@@ -2,6 +2,8 @@
 //! origin, two real edges dial its relay, and simulated viewers (a small LL-HLS client over
 //! HTTP/1.1 keep-alive: blocking playlist reload, then the part) watch through the edges.
 
+mod common;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use popcast_config::{Config, Secret};
@@ -10,7 +12,7 @@ use popcast_origin::Origin;
 use popcast_origin::events::Events;
 use popcast_origin::live::LiveEvent;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -136,27 +138,9 @@ impl Topology {
     }
 }
 
+/// The ffmpeg CLI publishing a 320x180 test pattern with a tone.
 fn publish(url: &str, secs: u32) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &secs.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "30",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg runs")
+    common::ffmpeg_publish(url, secs, "320x180")
 }
 
 fn curl(url: &str) -> (u16, String) {

@@ -1,6 +1,8 @@
 //! `popcast up` as a user runs it: the labelled URLs, the demo event playing in hls.js through
 //! the embed page, and a creator taking over from the test source with the ffmpeg CLI.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -268,38 +270,13 @@ fn demo_key_survives_a_restart() {
     let _ = std::fs::remove_file(&cfg_path);
 }
 
-/// ffmpeg publishing a small test pattern with the settings the issue names.
-fn ffmpeg_publish(url: &str, secs: u32, size: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &secs.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "30",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run ffmpeg")
-}
-
 #[test]
 fn a_creator_publishing_takes_over_from_the_test_source() {
     let mut up = Up::start("takeover", &[], SMALL);
     let master = up.url("origin playback");
     let rtmp = up.url("RTMP publish");
     get_ok(&master, 30, |b| b.contains("RESOLUTION=320x180"));
-    let mut ff = ffmpeg_publish(&rtmp, 6, "256x144");
+    let mut ff = common::ffmpeg_publish(&rtmp, 6, "256x144");
     up.wait_line(20, |l| {
         l.starts_with("test source: stopped (a creator is publishing)")
     });
@@ -358,7 +335,7 @@ fn popcast_origin_serves_the_configured_events() {
     let rtmp = origin.url("RTMP ingest");
     let health = get_ok(&format!("http://{http}/healthz"), 10, |b| b.contains("clinic"));
     assert!(!health.contains(key), "{health}");
-    let mut ff = ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 3, "160x90");
+    let mut ff = common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 3, "160x90");
     get_ok(&format!("http://{http}/live/clinic/master.m3u8"), 20, |b| {
         b.contains("RESOLUTION=160x90")
     });
@@ -386,7 +363,7 @@ fn embed_page_opened_before_go_live_plays_when_the_creator_publishes() {
         .spawn()
         .expect("run node");
     std::thread::sleep(Duration::from_secs(4));
-    let mut ff = ffmpeg_publish(&rtmp, 25, "320x180");
+    let mut ff = common::ffmpeg_publish(&rtmp, 25, "320x180");
     let out = viewer.wait_with_output().unwrap();
     let _ = ff.kill();
     let _ = ff.wait();
@@ -437,7 +414,7 @@ fn the_two_region_example_runs_and_both_edges_play_the_event() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _edges = [start("edge", "eu-west.toml"), start("edge", "us-east.toml")];
-    let mut ff = ffmpeg_publish(
+    let mut ff = common::ffmpeg_publish(
         "rtmp://127.0.0.1:1935/live/example-stream-key-change-me",
         12,
         "320x180",
