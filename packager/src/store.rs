@@ -343,12 +343,17 @@ impl Rendition {
     pub fn apply(&self, events: impl IntoIterator<Item = Event>, window: usize) {
         {
             let mut s = self.lock();
-            let batch: Arc<[Event]> = events.into_iter().collect();
-            for e in batch.iter() {
-                s.apply(e.clone(), window);
-            }
+            // Followers get the batch itself; without any, the events go straight in.
             if self.updates.receiver_count() > 0 {
+                let batch: Arc<[Event]> = events.into_iter().collect();
+                for e in batch.iter() {
+                    s.apply(e.clone(), window);
+                }
                 let _ = self.updates.send(Update::Events(batch));
+            } else {
+                for e in events {
+                    s.apply(e, window);
+                }
             }
         }
         self.version.send_modify(|v| *v += 1);

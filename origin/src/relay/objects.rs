@@ -257,10 +257,6 @@ async fn write_object(
             return;
         }
     }
-    let code = ErrorCode::from_code(abort_code.load(Ordering::Relaxed));
-    let _ = send.reset(code_of(code));
-}
-
-fn code_of(c: ErrorCode) -> quinn::VarInt {
-    code(c)
+    let code_of_abort = ErrorCode::from_code(abort_code.load(Ordering::Relaxed));
+    let _ = send.reset(code(code_of_abort));
 }
