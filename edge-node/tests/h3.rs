@@ -1,7 +1,7 @@
 //! HTTP/3 on an edge, checked with a real third-party client: curl_cffi's `curl-cffi` CLI
-//! (libcurl with ngtcp2/nghttp3, from PyPI; `make deps-h3client`, part of `make test`, installs it) verifying the
-//! edge's certificate against a test CA, and Debian's curl over HTTPS/HTTP/2 for the
-//! `Alt-Svc` header that points browsers at it.
+//! (libcurl with ngtcp2/nghttp3, from PyPI; `make deps-h3client`, part of `make test`,
+//! installs it) verifying the edge's certificate against a test CA, and Debian's curl over
+//! HTTPS/HTTP/2 for the `Alt-Svc` header that points browsers at it.
 
 use popcast_config::{Config, Secret, TlsConfig};
 use popcast_edge::Edge;

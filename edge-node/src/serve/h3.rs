@@ -101,7 +101,7 @@ pub async fn serve(endpoint: quinn::Endpoint, limits: H3Limits, state: Arc<Serve
     while let Some(incoming) = endpoint.accept().await {
         // UDP has no backlog to leave them in: at the cap, refuse (the client keeps TCP).
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(peer = %incoming.remote_address(), "h3 connection refused: at the connection cap");
+            tracing::debug!(peer = %incoming.remote_address(), "h3 connection refused: at the cap");
             incoming.refuse();
             continue;
         };
