@@ -1,5 +1,6 @@
 # Popcast: `make up` runs the all-in-one, `make test` runs every check. Both install what
-# the machine lacks first (Debian packages via scripts/install-system-deps.sh).
+# the machine lacks first (Debian packages via scripts/install-system-deps.sh; npm and PyPI
+# packages for the test clients).
 
 CARGO ?= cargo
 SHELL := /bin/bash
@@ -9,12 +10,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test deps-browser toolchain build-release lint unit-tests browser-selftest fuzz bench clean
+.PHONY: up test deps deps-test deps-browser deps-h3client toolchain build-release lint unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
 
-test: deps-test deps-browser toolchain lint browser-selftest unit-tests
+test: deps-test deps-browser deps-h3client toolchain lint browser-selftest unit-tests
 
 deps:
 	@scripts/install-system-deps.sh build
@@ -34,6 +35,20 @@ deps-browser:
 	else \
 		echo "browser harness: node_modules up to date"; \
 	fi
+
+# The HTTP/3 client the edge's tests drive: curl_cffi's `curl-cffi` CLI, from PyPI (its wheel
+# carries a libcurl with HTTP/3; Debian 12's curl has none). Pinned; pip only when that
+# version is missing.
+CURL_CFFI_VERSION := 0.16.3
+deps-h3client:
+	@command -v python3 >/dev/null || { echo "deps-h3client: needs python3 with pip" >&2; exit 1; }
+	@if [ "$$(python3 -c 'import importlib.metadata as m; print(m.version("curl_cffi"))' 2>/dev/null)" = "$(CURL_CFFI_VERSION)" ]; then \
+		echo "h3 client: curl_cffi $(CURL_CFFI_VERSION) present"; \
+	else \
+		echo "h3 client: pip install curl_cffi==$(CURL_CFFI_VERSION)"; \
+		python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "curl_cffi==$(CURL_CFFI_VERSION)"; \
+	fi
+	@command -v curl-cffi >/dev/null || { echo "deps-h3client: curl-cffi is not on PATH after the install" >&2; exit 1; }
 
 # The browser harness against an ffmpeg-made stream, no Popcast involved (~15 s). Before
 # unit-tests so that `make test` still ends on the whole suite's summary.

@@ -3,7 +3,8 @@
 //! Owns: `upstream` (the QUIC link to the origin: hello, provisioning, catalogs, on-demand
 //! subscriptions, reconnection), `slot` (per-event relayed copies of the renditions, their
 //! budgets and request coalescing) and `serve` (viewer HTTP/1.1 and HTTP/2 with the
-//! origin's LL-HLS semantics). HTTP/3 and QoE reporting (CMCD, beacons) join later.
+//! origin's LL-HLS semantics, and HTTP/3 on the same port when TLS is set). QoE reporting
+//! (CMCD, beacons) joins later.
 //!
 //! Must not: transcode or repackage media (objects are relayed as opaque bytes and served
 //! as they came), copy a payload per viewer, or let tokens and CMCD into cache keys.
@@ -12,6 +13,7 @@ pub mod serve;
 pub mod slot;
 pub mod upstream;
 
+use http::HeaderValue;
 use popcast_config::Config;
 use popcast_packager::http::ConnLimits;
 use popcast_packager::http::tls;
@@ -34,13 +36,18 @@ pub enum EdgeStartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    H3(#[from] serve::h3::H3StartError),
 }
 
 /// A running edge.
 pub struct Edge {
     pub http_addr: SocketAddr,
+    /// The viewer HTTP/3 endpoint (UDP, `http_addr`'s port), when TLS is set.
+    pub h3_addr: Option<SocketAddr>,
     pub slots: Arc<slot::Slots>,
     pub link: Arc<upstream::LinkStatus>,
+    h3: Option<quinn::Endpoint>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -68,12 +75,31 @@ impl Edge {
             source,
         })?;
         let viewer_tls = match &e.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
-                t,
-                &[b"h2", b"http/1.1"],
-            )?)),
+            Some(t) => Some(tls::server_config(t, &[b"h2", b"http/1.1"])?),
             None => None,
         };
+        let limits = ConnLimits {
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: usize::try_from(e.capacity_viewers).unwrap_or(usize::MAX).max(1),
+            write_stall_timeout: Duration::from_millis(config.origin.limits.write_stall_timeout_ms),
+            h2_keep_alive: Duration::from_secs(20),
+        };
+        // HTTP/3 on the TCP listener's port (its bound one: `http_listen` may say port 0).
+        let h3_limits = serve::h3::H3Limits::new(limits.clone());
+        let h3 = match &viewer_tls {
+            Some(t) => Some(serve::h3::bind(http_addr, t, &h3_limits)?),
+            None => None,
+        };
+        let h3_addr = match &h3 {
+            Some(ep) => Some(ep.local_addr().map_err(|source| EdgeStartError::Bind {
+                addr: http_addr,
+                source,
+            })?),
+            None => None,
+        };
+        let alt_svc =
+            h3_addr.and_then(|a| HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", a.port())).ok());
         let store_config = StoreConfig::from_config(&config.packager);
         let (wanted_tx, wanted) = tokio::sync::mpsc::unbounded_channel();
         let slots = Arc::new(slot::Slots::new(
@@ -105,24 +131,27 @@ impl Edge {
             max_query_bytes: config.origin.limits.http_max_query_bytes as usize,
             hold_limit: store_config.hold_limit,
             started: Instant::now(),
-            alt_svc: None,
+            alt_svc,
         });
-        let limits = ConnLimits {
-            header_read_timeout: Duration::from_secs(10),
-            tls_handshake_timeout: Duration::from_secs(10),
-            max_connections: usize::try_from(e.capacity_viewers).unwrap_or(usize::MAX).max(1),
-            write_stall_timeout: Duration::from_millis(config.origin.limits.write_stall_timeout_ms),
-            h2_keep_alive: Duration::from_secs(20),
-        };
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(upstream::run(up, slots.clone(), wanted, link.clone())),
-            tokio::spawn(serve::serve(listener, viewer_tls, limits, state)),
+            tokio::spawn(serve::serve(
+                listener,
+                viewer_tls.map(tokio_rustls::TlsAcceptor::from),
+                limits,
+                state.clone(),
+            )),
         ];
-        tracing::info!(%http_addr, node = %e.node_id, region = %e.region, origin = %e.origin_relay, "edge listening");
+        if let Some(ep) = &h3 {
+            tasks.push(tokio::spawn(serve::h3::serve(ep.clone(), h3_limits, state)));
+        }
+        tracing::info!(%http_addr, ?h3_addr, node = %e.node_id, region = %e.region, origin = %e.origin_relay, "edge listening");
         Ok(Self {
             http_addr,
+            h3_addr,
             slots,
             link,
+            h3,
             tasks,
         })
     }
@@ -131,6 +160,9 @@ impl Edge {
     pub fn stop(&self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(ep) = &self.h3 {
+            ep.close(quinn::VarInt::from_u32(0x100), b"edge shutting down"); // H3_NO_ERROR
         }
     }
 }

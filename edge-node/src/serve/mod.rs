@@ -1,6 +1,8 @@
 //! Viewer HTTP on an edge: DESIGN's playback URLs answered from the event's slot with the
 //! origin's own LL-HLS code (`packager::http`), one viewer per connection counted against
-//! the slot's cap, and `/healthz`.
+//! the slot's cap, and `/healthz`. HTTP/3 (`h3`) is an adapter onto the same handler.
+
+pub mod h3;
 
 use crate::slot::{Slots, ViewerGuard};
 use crate::upstream::LinkStatus;
