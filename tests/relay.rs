@@ -136,6 +136,10 @@ impl Topology {
     fn edge_url(&self, i: usize, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.edges[i].http_addr.port())
     }
+
+    fn edge_https_url(&self, i: usize, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.edges[i].http_addr.port())
+    }
 }
 
 /// The ffmpeg CLI publishing a 320x180 test pattern with a tone.
@@ -205,6 +209,121 @@ fn an_edge_serves_the_origins_playlists_and_parts_over_the_relay() {
     }
     let _ = ff.kill();
     let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+/// The last complete part listed in a media playlist.
+fn last_part(playlist: &str) -> String {
+    playlist
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1))
+        .map(|u| u.split('"').next().unwrap().to_string())
+        .next_back()
+        .expect("a part")
+}
+
+#[test]
+fn hlsjs_plays_through_an_edge_over_http2_with_tls_and_a_part_arrives_over_http3() {
+    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules/playwright-core").exists(),
+        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
+    );
+    let pki_dir = temp_dir("tls-pki");
+    let (ca, leaf) = common::tls::test_pki(&pki_dir);
+    let spki = common::tls::spki_sha256(&leaf.cert_path);
+    let t = Topology::start("tls", &["eu-west"], |c| c.edge.tls = Some(leaf.clone()));
+    let h3 = t.edges[0].h3_addr.expect("TLS on, so HTTP/3 on");
+    let mut ff = publish(&t.rtmp(), 40);
+    let master = t.edge_https_url(0, "/live/ev/master.m3u8");
+    let curl_tls = |url: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "10", "--http2", "--cacert"])
+            .arg(&ca)
+            .args(["-w", "\n%{http_code} %{http_version}", url])
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    wait_until(20, "the edge's multivariant playlist over HTTPS", || {
+        curl_tls(&master).ends_with("200 2")
+    });
+
+    // A part over HTTP/3 (curl_cffi's CLI, the edge's certificate checked against the test
+    // CA) is the origin's part, byte for byte.
+    // The newest part the edge lists (so it holds it), named from its playlist over HTTPS.
+    let media = t.edge_https_url(0, "/live/ev/source/index.m3u8");
+    let mut pl = String::new();
+    wait_until(20, "a part in the edge's media playlist", || {
+        pl = curl_tls(&media);
+        pl.ends_with("200 2") && pl.contains("#EXT-X-PART:")
+    });
+    let path = format!("/live/ev/source/{}", last_part(&pl));
+    let over_h3 = common::tls::h3_get(&format!("https://localhost:{}{path}", h3.port()), &ca, &pki_dir)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(over_h3.status, 200, "{path}: {over_h3:?}");
+    assert_eq!(over_h3.header("content-type"), Some("video/mp4"));
+    let from_origin = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            &format!("http://127.0.0.1:{}{path}", t.origin().http_addr.port()),
+        ])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(!from_origin.is_empty());
+    assert_eq!(over_h3.body, from_origin, "{path} over HTTP/3");
+    println!(
+        "{path} over HTTP/3: {} bytes, same as the origin's",
+        over_h3.body.len()
+    );
+
+    // hls.js in Chromium, low-latency mode, through the edge over HTTPS; Chromium trusts
+    // the edge's certificate by its key (QUIC is off in the harness, so this is TCP + ALPN).
+    let out = Command::new("node")
+        .arg(harness.join("play.mjs"))
+        .args([
+            "--url",
+            &master,
+            "--seconds",
+            "12",
+            "--low-latency",
+            "--expect-live",
+        ])
+        .args(["--trust-spki", &spki])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = stdout.lines().last().unwrap_or("");
+    println!("hls.js through the edge over TLS: {report}");
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        if line.contains("hls.js") || line.contains("HTTP ") {
+            println!("  {line}");
+        }
+    }
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(report).expect("one JSON line");
+    assert_eq!(r["ok"], true, "{report}");
+    let protocols = r["protocols"].as_object().expect("protocols");
+    assert!(
+        protocols.get("h2").and_then(|n| n.as_u64()).unwrap_or(0) >= 5,
+        "every response over HTTP/2: {report}"
+    );
+    assert_eq!(protocols.len(), 1, "only HTTP/2: {report}");
+    assert!(
+        r["requests"]["part"].as_u64().unwrap_or(0) > 0,
+        "hls.js fetched parts: {report}"
+    );
+    let _ = ff.kill();
+    let _ = ff.wait();
+    let _ = std::fs::remove_dir_all(&pki_dir);
     drop(t.rt.enter());
 }
 

@@ -5,6 +5,12 @@
 // 2 on a usage error. Diagnostics (hls.js errors, browser console lines) go to stderr.
 //
 //   node play.mjs --url <m3u8 URL> --seconds N [--low-latency] [--expect-live] [--screenshot f.png]
+//                 [--trust-spki <base64 SHA-256 of a server certificate's SPKI>]
+//
+// --trust-spki lets Chromium accept a test server's certificate (Chromium's
+// --ignore-certificate-errors-spki-list, which TESTING-CLIENTS.md names). The result's
+// `protocols` counts the stream server's responses by the protocol Chromium used for them
+// ("http/1.1", "h2", "h3"), from the DevTools Network domain.
 //
 // The page is served from a private 127.0.0.1 server on a random port, so the stream server
 // must send `Access-Control-Allow-Origin: *`. Every process stops by itself: the run is cut
@@ -18,8 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const CHROMIUM = '/usr/bin/chromium';
-// Exactly these (see shared/TESTING-CLIENTS.md); play.mjs adds only a fresh --user-data-dir and
-// the DevTools pipe playwright talks over. No QUIC, nothing that phones home.
+// Exactly these (see shared/TESTING-CLIENTS.md); play.mjs adds only a fresh --user-data-dir, the
+// DevTools pipe playwright talks over and, when asked, one SPKI to trust. No QUIC, nothing that
+// phones home.
 const FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -28,7 +35,7 @@ const FLAGS = [
 const MIN_PLAYED_SECONDS = 1;
 const HARD_EXTRA_SECONDS = 30;
 
-const usage = 'usage: node play.mjs --url <m3u8 URL> --seconds N [--low-latency] [--expect-live] [--screenshot file.png]';
+const usage = 'usage: node play.mjs --url <m3u8 URL> --seconds N [--low-latency] [--expect-live] [--screenshot file.png] [--trust-spki B64]';
 let opts;
 try {
   opts = parseArgs({
@@ -38,6 +45,7 @@ try {
       'low-latency': { type: 'boolean', default: false },
       'expect-live': { type: 'boolean', default: false },
       screenshot: { type: 'string' },
+      'trust-spki': { type: 'string' },
     },
   }).values;
 } catch (e) {
@@ -45,7 +53,9 @@ try {
   process.exit(2);
 }
 const seconds = Number(opts.seconds);
-if (!opts.url || !/^https?:\/\//.test(opts.url) || !(seconds > 0)) {
+const spki = opts['trust-spki'];
+if (!opts.url || !/^https?:\/\//.test(opts.url) || !(seconds > 0)
+    || (spki !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(spki))) {
   console.error(usage);
   process.exit(2);
 }
@@ -58,7 +68,7 @@ const result = {
   ok: false, error: null, hlsVersion: null, mse: null, live: null,
   playedSeconds: 0, framesDecoded: 0, droppedFrames: 0, stalls: 0, firstPlayingMs: null,
   liveLatency: null, levels: [], bufferCodecs: {}, fatalErrors: [], nonFatalErrors: [],
-  videoWidth: 0, videoHeight: 0, requests: {},
+  videoWidth: 0, videoHeight: 0, requests: {}, protocols: {},
 };
 let printed = false;
 function finish(error) {
@@ -188,7 +198,10 @@ try {
     headless: true,
     // Our flag list, not playwright's defaults; it still needs its pipe and a profile dir.
     ignoreDefaultArgs: true,
-    args: [...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe'],
+    args: [
+      ...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe',
+      ...(spki ? [`--ignore-certificate-errors-spki-list=${spki}`] : []),
+    ],
     timeout: 20_000,
   });
   // After launch, so this runs after playwright's own exit handler has killed Chromium.
@@ -203,6 +216,14 @@ try {
   });
   page.on('response', (r) => {
     if (r.status() >= 400 && !r.url().startsWith(pageUrl)) log(`HTTP ${r.status()} for ${r.url()}`);
+  });
+  // Which protocol each of the stream server's responses came over.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.responseReceived', ({ response }) => {
+    if (response.url.startsWith(pageUrl) || !/^https?:/.test(response.url)) return;
+    const p = response.protocol ?? 'unknown';
+    result.protocols[p] = (result.protocols[p] ?? 0) + 1;
   });
 
   await page.goto(pageUrl, { timeout: 10_000 });

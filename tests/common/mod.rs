@@ -27,3 +27,4 @@ pub fn ffmpeg_publish(url: &str, secs: u32, size: &str) -> Child {
         .spawn()
         .expect("run ffmpeg")
 }
+pub mod tls;
