@@ -53,6 +53,11 @@ struct State {
     /// A part was completed by the frames just applied (the budget is checked after the
     /// lock is released).
     part_done: bool,
+    /// A part's end, held until the next frame says whether its segment ends with it: the
+    /// two go into the copy together, so that no playlist between them hints a part that
+    /// will never exist (the origin applies them together too). With the origin's part in
+    /// `.1`.
+    held_end: Option<(Event, (u64, u32))>,
 }
 
 /// The relayed copy of one rendition.
@@ -153,8 +158,29 @@ impl RenditionMirror {
     }
 
     fn drop_partial(s: &mut State) {
+        s.held_end = None;
         if let Some(r) = &s.rendition {
             r.drop_in_progress(false);
+        }
+    }
+
+    /// Applies the held part end, if any, with `then` (a segment end) in the same batch.
+    fn finish_part(&self, s: &mut State, then: Option<Event>) {
+        let Some(r) = s.rendition.clone() else { return };
+        let window = self.store.config().window_segments;
+        match s.held_end.take() {
+            Some((end, done)) => {
+                r.apply([end].into_iter().chain(then), window);
+                s.last_complete = Some(done);
+                self.ready
+                    .send_if_modified(|ready| !std::mem::replace(ready, true));
+                s.part_done = true;
+            }
+            None => {
+                if let Some(e) = then {
+                    r.apply([e], window);
+                }
+            }
         }
     }
 
@@ -255,6 +281,9 @@ impl RenditionMirror {
         };
         let name = frame.name();
         let shift = |msn: u64, offset: i64| msn.saturating_add_signed(offset);
+        if !matches!(frame, Frame::SegmentEnd { .. }) {
+            self.finish_part(s, None);
+        }
         match frame {
             Frame::Init { data, part_target_ns } => {
                 let track = track_info(&data).map_err(|e| MirrorError::BadInit {
@@ -354,34 +383,26 @@ impl RenditionMirror {
                 part,
                 duration_ns,
             } => {
-                let r = s.rendition.clone().ok_or_else(|| no_init(name))?;
+                s.rendition.as_ref().ok_or_else(|| no_init(name))?;
                 if !s.skipping {
-                    r.apply(
-                        [Event::PartEnd {
-                            track: s.track,
-                            msn: shift(msn, s.offset),
-                            part,
-                            duration: Duration::from_nanos(duration_ns),
-                        }],
-                        window,
-                    );
-                    s.last_complete = Some((msn, part));
-                    self.ready
-                        .send_if_modified(|ready| !std::mem::replace(ready, true));
-                    s.part_done = true;
+                    let end = Event::PartEnd {
+                        track: s.track,
+                        msn: shift(msn, s.offset),
+                        part,
+                        duration: Duration::from_nanos(duration_ns),
+                    };
+                    s.held_end = Some((end, (msn, part)));
                 }
                 s.skipping = false;
             }
             Frame::SegmentEnd { msn, duration_ns } => {
-                let r = s.rendition.clone().ok_or_else(|| no_init(name))?;
-                r.apply(
-                    [Event::SegmentEnd {
-                        track: s.track,
-                        msn: shift(msn, s.offset),
-                        duration: Duration::from_nanos(duration_ns),
-                    }],
-                    window,
-                );
+                s.rendition.as_ref().ok_or_else(|| no_init(name))?;
+                let end = Event::SegmentEnd {
+                    track: s.track,
+                    msn: shift(msn, s.offset),
+                    duration: Duration::from_nanos(duration_ns),
+                };
+                self.finish_part(s, Some(end));
             }
             Frame::Ended => {
                 if let Some(r) = &s.rendition {
@@ -398,5 +419,112 @@ impl RenditionMirror {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use popcast_packager::store::{PlaylistRequest, StoreConfig};
+
+    async fn playlist(store: &EventStore) -> String {
+        let req = PlaylistRequest {
+            msn: None,
+            part: None,
+            skip: false,
+        };
+        store.media_playlist("audio", req).await.unwrap().to_string()
+    }
+
+    /// Between a part's end and its segment's end, a playlist would hint a part that never
+    /// comes (the next starts a segment): viewers asking for it got 404s and torn bodies.
+    #[tokio::test]
+    async fn a_part_end_reaches_the_copy_with_its_segment_end() {
+        let store = Arc::new(EventStore::new(StoreConfig::default()));
+        let m = RenditionMirror::new("ev", "audio", store.clone(), Box::new(|| {}));
+        m.begin(1);
+        m.started(1, 7).unwrap();
+        let init = popcast_packager::cmaf::init_segment(&popcast_packager::fixtures::audio_track()).unwrap();
+        let ms = |n: u64| n * 1_000_000;
+        let frames = [
+            Frame::Init {
+                data: init,
+                part_target_ns: ms(200),
+            },
+            Frame::SegmentStart {
+                msn: 0,
+                discontinuity: false,
+                program_date_time_ns: ms(1_700_000_000_000),
+            },
+            Frame::PartStart {
+                msn: 0,
+                part: 0,
+                independent: true,
+            },
+            Frame::Chunk {
+                data: Bytes::from_static(b"chunk"),
+            },
+            Frame::PartEnd {
+                msn: 0,
+                part: 0,
+                duration_ns: ms(200),
+            },
+        ];
+        for f in frames {
+            m.frame(1, 0, f).unwrap();
+        }
+        let mut ready = m.ready();
+        assert!(
+            !*ready.borrow_and_update(),
+            "the part is not complete in the copy yet"
+        );
+        m.frame(
+            1,
+            0,
+            Frame::SegmentEnd {
+                msn: 0,
+                duration_ns: ms(200),
+            },
+        )
+        .unwrap();
+        assert!(*ready.borrow_and_update());
+        let pl = playlist(&store).await;
+        assert!(pl.contains("#EXTINF:0.2"), "{pl}");
+        assert!(
+            pl.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.0.m4s\""),
+            "{pl}"
+        );
+        m.frame(1, 0, Frame::ObjectEnd).unwrap();
+
+        // A part whose segment goes on is applied at its object's end.
+        for f in [
+            Frame::SegmentStart {
+                msn: 1,
+                discontinuity: false,
+                program_date_time_ns: ms(1_700_000_000_200),
+            },
+            Frame::PartStart {
+                msn: 1,
+                part: 0,
+                independent: true,
+            },
+            Frame::Chunk {
+                data: Bytes::from_static(b"chunk"),
+            },
+            Frame::PartEnd {
+                msn: 1,
+                part: 0,
+                duration_ns: ms(200),
+            },
+            Frame::ObjectEnd,
+        ] {
+            m.frame(1, 1, f).unwrap();
+        }
+        let pl = playlist(&store).await;
+        assert!(
+            pl.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.1.m4s\""),
+            "{pl}"
+        );
     }
 }

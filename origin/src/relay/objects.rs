@@ -65,6 +65,7 @@ pub(super) async fn run(s: Subscription) {
         sub: s.sub,
         seq: 0,
         current: None,
+        closing: false,
         inflight: Arc::new(Semaphore::new(s.shared.config.max_inflight_objects)),
         abort_code: Arc::new(AtomicU64::new(ErrorCode::Superseded.to_code())),
         shared: s.shared.clone(),
@@ -80,9 +81,13 @@ pub(super) async fn run(s: Subscription) {
     let replay = std::mem::take(&mut follow.replay);
     let mut ended = follow.ended;
     let mut lagged = replay.into_iter().any(|e| out.push(e).is_err());
+    out.end_of_batch();
     while !ended && !lagged {
         match follow.updates.recv().await {
-            Ok(Update::Events(batch)) => lagged = batch.iter().any(|e| out.push(e.clone()).is_err()),
+            Ok(Update::Events(batch)) => {
+                lagged = batch.iter().any(|e| out.push(e.clone()).is_err());
+                out.end_of_batch();
+            }
             Ok(Update::Ended) => ended = true,
             Err(broadcast::error::RecvError::Lagged(_)) => lagged = true,
             Err(broadcast::error::RecvError::Closed) => return,
@@ -104,6 +109,7 @@ pub(super) async fn run(s: Subscription) {
             .await;
         return;
     }
+    out.end_of_batch();
     if out.frame(Frame::Ended).is_ok() {
         let _ = out.frame(Frame::ObjectEnd);
         out.current = None;
@@ -120,6 +126,10 @@ struct Splitter {
     sub: u64,
     seq: u64,
     current: Option<mpsc::UnboundedSender<Frame>>,
+    /// The current object's part has ended; it closes before the next event, unless that
+    /// is its segment's end, which the edge must apply with the part's end (see
+    /// `end_of_batch`).
+    closing: bool,
     inflight: Arc<Semaphore>,
     /// The reset code of objects cut off unfinished.
     abort_code: Arc<AtomicU64>,
@@ -136,6 +146,10 @@ fn nanos(d: std::time::Duration) -> u64 {
 impl Splitter {
     fn push(&mut self, e: Event) -> Result<(), Lagging> {
         let part_end = matches!(e, Event::PartEnd { .. });
+        let segment_end = matches!(e, Event::SegmentEnd { .. });
+        if !segment_end {
+            self.close();
+        }
         let frame = match e {
             Event::Init {
                 data, part_target, ..
@@ -183,10 +197,26 @@ impl Splitter {
         };
         self.frame(frame)?;
         if part_end {
+            self.closing = true;
+        } else if segment_end {
+            self.close();
+        }
+        Ok(())
+    }
+
+    /// Closes the current object if its part has ended.
+    fn close(&mut self) {
+        if std::mem::take(&mut self.closing) {
             let _ = self.frame(Frame::ObjectEnd);
             self.current = None;
         }
-        Ok(())
+    }
+
+    /// A batch of the store's events has been pushed. The store applies a batch at once, so
+    /// a part's end and its segment's end come in the same batch when they come together:
+    /// an object still open for its segment's end is closed here.
+    fn end_of_batch(&mut self) {
+        self.close();
     }
 
     /// Sends `frame` on the current object, opening one when none is open.
@@ -219,6 +249,7 @@ impl Splitter {
     fn abort(&mut self, code: ErrorCode) {
         self.abort_code.store(code.to_code(), Ordering::Relaxed);
         self.current = None;
+        self.closing = false;
     }
 }
 
