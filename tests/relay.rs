@@ -212,6 +212,26 @@ fn an_edge_serves_the_origins_playlists_and_parts_over_the_relay() {
     drop(t.rt.enter());
 }
 
+#[test]
+fn an_event_the_operator_ends_ends_at_the_edge_too() {
+    let t = Topology::start("ended", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 30);
+    let media = t.edge_url(0, "/live/ev/source/index.m3u8");
+    wait_until(20, "the edge's media playlist", || curl(&media).0 == 200);
+    t.origin().events.get("ev").expect("the event").end();
+    let mut pl = String::new();
+    wait_until(10, "EXT-X-ENDLIST at the edge", || {
+        pl = curl(&media).1;
+        pl.contains("#EXT-X-ENDLIST")
+    });
+    if let Err(v) = popcast_packager::hls::check::check_media(&pl) {
+        panic!("{v:?}\n{pl}");
+    }
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
 /// The last complete part listed in a media playlist.
 fn last_part(playlist: &str) -> String {
     playlist

@@ -301,14 +301,19 @@ async fn session(
                         }
                     }
                     Frame::SubscriptionEnd { sub, code: c, reason } => {
-                        let m = subs.lock().unwrap_or_else(|e| e.into_inner()).remove(&sub);
+                        // An ended rendition's last objects (its `Ended` among them) are on
+                        // their own streams and may still be arriving: the copy stays
+                        // registered for them until it is forgotten or subscribed again.
+                        let m = if c == ErrorCode::Ended {
+                            None
+                        } else {
+                            subs.lock().unwrap_or_else(|e| e.into_inner()).remove(&sub)
+                        };
                         if let Some(m) = m.filter(|m| m.current_sub() == Some(sub)) {
-                            if c != ErrorCode::Ended {
-                                tracing::info!(event = m.event(), rendition = m.name(), code = %c, %reason, "subscription ended; resubscribing");
-                                status.resubscribes.fetch_add(1, Ordering::Relaxed);
-                                for f in subscribe(&m, &subs) {
-                                    write_frame(&mut send, &f).await?;
-                                }
+                            tracing::info!(event = m.event(), rendition = m.name(), code = %c, %reason, "subscription ended; resubscribing");
+                            status.resubscribes.fetch_add(1, Ordering::Relaxed);
+                            for f in subscribe(&m, &subs) {
+                                write_frame(&mut send, &f).await?;
                             }
                         }
                     }
