@@ -10,7 +10,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test deps-browser deps-h3client toolchain build-release lint unit-tests browser-selftest fuzz bench clean
+.PHONY: up test deps deps-test deps-bench deps-browser deps-h3client toolchain build-release lint unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
@@ -22,6 +22,9 @@ deps:
 
 deps-test:
 	@scripts/install-system-deps.sh test
+
+deps-bench:
+	@scripts/install-system-deps.sh bench
 
 # The browser harness's npm packages (hls.js, playwright-core; no browser download: it drives
 # Debian's chromium from deps-test). npm ci only when node_modules is missing or older than
@@ -87,12 +90,14 @@ fuzz: deps
 	done
 
 # Benchmarks built so far (muxing throughput vs ffmpeg; frame arrival to chunk receipt at
-# the origin with ffmpeg publishing over RTMP; hls.js latency per part target);
+# the origin with ffmpeg publishing over RTMP; the edge's delay, fan-out and throughput vs
+# nginx; hls.js latency per part target);
 # figures land in bench/results/.
-bench: deps-test deps-browser
+bench: deps-bench deps-browser
 	@mkdir -p bench/results
 	$(CARGO) bench -p popcast-bench --bench mux
 	$(CARGO) bench -p popcast-bench --bench origin_latency
+	$(CARGO) bench -p popcast-bench --bench edge
 	$(CARGO) test -p popcast-packager --release --test hlsjs -- --ignored --nocapture part_target_sweep
 	@echo "make bench: latency, fan-out and startup scenarios arrive with issue #8, transcode with #5" >&2
 

@@ -6,7 +6,7 @@
 #   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; curl as the HTTP/1.1 and
 #          HTTP/2 client; openssl for test certificates; chromium, which the
 #          browser harness in tests/browser/ drives with hls.js)
-#   bench: test + peers for side-by-side figures (added by the bench issues)
+#   bench: test + peers and load tools for side-by-side figures (nginx, wrk)
 set -euo pipefail
 
 set_name=${1:-build}
@@ -18,7 +18,8 @@ build_pkgs=(
   fonts-dejavu-core
 )
 test_pkgs=(ffmpeg chromium curl openssl)
-bench_pkgs=()
+# nginx serving the same bytes as an edge, and wrk as the load tool both face.
+bench_pkgs=(nginx-light wrk)
 
 case "$set_name" in
   build) want=("${build_pkgs[@]}") ;;

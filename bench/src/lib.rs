@@ -5,5 +5,9 @@
 //! Must not: be used by tests for pass/fail decisions; benchmark figures come only from
 //! code in this repository.
 //!
-//! Nothing is built here yet: scenarios come with issue #8 (and `transcode` with #5).
-//! Until then `popcast bench` says so and exits non-zero.
+//! Built so far: the `cargo bench` targets in `benches/` (muxing, origin latency, the edge)
+//! and the headless LL-HLS [`viewer`] they share. The `popcast bench` scenarios come with
+//! issue #8 (and `transcode` with #5); until then `popcast bench` says so and exits
+//! non-zero.
+
+pub mod viewer;
