@@ -27,6 +27,7 @@ pub mod naming;
 pub mod relay;
 pub mod segmenter;
 pub mod store;
+pub mod token;
 
 /// Entry points for the fuzz targets in `fuzz/`, also run over the seed corpus by the tests.
 /// Each asserts an invariant, not just "no panic".
@@ -349,6 +350,27 @@ pub mod fuzzing {
         }
         if let Ok(req) = crate::store::PlaylistRequest::parse_query(query) {
             assert!(req.part.is_none() || req.msn.is_some());
+        }
+    }
+
+    /// Viewer tokens (what a viewer sends in `?token=` or a bearer header): parsing and
+    /// verifying never panic; a token that parses re-mints, with the key it names, to a
+    /// token with the same claims; a verified token is never expired or for another event.
+    pub fn token(data: &[u8]) {
+        use crate::token::{EventKey, parse, verify};
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let key = EventKey::new("k1", b"fuzzing key, thirty-two bytes long").expect("valid key");
+        if let Ok(p) = parse(text) {
+            let again = EventKey::new(&p.claims.kid, b"fuzzing key, thirty-two bytes long")
+                .expect("a parsed kid is a valid kid")
+                .mint(&p.claims.event, p.claims.expires, p.claims.session.as_deref())
+                .expect("parsed claims mint");
+            assert_eq!(parse(&again).expect("a minted token parses").claims, p.claims);
+        }
+        if let Ok(c) = verify(text, std::slice::from_ref(&key), "ev", 1_000) {
+            assert!(c.event == "ev" && c.expires > 1_000);
         }
     }
 

@@ -52,3 +52,8 @@ fn playback_path_corpus() {
 fn relay_frame_corpus() {
     replay("relay_frame", popcast_packager::fuzzing::relay_frame);
 }
+
+#[test]
+fn token_corpus() {
+    replay("token", popcast_packager::fuzzing::token);
+}
