@@ -2,7 +2,7 @@
 # Installs the Debian packages Popcast needs that this machine lacks; idempotent.
 # Usage: scripts/install-system-deps.sh build|test|bench
 #   build: what compiling needs (a C/C++ toolchain for -sys crates and the fuzzer, FFmpeg dev
-#          libraries, clang for bindgen, pkg-config, a font)
+#          libraries, clang for bindgen, pkg-config, a font, SQLite for event records)
 #   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; curl as the HTTP/1.1 and
 #          HTTP/2 client; openssl for test certificates; chromium, which the
 #          browser harness in tests/browser/ drives with hls.js)
@@ -16,6 +16,7 @@ build_pkgs=(
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
   fonts-dejavu-core
+  libsqlite3-dev
 )
 test_pkgs=(ffmpeg chromium curl openssl)
 # nginx serving the same bytes as an edge, and wrk as the load tool both face.

@@ -1,5 +1,8 @@
 //! The origin's events by name, and the stream-key lookup publishers go through.
 
+pub mod db;
+pub mod record;
+
 use crate::live::{LiveEvent, hash_key};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
