@@ -37,6 +37,13 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Relay(#[from] relay::RelayStartError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    EventDb(#[from] events::db::DbError),
 }
 
 /// A running origin: its listeners' addresses and its events.
@@ -97,7 +104,43 @@ impl Origin {
             warn_budget: ingest::server::WarnBudget::default(),
             takeover: o.publish_takeover,
         });
+        let db = Arc::new(match &o.operator_token {
+            // Events are created through the API, so they are kept on disk only with it on.
+            Some(_) => {
+                std::fs::create_dir_all(&config.node.data_dir).map_err(|source| StartError::DataDir {
+                    path: config.node.data_dir.clone(),
+                    source,
+                })?;
+                events::db::EventDb::open(&config.node.data_dir.join("events.sqlite3"))?
+            }
+            None => events::db::EventDb::in_memory()?,
+        });
+        for r in db.list(None, None)? {
+            if r.state == events::record::EventState::Ended {
+                continue;
+            }
+            if let Err(e) = events.add(live::LiveEvent::with_key_hash(
+                &r.id,
+                r.key_hash,
+                &config.packager,
+            )) {
+                tracing::warn!(event = %r.id, error = %e, "stored event not served");
+            }
+        }
+        let api = Arc::new(events::api::ApiState {
+            db,
+            events: events.clone(),
+            operator_token_hash: o
+                .operator_token
+                .as_ref()
+                .map(|t| live::hash_key(t.expose().as_bytes())),
+            packager: config.packager.clone(),
+            defaults: config.events.clone(),
+            public_url: o.public_url.clone(),
+            now: events::api::system_now,
+        });
         let http_state = Arc::new(http::HttpState {
+            api,
             events: events.clone(),
             limits: http::HttpLimits::from_config(&o.limits),
             started: Instant::now(),

@@ -122,6 +122,12 @@ pub fn hash_key(key: &[u8]) -> [u8; 32] {
 impl LiveEvent {
     /// An event whose creators publish with `stream_key`.
     pub fn new(name: &str, stream_key: &[u8], packager: &PackagerConfig) -> Arc<Self> {
+        Self::with_key_hash(name, hash_key(stream_key), packager)
+    }
+
+    /// An event known by its stream key's [`hash_key`] only (as the event database holds
+    /// it).
+    pub fn with_key_hash(name: &str, key_hash: [u8; 32], packager: &PackagerConfig) -> Arc<Self> {
         let (status, _) = watch::channel(FeedStatus {
             source: None,
             sessions: 0,
@@ -129,7 +135,7 @@ impl LiveEvent {
         });
         Arc::new(Self {
             name: name.to_string(),
-            key_hash: hash_key(stream_key),
+            key_hash,
             packager: packager.clone(),
             store: watch::Sender::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
             state: Mutex::new(FeedState {

@@ -1,5 +1,6 @@
 //! The origin's events by name, and the stream-key lookup publishers go through.
 
+pub mod api;
 pub mod db;
 pub mod record;
 

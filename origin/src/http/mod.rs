@@ -63,6 +63,8 @@ impl HttpLimits {
 /// What the HTTP service reads.
 pub struct HttpState {
     pub events: Arc<Events>,
+    /// The operator API (`/api/v1/events`).
+    pub api: Arc<crate::events::api::ApiState>,
     pub limits: HttpLimits,
     pub started: Instant,
 }
@@ -83,6 +85,12 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<H
 async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>) -> Reply {
     let started = Instant::now();
     let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if path == "/api/v1/events" || path.starts_with("/api/v1/events/") {
+        let r = crate::events::api::handle(&state.api, req).await;
+        tracing::debug!(%path, %method, status = r.status().as_u16(), "api");
+        return r;
+    }
     let r = match method {
         Method::GET | Method::HEAD => answer(state, &req).await,
         Method::OPTIONS => serve_http::options(),
@@ -90,7 +98,7 @@ async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>) -> Reply
     };
     let r = serve_http::finish(&method, r);
     tracing::trace!(
-        path = req.uri().path(),
+        %path,
         status = r.status().as_u16(),
         us = started.elapsed().as_micros() as u64,
         "http"

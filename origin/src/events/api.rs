@@ -1,0 +1,708 @@
+//! The operator API under `/api/v1/events`: create, list, show, update and end events, and
+//! mint viewer tokens. JSON in and out; errors are `{"error": ..., "detail": ...}` with
+//! 400 (unreadable JSON), 401 (no or wrong operator token), 403 (API off), 404, 405, 409
+//! (exists, edited meanwhile, ended), 413 (body over the limit), 415 (not JSON) and 422 (a
+//! field breaks its rule; the detail names it).
+
+use super::Events;
+use super::db::{DbError, EventDb};
+use super::record::{EventRecord, EventState, FieldError, access_str, parse_access};
+use crate::live::{LiveEvent, hash_key};
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use popcast_config::{EventDefaults, PackagerConfig};
+use popcast_packager::http::{Body, Reply, reply};
+use popcast_packager::token::EventKey;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// A start this far in the past is still accepted (clock skew, slow operators).
+const PAST_GRACE_SECS: i64 = 60;
+/// Viewer tokens live at most this long.
+pub const MAX_TOKEN_TTL_SECS: u64 = 7 * 24 * 3600;
+const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+
+/// What the API works on.
+pub struct ApiState {
+    pub db: Arc<EventDb>,
+    pub events: Arc<Events>,
+    /// SHA-256 of the operator token; `None`: the API is off.
+    pub operator_token_hash: Option<[u8; 32]>,
+    pub packager: PackagerConfig,
+    pub defaults: EventDefaults,
+    /// The origin's public base URL, for the playback and embed links in answers.
+    pub public_url: String,
+    /// Unix seconds now (a parameter so tests can move time).
+    pub now: fn() -> i64,
+}
+
+pub fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Reply {
+    let body = json!({ "error": error, "detail": detail.into() });
+    let mut r = reply(status, "application/json", Body::full(body.to_string()));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn ok(status: StatusCode, body: Value) -> Reply {
+    let mut r = reply(status, "application/json", Body::full(body.to_string()));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn unprocessable(errs: &[FieldError]) -> Reply {
+    let detail = errs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let fields: Vec<&str> = errs.iter().map(|e| e.field).collect();
+    ok(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({ "error": "invalid field", "detail": detail, "fields": fields }),
+    )
+}
+
+fn db_error(e: DbError) -> Reply {
+    match e {
+        DbError::NotFound(_) => error(StatusCode::NOT_FOUND, "not found", e.to_string()),
+        DbError::Exists(_) | DbError::DuplicateKey => error(StatusCode::CONFLICT, "exists", e.to_string()),
+        DbError::VersionMismatch { .. } => error(StatusCode::CONFLICT, "edited meanwhile", e.to_string()),
+        DbError::BadTransition { .. } => error(StatusCode::CONFLICT, "bad state change", e.to_string()),
+        other => {
+            tracing::error!(error = %other, "event database");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "database",
+                "the event database failed; see the origin's log",
+            )
+        }
+    }
+}
+
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// The record as the API shows it (never the stream key or token keys).
+pub fn record_json(r: &EventRecord, public_url: &str) -> Value {
+    let base = public_url.trim_end_matches('/');
+    json!({
+        "id": r.id,
+        "title": r.title,
+        "creator": r.creator,
+        "start": rfc3339(r.start),
+        "end": rfc3339(r.end()),
+        "duration_mins": r.duration_mins,
+        "regions": r.regions,
+        "viewer_cap": r.viewer_cap,
+        "ladder": r.ladder,
+        "access": access_str(r.access),
+        "state": r.state.as_str(),
+        "version": r.version,
+        "created": rfc3339(r.created),
+        "updated": rfc3339(r.updated),
+        "playback_url": format!("{base}/live/{}/master.m3u8", r.id),
+        "embed_url": format!("{base}/embed/{}", r.id),
+    })
+}
+
+/// The refusal for a request without the operator token (compared in constant time, as
+/// hashes); `None` when it carries it.
+fn refusal(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Option<Reply> {
+    let Some(want) = &state.operator_token_hash else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "api off",
+            "the operator API is off: set origin.operator_token",
+        ));
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let unauthorized = |detail: &str| {
+        let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized", detail);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"popcast\""),
+        );
+        r
+    };
+    let Some(token) = presented else {
+        return Some(unauthorized("send Authorization: Bearer <operator token>"));
+    };
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        &hash_key(token.trim().as_bytes())[..],
+        &want[..],
+    )) {
+        return Some(unauthorized("the operator token does not match"));
+    }
+    None
+}
+
+/// Reads a JSON object body within [`MAX_BODY_BYTES`].
+async fn json_body(req: Request<hyper::body::Incoming>) -> Result<Map<String, Value>, Reply> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            format!(
+                "send Content-Type: application/json, not {:?}",
+                ctype.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body too large",
+            format!("at most {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        return Err(too_large());
+    }
+    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
+    let bytes: Bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
+        Err(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad body",
+                "the request body was cut off",
+            ));
+        }
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid json",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, "invalid json", e.to_string())),
+    }
+}
+
+/// Typed reads of a JSON object's fields, collecting every problem with its field's name.
+struct Fields<'a> {
+    m: &'a Map<String, Value>,
+    errs: Vec<FieldError>,
+}
+
+fn ferr(field: &'static str, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn new(m: &'a Map<String, Value>, known: &[&'static str]) -> Self {
+        let mut errs = Vec::new();
+        for k in m.keys() {
+            if !known.contains(&k.as_str()) {
+                errs.push(ferr(
+                    "body",
+                    format!(
+                        "unknown field {:?} (known: {})",
+                        k.chars().take(64).collect::<String>(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        Self { m, errs }
+    }
+
+    fn string(&mut self, f: &'static str) -> Option<String> {
+        match self.m.get(f) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.errs.push(ferr(f, "must be a string"));
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, f: &'static str) -> Option<u64> {
+        match self.m.get(f) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(n),
+                None => {
+                    self.errs.push(ferr(f, "must be a whole number ≥ 0"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn u32(&mut self, f: &'static str) -> Option<u32> {
+        let n = self.uint(f)?;
+        match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.errs.push(ferr(f, format!("{n} is too large")));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, f: &'static str) -> Option<Vec<String>> {
+        match self.m.get(f) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+                Some(a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            }
+            Some(_) => {
+                self.errs.push(ferr(f, "must be an array of strings"));
+                None
+            }
+        }
+    }
+
+    /// An RFC 3339 time (`2026-12-01T18:00:00Z`) or Unix seconds.
+    fn time(&mut self, f: &'static str) -> Option<i64> {
+        match self.m.get(f) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => match OffsetDateTime::parse(s, &Rfc3339) {
+                Ok(t) => Some(t.unix_timestamp()),
+                Err(e) => {
+                    self.errs.push(ferr(f, format!("not an RFC 3339 time ({e})")));
+                    None
+                }
+            },
+            Some(v) => match v.as_i64() {
+                Some(n) if n >= 0 => Some(n),
+                _ => {
+                    self.errs
+                        .push(ferr(f, "must be an RFC 3339 string or Unix seconds"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn required<T>(&mut self, f: &'static str, v: Option<T>) -> Option<T> {
+        if v.is_none() && !self.m.contains_key(f) {
+            self.errs.push(ferr(f, "required"));
+        }
+        v
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("the system's random source works");
+    b
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A slug from a title: lowercase letters and digits, dashes between words, with a short
+/// random suffix so that equal titles do not collide.
+fn slug(title: &str) -> String {
+    let mut s = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+        if s.len() >= 40 {
+            break;
+        }
+    }
+    let s = s.trim_end_matches('-');
+    let suffix = hex(&random_bytes::<3>());
+    if s.is_empty() {
+        format!("event-{suffix}")
+    } else {
+        format!("{s}-{suffix}")
+    }
+}
+
+const CREATE_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "creator",
+    "start",
+    "duration_mins",
+    "regions",
+    "viewer_cap",
+    "ladder",
+    "access",
+];
+
+async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply {
+    let m = match json_body(req).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let now = (state.now)();
+    let mut f = Fields::new(&m, CREATE_FIELDS);
+    let title = f.string("title");
+    let title = f.required("title", title);
+    let creator = f.string("creator");
+    let creator = f.required("creator", creator);
+    let start = f.time("start");
+    let start = f.required("start", start);
+    let id = f.string("id");
+    let duration_mins = f.u32("duration_mins").unwrap_or(state.defaults.duration_mins);
+    let regions = f
+        .strings("regions")
+        .unwrap_or_else(|| state.defaults.regions.clone());
+    let viewer_cap = f.u32("viewer_cap").unwrap_or(state.defaults.viewer_cap);
+    let ladder = f.string("ladder").unwrap_or_else(|| "default".into());
+    let access = match f.string("access") {
+        None => Some(state.defaults.access),
+        Some(a) => {
+            let parsed = parse_access(&a);
+            if parsed.is_none() {
+                f.errs.push(ferr("access", "must be \"public\" or \"ticketed\""));
+            }
+            parsed
+        }
+    };
+    if let Some(s) = start {
+        if s < now - PAST_GRACE_SECS {
+            f.errs
+                .push(ferr("start", format!("{} is in the past", rfc3339(s))));
+        }
+    }
+    let (Some(title), Some(creator), Some(start), Some(access), true) =
+        (title, creator, start, access, f.errs.is_empty())
+    else {
+        return unprocessable(&f.errs);
+    };
+    let id = id.unwrap_or_else(|| slug(&title));
+    let stream_key = hex(&random_bytes::<20>());
+    let r = EventRecord {
+        id,
+        title,
+        creator,
+        start,
+        duration_mins,
+        regions,
+        viewer_cap,
+        ladder,
+        access,
+        state: EventState::Scheduled,
+        key_hash: hash_key(stream_key.as_bytes()),
+        version: 1,
+        created: now,
+        updated: now,
+    };
+    if let Err(errs) = r.check() {
+        return unprocessable(&errs);
+    }
+    if state.events.get(&r.id).is_some() {
+        return error(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("event {:?} exists already", r.id),
+        );
+    }
+    if let Err(e) = state.db.insert(&r) {
+        return db_error(e);
+    }
+    if let Err(e) = state.db.add_key(&r.id, "k1", &random_bytes::<32>(), now) {
+        return db_error(e);
+    }
+    if let Err(e) = state
+        .events
+        .add(LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager))
+    {
+        tracing::error!(event = %r.id, error = %e, "created event not registered");
+    }
+    tracing::info!(event = %r.id, start = %rfc3339(r.start), "event created");
+    let mut body = record_json(&r, &state.public_url);
+    body["stream_key"] = json!(stream_key);
+    body["stream_key_note"] = json!("shown once: store it now; only its hash is kept");
+    ok(StatusCode::CREATED, body)
+}
+
+const UPDATE_FIELDS: &[&str] = &[
+    "version",
+    "title",
+    "creator",
+    "start",
+    "duration_mins",
+    "regions",
+    "viewer_cap",
+    "ladder",
+    "access",
+];
+
+async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -> Reply {
+    let m = match json_body(req).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let now = (state.now)();
+    let current = match state.db.get(id) {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    if current.state == EventState::Ended {
+        return error(StatusCode::CONFLICT, "ended", format!("event {id:?} has ended"));
+    }
+    let mut f = Fields::new(&m, UPDATE_FIELDS);
+    let version = f.uint("version");
+    let version = f.required("version", version);
+    let mut next = current.clone();
+    if let Some(v) = f.string("title") {
+        next.title = v;
+    }
+    if let Some(v) = f.string("creator") {
+        next.creator = v;
+    }
+    if let Some(v) = f.time("start") {
+        if v != current.start && v < now - PAST_GRACE_SECS {
+            f.errs
+                .push(ferr("start", format!("{} is in the past", rfc3339(v))));
+        }
+        next.start = v;
+    }
+    if let Some(v) = f.u32("duration_mins") {
+        next.duration_mins = v;
+    }
+    if let Some(v) = f.strings("regions") {
+        next.regions = v;
+    }
+    if let Some(v) = f.u32("viewer_cap") {
+        next.viewer_cap = v;
+    }
+    if let Some(v) = f.string("ladder") {
+        next.ladder = v;
+    }
+    if let Some(a) = f.string("access") {
+        match parse_access(&a) {
+            Some(a) => next.access = a,
+            None => f.errs.push(ferr("access", "must be \"public\" or \"ticketed\"")),
+        }
+    }
+    let Some(version) = version.filter(|_| f.errs.is_empty()) else {
+        return unprocessable(&f.errs);
+    };
+    if let Err(errs) = next.check() {
+        return unprocessable(&errs);
+    }
+    match state.db.update(&next, version, now) {
+        Ok(r) => ok(StatusCode::OK, record_json(&r, &state.public_url)),
+        Err(e) => db_error(e),
+    }
+}
+
+fn end(state: &ApiState, id: &str) -> Reply {
+    let now = (state.now)();
+    match state.db.set_state(id, EventState::Ended, now) {
+        Ok(r) => {
+            if let Some(e) = state.events.get(id) {
+                e.end();
+            }
+            tracing::info!(event = %id, "event ended by the operator");
+            ok(StatusCode::OK, record_json(&r, &state.public_url))
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+async fn mint(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -> Reply {
+    let m = match json_body(req).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut f = Fields::new(&m, &["ttl_secs", "session"]);
+    let ttl = f.uint("ttl_secs").unwrap_or(DEFAULT_TOKEN_TTL_SECS);
+    let session = f.string("session");
+    if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+        f.errs.push(ferr(
+            "ttl_secs",
+            format!("{ttl} is outside 1..={MAX_TOKEN_TTL_SECS}"),
+        ));
+    }
+    if !f.errs.is_empty() {
+        return unprocessable(&f.errs);
+    }
+    let r = match state.db.get(id) {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    if r.state == EventState::Ended {
+        return error(StatusCode::CONFLICT, "ended", format!("event {id:?} has ended"));
+    }
+    let keys = match state.db.keys(id) {
+        Ok(k) => k,
+        Err(e) => return db_error(e),
+    };
+    let Some((kid, secret, _)) = keys.first() else {
+        return error(
+            StatusCode::CONFLICT,
+            "no key",
+            format!("event {id:?} has no token key"),
+        );
+    };
+    let key = match EventKey::new(kid, secret) {
+        Ok(k) => k,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "bad key", e.to_string()),
+    };
+    let expires = (state.now)().max(0) as u64 + ttl;
+    match key.mint(id, expires, session.as_deref()) {
+        Ok(token) => ok(
+            StatusCode::CREATED,
+            json!({ "token": token, "expires": rfc3339(expires as i64), "kid": kid }),
+        ),
+        Err(e) => unprocessable(&[ferr("session", e.to_string())]),
+    }
+}
+
+fn list(state: &ApiState, query: &str) -> Reply {
+    let mut from = None;
+    let mut to = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let parse = |v: &str| {
+            let v = v
+                .replace("%3A", ":")
+                .replace("%3a", ":")
+                .replace("%2B", "+")
+                .replace("%2b", "+");
+            OffsetDateTime::parse(&v, &Rfc3339)
+                .map(|t| t.unix_timestamp())
+                .ok()
+                .or_else(|| v.parse::<i64>().ok())
+        };
+        let slot = match k {
+            "from" => &mut from,
+            "to" => &mut to,
+            _ => continue,
+        };
+        match parse(v) {
+            Some(t) => *slot = Some(t),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad query",
+                    format!("`{k}`: not an RFC 3339 time or Unix seconds"),
+                );
+            }
+        }
+    }
+    match state.db.list(from, to) {
+        Ok(v) => ok(
+            StatusCode::OK,
+            json!({ "events": v.iter().map(|r| record_json(r, &state.public_url)).collect::<Vec<_>>() }),
+        ),
+        Err(e) => db_error(e),
+    }
+}
+
+/// Answers a request under `/api/v1/events`.
+pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply {
+    if let Some(r) = refusal(state, &req) {
+        return r;
+    }
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let rest = path.strip_prefix("/api/v1/events").unwrap_or("");
+    let parts: Vec<&str> = rest.split('/').skip(1).collect();
+    let method = req.method().clone();
+    let not_allowed = |allow: &'static str| {
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+            format!("allowed: {allow}"),
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        r
+    };
+    let checked = |id: &str| {
+        popcast_packager::naming::check_name("event", id)
+            .err()
+            .map(|e| error(StatusCode::NOT_FOUND, "not found", e.to_string()))
+    };
+    match (rest, parts.as_slice()) {
+        ("" | "/", _) => match method {
+            Method::GET => list(state, &query),
+            Method::POST => create(state, req).await,
+            _ => not_allowed("GET, POST"),
+        },
+        (_, [id]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::GET => match state.db.get(id) {
+                    Ok(r) => ok(StatusCode::OK, record_json(&r, &state.public_url)),
+                    Err(e) => db_error(e),
+                },
+                Method::PATCH => update(state, id, req).await,
+                _ => not_allowed("GET, PATCH"),
+            }
+        }
+        (_, [id, "end"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::POST => end(state, id),
+                _ => not_allowed("POST"),
+            }
+        }
+        (_, [id, "tokens"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::POST => mint(state, id, req).await,
+                _ => not_allowed("POST"),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "not found", "no such API path"),
+    }
+}

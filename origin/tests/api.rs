@@ -1,0 +1,343 @@
+//! The operator API over real HTTP with curl: auth, creating events (the stream key shown
+//! once, then publishing with it from the ffmpeg CLI), edits that race, bad input, tokens,
+//! ending, and events surviving an origin restart (SQLite in the data directory).
+
+mod support;
+
+use popcast_config::{Config, Secret};
+use popcast_origin::Origin;
+use popcast_origin::events::Events;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{Answer, curl, loopback_config};
+
+const TOKEN: &str = "operator-token-0123456789abcdef";
+
+struct Api {
+    origin: Option<Origin>,
+    rt: tokio::runtime::Runtime,
+    config: Config,
+}
+
+impl Api {
+    fn start(test: &str) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = loopback_config();
+        config.node.data_dir =
+            std::env::temp_dir().join(format!("popcast-api-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&config.node.data_dir);
+        config.origin.operator_token = Some(Secret::new(TOKEN));
+        let origin = rt
+            .block_on(Origin::start(&config, Arc::new(Events::new())))
+            .unwrap();
+        config.origin.public_url = format!("http://{}", origin.http_addr);
+        Self {
+            origin: Some(origin),
+            rt,
+            config,
+        }
+    }
+
+    fn restart(&mut self) {
+        drop(self.origin.take());
+        let mut c = self.config.clone();
+        c.origin.http_listen = "127.0.0.1:0".parse().unwrap();
+        self.origin = Some(
+            self.rt
+                .block_on(Origin::start(&c, Arc::new(Events::new())))
+                .unwrap(),
+        );
+    }
+
+    fn origin(&self) -> &Origin {
+        self.origin.as_ref().unwrap()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.origin().http_addr)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let auth = format!("Authorization: Bearer {TOKEN}");
+        let mut args = vec!["-X", method, "-H", &auth];
+        if let Some(b) = body {
+            args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        let a = curl(&args, &self.url(path));
+        (a.status, json(&a))
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        drop(self.origin.take());
+        let _ = std::fs::remove_dir_all(&self.config.node.data_dir);
+    }
+}
+
+fn json(a: &Answer) -> Value {
+    serde_json::from_slice(&a.body).unwrap_or_else(|_| Value::String(a.text()))
+}
+
+fn in_an_hour() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    t.to_string()
+}
+
+#[test]
+fn the_api_refuses_requests_without_the_operator_token() {
+    let api = Api::start("auth");
+    let a = curl(&[], &api.url("/api/v1/events"));
+    assert_eq!(a.status, 401, "{}", a.text());
+    assert!(a.header("www-authenticate").is_some());
+    assert_eq!(json(&a)["error"], "unauthorized");
+    let a = curl(
+        &["-H", "Authorization: Bearer wrong-token-0123456789"],
+        &api.url("/api/v1/events"),
+    );
+    assert_eq!(a.status, 401);
+    // With no operator token configured the API is off.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let off = rt
+        .block_on(Origin::start(&loopback_config(), Arc::new(Events::new())))
+        .unwrap();
+    let a = curl(
+        &["-H", &format!("Authorization: Bearer {TOKEN}")],
+        &format!("http://{}/api/v1/events", off.http_addr),
+    );
+    assert_eq!(a.status, 403, "{}", a.text());
+    assert!(a.text().contains("origin.operator_token"));
+}
+
+#[test]
+fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
+    let mut api = Api::start("lifecycle");
+    let title = "Pop-up clinic'); DROP TABLE events; --";
+    let create = format!(
+        r#"{{"id":"clinic","title":{},"creator":"ana","start":{},"duration_mins":30,"regions":["eu-west","us-east"],"access":"ticketed","viewer_cap":800}}"#,
+        serde_json::to_string(title).unwrap(),
+        in_an_hour()
+    );
+    let (status, made) = api.call("POST", "/api/v1/events", Some(&create));
+    assert_eq!(status, 201, "{made}");
+    let key = made["stream_key"]
+        .as_str()
+        .expect("the stream key, once")
+        .to_string();
+    assert_eq!(key.len(), 40);
+    assert_eq!(made["state"], "scheduled");
+    assert_eq!(made["title"], title);
+    assert_eq!(made["version"], 1);
+
+    // Shown once: never again.
+    let (status, got) = api.call("GET", "/api/v1/events/clinic", None);
+    assert_eq!(status, 200);
+    assert!(got.get("stream_key").is_none(), "{got}");
+    assert_eq!(got["title"], title, "stored verbatim");
+    let (_, listed) = api.call("GET", "/api/v1/events", None);
+    assert_eq!(listed["events"].as_array().unwrap().len(), 1);
+
+    // The same id again; a missing field, an unknown one, a start in the past.
+    let (status, _) = api.call("POST", "/api/v1/events", Some(&create));
+    assert_eq!(status, 409);
+    let (status, e) = api.call(
+        "POST",
+        "/api/v1/events",
+        Some(r#"{"title":"x","creator":"y","start":1000,"colour":"red"}"#),
+    );
+    assert_eq!(status, 422, "{e}");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"colour\"") && detail.contains("`start`: ") && detail.contains("in the past"),
+        "{detail}"
+    );
+
+    // The creator publishes with the key.
+    let mut ff = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+        ])
+        .args(["-c:a", "aac", "-f", "flv"])
+        .arg(format!("rtmp://{}/live/{key}", api.origin().rtmp_addr))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("run ffmpeg");
+    let until = Instant::now() + Duration::from_secs(20);
+    while curl(&[], &api.url("/live/clinic/master.m3u8")).status != 200 {
+        assert!(
+            Instant::now() < until,
+            "no playlist after publishing with the created key"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ff.wait().unwrap().success());
+
+    // Two operators edit from version 1: the second is told it changed meanwhile.
+    let (status, v2) = api.call(
+        "PATCH",
+        "/api/v1/events/clinic",
+        Some(r#"{"version":1,"viewer_cap":900}"#),
+    );
+    assert_eq!(
+        (status, v2["version"].as_u64(), v2["viewer_cap"].as_u64()),
+        (200, Some(2), Some(900)),
+        "{v2}"
+    );
+    let (status, e) = api.call(
+        "PATCH",
+        "/api/v1/events/clinic",
+        Some(r#"{"version":1,"title":"Other"}"#),
+    );
+    assert_eq!(status, 409, "{e}");
+    assert_eq!(e["error"], "edited meanwhile");
+
+    // A viewer token for it.
+    let (status, t) = api.call(
+        "POST",
+        "/api/v1/events/clinic/tokens",
+        Some(r#"{"ttl_secs":600,"session":"ticket-7"}"#),
+    );
+    assert_eq!(status, 201, "{t}");
+    let claims = popcast_packager::token::parse(t["token"].as_str().unwrap())
+        .unwrap()
+        .claims;
+    assert_eq!(
+        (claims.event.as_str(), claims.session.as_deref()),
+        ("clinic", Some("ticket-7"))
+    );
+
+    // The origin restarts: the event and its key are still there.
+    api.restart();
+    let (status, got) = api.call("GET", "/api/v1/events/clinic", None);
+    assert_eq!((status, got["version"].as_u64()), (200, Some(2)), "{got}");
+    assert!(
+        api.origin().events.get("clinic").is_some(),
+        "served after the restart"
+    );
+    assert!(
+        api.origin().events.by_key(key.as_bytes()).is_some(),
+        "the key still publishes"
+    );
+
+    let (status, ended) = api.call("POST", "/api/v1/events/clinic/end", None);
+    assert_eq!((status, ended["state"].as_str()), (200, Some("ended")), "{ended}");
+    let (status, _) = api.call(
+        "PATCH",
+        "/api/v1/events/clinic",
+        Some(r#"{"version":3,"title":"Late"}"#),
+    );
+    assert_eq!(status, 409);
+    let (status, _) = api.call("POST", "/api/v1/events/clinic/tokens", Some("{}"));
+    assert_eq!(status, 409);
+}
+
+#[test]
+fn bad_requests_get_the_right_status_and_name_the_problem() {
+    let api = Api::start("bad");
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let post = |ctype: &str, body: &str| {
+        curl(
+            &[
+                "-X",
+                "POST",
+                "-H",
+                &auth,
+                "-H",
+                &format!("Content-Type: {ctype}"),
+                "--data-binary",
+                body,
+            ],
+            &api.url("/api/v1/events"),
+        )
+    };
+    let a = post("application/json", "{not json");
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert_eq!(json(&a)["error"], "invalid json");
+    let a = post("text/plain", "{}");
+    assert_eq!(a.status, 415);
+    let a = post("application/json", "[1,2]");
+    assert_eq!(a.status, 400);
+    let huge = format!(r#"{{"title":"{}"}}"#, "x".repeat(20_000));
+    let a = post("application/json", &huge);
+    assert_eq!(a.status, 413, "{}", a.text());
+    let a = post(
+        "application/json",
+        &format!(
+            r#"{{"title":"t","creator":"c","start":{},"duration_mins":"long","regions":"eu"}}"#,
+            in_an_hour()
+        ),
+    );
+    assert_eq!(a.status, 422);
+    let fields = json(&a)["fields"].clone();
+    assert_eq!(
+        fields,
+        serde_json::json!(["duration_mins", "regions"]),
+        "{}",
+        a.text()
+    );
+    let a = post(
+        "application/json",
+        r#"{"title":"t","creator":"c","start":"tomorrow"}"#,
+    );
+    assert_eq!(a.status, 422);
+    assert!(a.text().contains("RFC 3339"), "{}", a.text());
+    // A title of 201 characters, a viewer cap of 0.
+    let a = post(
+        "application/json",
+        &format!(
+            r#"{{"title":"{}","creator":"c","start":{},"viewer_cap":0}}"#,
+            "t".repeat(201),
+            in_an_hour()
+        ),
+    );
+    assert_eq!(a.status, 422);
+    assert_eq!(
+        json(&a)["fields"],
+        serde_json::json!(["title", "viewer_cap"]),
+        "{}",
+        a.text()
+    );
+    // Paths and methods.
+    let (status, _) = api.call("GET", "/api/v1/events/..%2Fetc", None);
+    assert_eq!(status, 404);
+    let (status, _) = api.call("GET", "/api/v1/events/nope", None);
+    assert_eq!(status, 404);
+    let (status, _) = api.call("DELETE", "/api/v1/events", None);
+    assert_eq!(status, 405);
+    // A generated id from the title.
+    let a = post(
+        "application/json",
+        &format!(
+            r#"{{"title":"Friday Q&A: Rust!","creator":"c","start":{}}}"#,
+            in_an_hour()
+        ),
+    );
+    assert_eq!(a.status, 201, "{}", a.text());
+    let id = json(&a)["id"].as_str().unwrap().to_string();
+    assert!(
+        id.starts_with("friday-q-a-rust-") && id.len() == "friday-q-a-rust-".len() + 6,
+        "{id}"
+    );
+}
