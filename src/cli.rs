@@ -102,6 +102,9 @@ pub struct OriginArgs {
     /// Operator bearer token (or set POPCAST_OPERATOR_TOKEN).
     #[arg(long, env = "POPCAST_OPERATOR_TOKEN", hide_env_values = true)]
     pub token: Option<popcast_config::Secret>,
+    /// PEM file with the CA (or certificate) an https:// origin is checked against.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,7 +116,7 @@ pub enum EventCommand {
         /// Title shown to viewers.
         #[arg(long)]
         title: String,
-        /// Start time (RFC 3339); now when omitted.
+        /// Start time (RFC 3339, e.g. 2026-12-01T18:00:00Z); now when omitted.
         #[arg(long)]
         start: Option<String>,
         /// Duration in minutes (15, 30, 60, 90 or any other).
@@ -125,6 +128,15 @@ pub enum EventCommand {
         /// Whether viewers need a token.
         #[arg(long, value_parser = ["public", "ticketed"])]
         access: Option<String>,
+        /// URL-safe id (a-z 0-9 - _); made from the title when omitted.
+        #[arg(long)]
+        id: Option<String>,
+        /// Who hosts it.
+        #[arg(long, default_value = "operator")]
+        creator: String,
+        /// Viewers the event admits.
+        #[arg(long)]
+        viewer_cap: Option<u32>,
     },
     /// List events.
     List {
@@ -148,9 +160,12 @@ pub enum EventCommand {
         #[command(flatten)]
         origin: OriginArgs,
         id: String,
-        /// Token lifetime in seconds.
+        /// Token lifetime in seconds (default 3600).
         #[arg(long)]
         ttl: Option<u64>,
+        /// A ticket or session id signed into the token.
+        #[arg(long)]
+        session: Option<String>,
     },
 }
 

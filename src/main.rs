@@ -3,6 +3,7 @@
 
 mod cli;
 mod logging;
+mod operator;
 mod up;
 
 use clap::Parser;
@@ -66,7 +67,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Origin(args) => up::origin(load(Some(&args.config))?).await,
         Command::Edge(args) => up::edge(load(Some(&args.config))?).await,
-        Command::Event(_) => not_yet(None, "event management", 7),
+        Command::Event(cmd) => operator::run(cmd).await,
         Command::Bench(args) => match args.scenario {
             cli::Scenario::Transcode => not_yet(None, "the transcode benchmark", 5),
             _ => not_yet(None, "benchmarks", 8),

@@ -374,6 +374,83 @@ fn embed_page_opened_before_go_live_plays_when_the_creator_publishes() {
     assert!(report.contains("\"waiting\":0"), "{report}");
 }
 
+#[test]
+fn operators_schedule_show_and_end_events_with_popcast_event() {
+    let token = "cli-operator-token-0123456789";
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n"
+    );
+    let mut origin = Up::run("operator", &["origin"], &config);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let event = |args: &[&str], with_token: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_popcast"));
+        c.arg("event").args(args).args(["--origin", &http]);
+        if with_token {
+            c.env("POPCAST_OPERATOR_TOKEN", token);
+        } else {
+            c.env_remove("POPCAST_OPERATOR_TOKEN");
+        }
+        let out = c.output().expect("run popcast event");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = event(
+        &[
+            "create",
+            "--id",
+            "clinic",
+            "--title",
+            "Saturday clinic",
+            "--duration",
+            "30",
+        ],
+        true,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("id: clinic") && out.contains("state: scheduled"),
+        "{out}"
+    );
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("stream key: "))
+        .expect("the stream key")
+        .to_string();
+    assert_eq!(key.len(), 40, "{out}");
+    let (code, out, _) = event(&["list"], true);
+    assert!(
+        code == Some(0) && out.contains("clinic") && out.contains("1 event(s)"),
+        "{out}"
+    );
+    let (code, out, _) = event(&["show", "clinic"], true);
+    assert!(code == Some(0) && out.contains("title: Saturday clinic"), "{out}");
+    assert!(!out.contains(&key), "shown once: {out}");
+    let (code, out, _) = event(&["token", "clinic", "--ttl", "60", "--session", "t-1"], true);
+    assert!(code == Some(0) && out.contains("token: v1."), "{out}");
+    // Refusals say why and exit 1.
+    let (code, _, err) = event(&["list"], false);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("needs a token"), "{err}");
+    let (code, _, err) = event(&["create", "--title", "x", "--start", "tomorrow"], true);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("422") && err.contains("`start`"), "{err}");
+    let (code, out, err) = event(&["end", "clinic"], true);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("clinic: ended"), "{out}");
+    // Keys and tokens stay out of the origin's log.
+    assert!(
+        origin
+            .seen
+            .iter()
+            .all(|l| !l.contains(&key) && !l.contains(token)),
+        "{:?}",
+        origin.seen
+    );
+}
+
 /// A `popcast` process started in `cwd`, killed when dropped.
 struct Service(Child);
 
