@@ -232,6 +232,144 @@ fn an_event_the_operator_ends_ends_at_the_edge_too() {
     drop(t.rt.enter());
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn a_ticketed_event_plays_at_the_edge_only_with_a_valid_token() {
+    use popcast_packager::token::EventKey;
+    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules/playwright-core").exists(),
+        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
+    );
+    let t = Topology::start("tickets", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 40);
+    let (k1, k2) = (
+        (
+            "k1".to_string(),
+            Bytes::from_static(b"first event key, thirty-two bytes"),
+        ),
+        (
+            "k2".to_string(),
+            Bytes::from_static(b"second event key, thirty-two byte"),
+        ),
+    );
+    let ev = t.origin().events.get("ev").unwrap();
+    ev.set_tickets(Some(vec![k1.clone()]));
+    t.origin().events.touch();
+    let key1 = EventKey::new(&k1.0, &k1.1).unwrap();
+    let token = key1.mint("ev", unix_now() + 600, Some("ticket-1")).unwrap();
+    let master = t.edge_url(0, "/live/ev/master.m3u8");
+    let with = |url: &str, token: &str| format!("{url}?token={token}");
+    wait_until(20, "the edge's playlist for a token holder", || {
+        curl(&with(&master, &token)).0 == 200
+    });
+
+    // Refused, each with its reason.
+    let refusals = [
+        (master.clone(), "ticketed"),
+        (with(&master, "garbage"), "malformed"),
+        (
+            with(
+                &master,
+                &EventKey::new("k1", b"not the event's key, 32 bytes long")
+                    .unwrap()
+                    .mint("ev", unix_now() + 600, None)
+                    .unwrap(),
+            ),
+            "signature",
+        ),
+        (
+            with(&master, &key1.mint("ev", unix_now() - 1, None).unwrap()),
+            "expired",
+        ),
+        (
+            with(&master, &key1.mint("other", unix_now() + 600, None).unwrap()),
+            "another event",
+        ),
+    ];
+    for (url, why) in &refusals {
+        let (code, body) = curl(url);
+        assert_eq!(code, 403, "{url}: {body}");
+        assert!(body.contains(why), "{url}: {body} (wanted {why:?})");
+    }
+
+    // A token holder's playlists carry the token into every URI, and those URIs work.
+    let (_, mv) = curl(&with(&master, &token));
+    let media_uri = mv
+        .lines()
+        .find(|l| l.starts_with("source/index.m3u8"))
+        .expect("source playlist");
+    assert!(media_uri.ends_with(&format!("?token={token}")), "{mv}");
+    let (code, media) = curl(&t.edge_url(0, &format!("/live/ev/{media_uri}")));
+    assert_eq!(code, 200, "{media}");
+    let part = media
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1))
+        .map(|u| u.split('"').next().unwrap().to_string())
+        .next_back()
+        .expect("a part");
+    assert!(part.ends_with(&format!("?token={token}")), "{media}");
+    assert_eq!(curl(&t.edge_url(0, &format!("/live/ev/source/{part}"))).0, 200);
+    // A bearer header does as well as the query.
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(&master)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+
+    // hls.js in Chromium plays it from the tokenized multivariant URL.
+    let out = Command::new("node")
+        .arg(harness.join("play.mjs"))
+        .args([
+            "--url",
+            &with(&master, &token),
+            "--seconds",
+            "8",
+            "--low-latency",
+            "--expect-live",
+        ])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = stdout.lines().last().unwrap_or("");
+    println!("hls.js with a viewer token through the edge: {report}");
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The key rotates: tokens of the old key hold while it is kept, then stop.
+    ev.set_tickets(Some(vec![k2.clone(), k1.clone()]));
+    t.origin().events.touch();
+    let token2 = EventKey::new(&k2.0, &k2.1)
+        .unwrap()
+        .mint("ev", unix_now() + 600, None)
+        .unwrap();
+    wait_until(10, "the new key at the edge", || {
+        curl(&with(&master, &token2)).0 == 200
+    });
+    assert_eq!(curl(&with(&master, &token)).0, 200, "the old key is still held");
+    ev.set_tickets(Some(vec![k2]));
+    t.origin().events.touch();
+    wait_until(10, "the old key dropped at the edge", || {
+        curl(&with(&master, &token)).0 == 403
+    });
+    assert_eq!(curl(&with(&master, &token2)).0, 200);
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
 /// The last complete part listed in a media playlist.
 fn last_part(playlist: &str) -> String {
     playlist

@@ -119,11 +119,9 @@ impl Origin {
             if r.state == events::record::EventState::Ended {
                 continue;
             }
-            if let Err(e) = events.add(live::LiveEvent::with_key_hash(
-                &r.id,
-                r.key_hash,
-                &config.packager,
-            )) {
+            let live = live::LiveEvent::with_key_hash(&r.id, r.key_hash, &config.packager);
+            events::api::sync_tickets(&db, &live, &r)?;
+            if let Err(e) = events.add(live) {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }
         }

@@ -95,6 +95,9 @@ pub struct FeedStatus {
 pub struct LiveEvent {
     name: String,
     key_hash: [u8; 32],
+    /// `Some`: a ticketed event, whose viewers need a token signed by one of these keys
+    /// (key id, secret; newest first). `None`: anyone may watch.
+    tickets: Mutex<Option<TicketKeys>>,
     packager: PackagerConfig,
     /// The store viewers read now; watchers (the relay) learn when a new session replaces it.
     store: watch::Sender<Arc<EventStore>>,
@@ -110,6 +113,9 @@ impl fmt::Debug for LiveEvent {
             .finish_non_exhaustive()
     }
 }
+
+/// A ticketed event's viewer-token keys: (key id, secret), newest first.
+pub type TicketKeys = Arc<[(String, bytes::Bytes)]>;
 
 /// SHA-256 of a stream key: keys are held hashed and compared as hashes in constant time.
 pub fn hash_key(key: &[u8]) -> [u8; 32] {
@@ -136,6 +142,7 @@ impl LiveEvent {
         Arc::new(Self {
             name: name.to_string(),
             key_hash,
+            tickets: Mutex::new(None),
             packager: packager.clone(),
             store: watch::Sender::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
             state: Mutex::new(FeedState {
@@ -151,6 +158,17 @@ impl LiveEvent {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Makes the event ticketed with these token keys (newest first), or public with `None`.
+    /// Edges learn it when the relay provisions them again ([`crate::Events::touch`]).
+    pub fn set_tickets(&self, keys: Option<Vec<(String, bytes::Bytes)>>) {
+        *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = keys.map(Arc::from);
+    }
+
+    /// The token keys of a ticketed event; `None` for a public one.
+    pub fn tickets(&self) -> Option<TicketKeys> {
+        self.tickets.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn key_hash(&self) -> &[u8; 32] {

@@ -162,6 +162,20 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
         "{detail}"
     );
 
+    // A viewer token for it: the event is ticketed, so the origin asks for one too.
+    let (status, t) = api.call(
+        "POST",
+        "/api/v1/events/clinic/tokens",
+        Some(r#"{"ttl_secs":600,"session":"ticket-7"}"#),
+    );
+    assert_eq!(status, 201, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    let claims = popcast_packager::token::parse(&token).unwrap().claims;
+    assert_eq!(
+        (claims.event.as_str(), claims.session.as_deref()),
+        ("clinic", Some("ticket-7"))
+    );
+
     // The creator publishes with the key.
     let mut ff = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re"])
@@ -185,7 +199,8 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
         .spawn()
         .expect("run ffmpeg");
     let until = Instant::now() + Duration::from_secs(20);
-    while curl(&[], &api.url("/live/clinic/master.m3u8")).status != 200 {
+    let master = api.url(&format!("/live/clinic/master.m3u8?token={token}"));
+    while curl(&[], &master).status != 200 {
         assert!(
             Instant::now() < until,
             "no playlist after publishing with the created key"
@@ -193,6 +208,10 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(ff.wait().unwrap().success());
+    let a = curl(&[], &api.url("/live/clinic/master.m3u8"));
+    assert_eq!(a.status, 403, "no token: {}", a.text());
+    let a = curl(&[], &master);
+    assert!(a.text().contains(&format!("?token={token}")), "{}", a.text());
 
     // Two operators edit from version 1: the second is told it changed meanwhile.
     let (status, v2) = api.call(
@@ -212,21 +231,6 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
     );
     assert_eq!(status, 409, "{e}");
     assert_eq!(e["error"], "edited meanwhile");
-
-    // A viewer token for it.
-    let (status, t) = api.call(
-        "POST",
-        "/api/v1/events/clinic/tokens",
-        Some(r#"{"ttl_secs":600,"session":"ticket-7"}"#),
-    );
-    assert_eq!(status, 201, "{t}");
-    let claims = popcast_packager::token::parse(t["token"].as_str().unwrap())
-        .unwrap()
-        .claims;
-    assert_eq!(
-        (claims.event.as_str(), claims.session.as_deref()),
-        ("clinic", Some("ticket-7"))
-    );
 
     // The origin restarts: the event and its key are still there.
     api.restart();

@@ -9,7 +9,9 @@ use crate::upstream::LinkStatus;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode};
 use popcast_packager::http::request::{RequestError, check_query, playback};
-use popcast_packager::http::{self as serve_http, Body, ConnLimits, Reply, reply, store_error, text};
+use popcast_packager::http::{
+    self as serve_http, Body, ConnLimits, Reply, reply, store_error, text, tickets,
+};
 use popcast_packager::naming::Object;
 use popcast_packager::relay::EventState;
 use popcast_packager::store::StoreError;
@@ -102,6 +104,17 @@ async fn answer<B>(state: &ServeState, viewer: &Mutex<Option<ViewerGuard>>, req:
             );
         }
     };
+    // A ticketed event: every request carries a valid token for this event.
+    let token = match slot.tickets() {
+        None => None,
+        Some(keys) => match tickets::admit(&keys, slot.name(), req.headers(), uri.query().unwrap_or("")) {
+            Ok(t) => Some(t),
+            Err(why) => {
+                slot.counters.token_refusals.fetch_add(1, Ordering::Relaxed);
+                return text(StatusCode::FORBIDDEN, &why);
+            }
+        },
+    };
     {
         let mut v = viewer.lock().unwrap_or_else(|e| e.into_inner());
         if v.as_ref().is_none_or(|g| g.event() != slot.name()) {
@@ -144,9 +157,10 @@ async fn answer<B>(state: &ServeState, viewer: &Mutex<Option<ViewerGuard>>, req:
             Err(e) => Err(e),
         },
     };
-    match result {
-        Ok(r) => r,
-        Err(e) => store_error(&e),
+    match (result, token) {
+        (Ok(r), Some(t)) => tickets::with_token(r, &t),
+        (Ok(r), None) => r,
+        (Err(e), _) => store_error(&e),
     }
 }
 
@@ -167,6 +181,8 @@ fn health(state: &ServeState) -> Reply {
                 "upstream_fetches": c.upstream_fetches.load(Ordering::Relaxed),
                 "budget_trimmed_bytes": c.budget_trimmed_bytes.load(Ordering::Relaxed),
                 "refused_viewers": c.refused_viewers.load(Ordering::Relaxed),
+                "token_refusals": c.token_refusals.load(Ordering::Relaxed),
+                "ticketed": s.tickets().is_some(),
                 "released": s.is_released(),
             })
         })

@@ -39,6 +39,8 @@ pub struct SlotCounters {
     pub budget_trimmed_bytes: AtomicU64,
     /// Viewers turned away at the viewer cap.
     pub refused_viewers: AtomicU64,
+    /// Requests to a ticketed event refused for a missing, forged, expired or foreign token.
+    pub token_refusals: AtomicU64,
 }
 
 /// The slot of one event.
@@ -52,7 +54,36 @@ pub struct EventSlot {
     mirrors: Mutex<HashMap<String, Arc<RenditionMirror>>>,
     wanted: mpsc::UnboundedSender<Wanted>,
     released: watch::Sender<bool>,
+    /// `Some`: a ticketed event; viewers need a token signed by one of these keys.
+    tickets: Mutex<Option<Arc<[popcast_packager::token::EventKey]>>>,
     pub counters: SlotCounters,
+}
+
+impl EventSlot {
+    /// Makes the slot ticketed with these token keys (key id, secret), or public when
+    /// `ticketed` is false. A key that is not a valid HMAC key is left out, and said so.
+    pub fn set_tickets(&self, ticketed: bool, keys: &[(String, bytes::Bytes)]) {
+        let tickets = ticketed.then(|| {
+            keys.iter()
+                .filter_map(
+                    |(kid, secret)| match popcast_packager::token::EventKey::new(kid, secret) {
+                        Ok(k) => Some(k),
+                        Err(e) => {
+                            tracing::warn!(event = %self.name, error = %e, "token key refused");
+                            None
+                        }
+                    },
+                )
+                .collect::<Vec<_>>()
+                .into()
+        });
+        *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = tickets;
+    }
+
+    /// The token keys of a ticketed event's slot; `None` when anyone may watch.
+    pub fn tickets(&self) -> Option<Arc<[popcast_packager::token::EventKey]>> {
+        self.tickets.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A viewer admitted to a slot; the count drops when it goes.
@@ -187,6 +218,7 @@ impl Slots {
                     mirrors: Mutex::new(HashMap::new()),
                     wanted: self.wanted.clone(),
                     released: watch::Sender::new(false),
+                    tickets: Mutex::new(None),
                     counters: SlotCounters::default(),
                 })
             })

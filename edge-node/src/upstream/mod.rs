@@ -275,8 +275,8 @@ async fn session(
             frame = reader.next() => {
                 let frame = frame?.ok_or(LinkError::Closed)?;
                 match frame {
-                    Frame::Provision { event, viewer_cap } => {
-                        slots.provision(&event, viewer_cap);
+                    Frame::Provision { event, viewer_cap, ticketed, keys } => {
+                        slots.provision(&event, viewer_cap).set_tickets(ticketed, &keys);
                     }
                     Frame::Release { event } => slots.release(&event),
                     Frame::Catalog { event, state: s, renditions, multivariant } => {

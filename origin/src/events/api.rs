@@ -93,6 +93,22 @@ fn db_error(e: DbError) -> Reply {
     }
 }
 
+/// Gives the served event the record's access: the token keys from the database when the
+/// event is ticketed, none when it is public.
+pub fn sync_tickets(db: &EventDb, event: &LiveEvent, r: &EventRecord) -> Result<(), DbError> {
+    let keys = match r.access {
+        popcast_config::Access::Public => None,
+        popcast_config::Access::Ticketed => Some(
+            db.keys(&r.id)?
+                .into_iter()
+                .map(|(kid, secret, _)| (kid, Bytes::from(secret)))
+                .collect(),
+        ),
+    };
+    event.set_tickets(keys);
+    Ok(())
+}
+
 pub fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -452,10 +468,11 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
     if let Err(e) = state.db.add_key(&r.id, "k1", &random_bytes::<32>(), now) {
         return db_error(e);
     }
-    if let Err(e) = state
-        .events
-        .add(LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager))
-    {
+    let live = LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager);
+    if let Err(e) = sync_tickets(&state.db, &live, &r) {
+        return db_error(e);
+    }
+    if let Err(e) = state.events.add(live) {
         tracing::error!(event = %r.id, error = %e, "created event not registered");
     }
     tracing::info!(event = %r.id, start = %rfc3339(r.start), "event created");
@@ -532,7 +549,15 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
         return unprocessable(&errs);
     }
     match state.db.update(&next, version, now) {
-        Ok(r) => ok(StatusCode::OK, record_json(&r, &state.public_url)),
+        Ok(r) => {
+            if let Some(live) = state.events.get(&r.id) {
+                if let Err(e) = sync_tickets(&state.db, &live, &r) {
+                    return db_error(e);
+                }
+                state.events.touch();
+            }
+            ok(StatusCode::OK, record_json(&r, &state.public_url))
+        }
         Err(e) => db_error(e),
     }
 }

@@ -20,9 +20,20 @@ pub enum EventsError {
 }
 
 /// Every event this origin runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Events {
     by_name: RwLock<BTreeMap<String, Arc<LiveEvent>>>,
+    /// Bumped when an event is added or changes what edges must know of it.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self {
+            by_name: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Events {
@@ -41,7 +52,19 @@ impl Events {
             return Err(EventsError::DuplicateKey(event.name().to_string()));
         }
         all.insert(event.name().to_string(), event);
+        drop(all);
+        self.touch();
         Ok(())
+    }
+
+    /// Tells watchers (the relay) that an event changed what edges must know of it.
+    pub fn touch(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Changes to the set of events or to what edges must know of them.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<LiveEvent>> {

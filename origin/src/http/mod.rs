@@ -10,7 +10,7 @@ use crate::events::Events;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode};
-use popcast_packager::http::{self as serve_http, ConnLimits, Reply, reply, store_error, text};
+use popcast_packager::http::{self as serve_http, ConnLimits, Reply, reply, store_error, text, tickets};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -156,10 +156,28 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             let Some(event) = state.events.get(&path.event) else {
                 return text(StatusCode::NOT_FOUND, &format!("no event {:?}", path.event));
             };
+            // A ticketed event asks for a token here as at the edges.
+            let token = match event.tickets() {
+                None => None,
+                Some(keys) => {
+                    let keys: Vec<_> = keys
+                        .iter()
+                        .filter_map(|(kid, secret)| popcast_packager::token::EventKey::new(kid, secret).ok())
+                        .collect();
+                    match tickets::admit(&keys, &path.event, req.headers(), uri.query().unwrap_or("")) {
+                        Ok(t) => Some(t),
+                        Err(why) => return text(StatusCode::FORBIDDEN, &why),
+                    }
+                }
+            };
             let store = event.store();
-            match serve_http::playback(&store, path.object, query, req.headers()).await {
-                Ok(r) => r,
-                Err(e) => store_error(&e),
+            match (
+                serve_http::playback(&store, path.object, query, req.headers()).await,
+                token,
+            ) {
+                (Ok(r), Some(t)) => tickets::with_token(r, &t),
+                (Ok(r), None) => r,
+                (Err(e), _) => store_error(&e),
             }
         }
     }

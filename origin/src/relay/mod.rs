@@ -350,15 +350,36 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
             heartbeat_ms: shared.config.heartbeat.as_millis() as u32,
         })
         .await;
-    // No scheduler yet: every event this origin runs is provisioned on every edge.
-    for event in shared.events.names() {
-        let _ = ctl
-            .send(Frame::Provision {
-                event,
-                viewer_cap: shared.config.viewer_cap,
-            })
-            .await;
-    }
+    // No scheduler yet: every event this origin runs is provisioned on every edge, again
+    // whenever the events change (one added, a ticketed event's keys rotated).
+    let provision = {
+        let (shared, ctl) = (shared.clone(), ctl.clone());
+        async move {
+            let mut changes = shared.events.changes();
+            loop {
+                changes.borrow_and_update();
+                for event in shared.events.names() {
+                    let Some(e) = shared.events.get(&event) else {
+                        continue;
+                    };
+                    let tickets = e.tickets();
+                    let frame = Frame::Provision {
+                        event,
+                        viewer_cap: shared.config.viewer_cap,
+                        ticketed: tickets.is_some(),
+                        keys: tickets.map(|k| k.to_vec()).unwrap_or_default(),
+                    };
+                    if ctl.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let _provision = AbortOnDrop(tokio::spawn(provision));
 
     let mut tasks = SessionTasks::default();
     let silent = shared.config.heartbeat * 3;

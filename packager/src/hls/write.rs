@@ -285,3 +285,63 @@ mod tests {
         );
     }
 }
+
+/// `playlist` with `param` (`name=value`, already URL-safe) added to the query of every URI
+/// it names: URI lines and `URI="..."` attributes (EXT-X-MAP, EXT-X-PART, EXT-X-MEDIA,
+/// EXT-X-PRELOAD-HINT, EXT-X-RENDITION-REPORT...). Players resolve relative URIs without
+/// the playlist's query, so a viewer token reaches child requests only this way.
+pub fn splice_query(playlist: &str, param: &str) -> String {
+    let add = |uri: &str, out: &mut String| {
+        out.push_str(uri);
+        out.push(if uri.contains('?') { '&' } else { '?' });
+        out.push_str(param);
+    };
+    let mut out = String::with_capacity(playlist.len() + 64);
+    for line in playlist.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (
+                b.strip_suffix('\r').unwrap_or(b),
+                &line[b.strip_suffix('\r').unwrap_or(b).len()..],
+            ),
+            None => (line, ""),
+        };
+        if body.starts_with('#') {
+            let mut rest = body;
+            while let Some(i) = rest.find("URI=\"") {
+                let start = i + 5;
+                let Some(len) = rest[start..].find('"') else { break };
+                out.push_str(&rest[..start]);
+                add(&rest[start..start + len], &mut out);
+                rest = &rest[start + len..];
+            }
+            out.push_str(rest);
+        } else if body.trim().is_empty() {
+            out.push_str(body);
+        } else {
+            add(body, &mut out);
+        }
+        out.push_str(end);
+    }
+    out
+}
+
+#[cfg(test)]
+mod splice_tests {
+    use super::splice_query;
+
+    #[test]
+    fn every_uri_carries_the_parameter() {
+        let pl = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.0,\n4.m4s\n\
+                  #EXT-X-PART:DURATION=0.2,URI=\"5.0.m4s\",INDEPENDENT=YES\n\
+                  #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"5.1.m4s\"\n\
+                  #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio/index.m3u8?x=1\"\n\r\n";
+        let out = splice_query(pl, "token=v1.abc.def");
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=v1.abc.def\"\n#EXTINF:2.0,\n4.m4s?token=v1.abc.def\n\
+             #EXT-X-PART:DURATION=0.2,URI=\"5.0.m4s?token=v1.abc.def\",INDEPENDENT=YES\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"5.1.m4s?token=v1.abc.def\"\n\
+             #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"audio/index.m3u8?x=1&token=v1.abc.def\"\n\r\n"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod request;
 pub mod stall;
+pub mod tickets;
 pub mod tls;
 
 pub use body::Body;

@@ -101,8 +101,15 @@ pub enum Frame {
         code: ErrorCode,
         reason: String,
     },
-    /// 0x0B origin→edge: serve this event, to at most `viewer_cap` viewers.
-    Provision { event: String, viewer_cap: u32 },
+    /// 0x0B origin→edge: serve this event, to at most `viewer_cap` viewers; when
+    /// `ticketed`, only to viewers with a token signed by one of `keys` (key id, secret;
+    /// newest first). Sent again when any of it changes (a key rotation, say).
+    Provision {
+        event: String,
+        viewer_cap: u32,
+        ticketed: bool,
+        keys: Vec<(String, Bytes)>,
+    },
     /// 0x0C origin→edge: stop serving this event.
     Release { event: String },
     /// 0x0D edge→origin.
@@ -335,9 +342,20 @@ impl Frame {
                 s.varint(code.to_code());
                 s.string(reason);
             }
-            Self::Provision { event, viewer_cap } => {
+            Self::Provision {
+                event,
+                viewer_cap,
+                ticketed,
+                keys,
+            } => {
                 s.string(event);
                 s.varint(u64::from(*viewer_cap));
+                s.byte(u8::from(*ticketed));
+                s.varint(keys.len() as u64);
+                for (kid, secret) in keys {
+                    s.string(kid);
+                    s.blob(secret);
+                }
             }
             Self::Heartbeat {
                 seq,
@@ -455,7 +473,17 @@ impl fmt::Debug for Frame {
             Self::SubscribeError { sub, code, reason } | Self::SubscriptionEnd { sub, code, reason } => {
                 d.field("sub", sub).field("code", code).field("reason", reason)
             }
-            Self::Provision { event, viewer_cap } => d.field("event", event).field("viewer_cap", viewer_cap),
+            // Key secrets are never printed.
+            Self::Provision {
+                event,
+                viewer_cap,
+                ticketed,
+                keys,
+            } => d
+                .field("event", event)
+                .field("viewer_cap", viewer_cap)
+                .field("ticketed", ticketed)
+                .field("keys", &keys.iter().map(|(kid, _)| kid).collect::<Vec<_>>()),
             Self::Heartbeat {
                 seq,
                 viewers,
@@ -851,6 +879,26 @@ impl Reader<'_> {
         self.string_up_to(field, Some(self.limits.max_string))
     }
 
+    /// A list of (key id, secret) pairs, bounded like every list.
+    fn keys(&mut self, field: &'static str) -> Result<Vec<(String, Bytes)>, RelayError> {
+        let at = self.pos;
+        let count = self.varint(field)?;
+        let max = self.limits.max_list;
+        if count > max as u64 {
+            return Err(self.malformed(
+                field,
+                format!("list of {count} items at payload byte {at} exceeds the limit of {max}"),
+            ));
+        }
+        let mut items = Vec::with_capacity((count as usize).min(self.left()));
+        for _ in 0..count {
+            let kid = self.string(field)?;
+            let secret = self.blob(field, Some(self.limits.max_string))?;
+            items.push((kid, secret));
+        }
+        Ok(items)
+    }
+
     fn strings(&mut self, field: &'static str) -> Result<Vec<String>, RelayError> {
         let at = self.pos;
         let count = self.varint(field)?;
@@ -960,6 +1008,8 @@ fn parse(
         ty::PROVISION => Frame::Provision {
             event: r.string("event")?,
             viewer_cap: r.u32("viewer_cap")?,
+            ticketed: r.bool("ticketed")?,
+            keys: r.keys("keys")?,
         },
         ty::RELEASE => Frame::Release {
             event: r.string("event")?,
@@ -1115,6 +1165,11 @@ mod tests {
             Frame::Provision {
                 event: s("keynote"),
                 viewer_cap: 2000,
+                ticketed: true,
+                keys: vec![
+                    (s("k2"), Bytes::from_static(b"a secret of thirty-two bytes!!!!")),
+                    (s("k1"), Bytes::from_static(b"an older secret, 32 bytes long!!")),
+                ],
             },
             Frame::Release { event: s("keynote") },
             Frame::Heartbeat {
@@ -1232,6 +1287,8 @@ mod tests {
             Frame::Provision {
                 event: s(""),
                 viewer_cap: u32::MAX,
+                ticketed: false,
+                keys: Vec::new(),
             },
             Frame::Release { event: long.clone() },
             Frame::Heartbeat {
