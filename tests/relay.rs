@@ -370,6 +370,50 @@ fn a_ticketed_event_plays_at_the_edge_only_with_a_valid_token() {
     drop(t.rt.enter());
 }
 
+#[test]
+fn scheduled_events_are_placed_on_edges_of_their_regions_and_released_after() {
+    use popcast_origin::live::Schedule;
+    let t = Topology::start("placement", &["eu-west", "us-east"], |c| {
+        c.edge.slot_release_grace_secs = 1;
+    });
+    let mut ff = publish(&t.rtmp(), 30);
+    let ev = t.origin().events.get("ev").unwrap();
+    let held = |i: usize| t.edges[i].slots.get("ev").is_some_and(|s| !s.is_released());
+    // Without a schedule (an event from the config file) every edge holds it.
+    wait_until(10, "both edges provisioned", || held(0) && held(1));
+    let now = unix_now() as i64;
+    let schedule = |start: i64, end: i64| Schedule {
+        start,
+        end,
+        regions: vec!["eu-west".into()],
+        viewer_cap: 50,
+    };
+    // Starting in a day: nobody holds it yet.
+    ev.set_schedule(Some(schedule(now + 86_400, now + 88_200)));
+    t.origin().events.touch();
+    wait_until(10, "both slots released", || !held(0) && !held(1));
+    // Starting within the lead time (2 minutes): the eu-west edge only.
+    ev.set_schedule(Some(schedule(now + 60, now + 1_860)));
+    t.origin().events.touch();
+    wait_until(10, "eu-west provisioned", || held(0));
+    wait_until(20, "playback at eu-west", || {
+        curl(&t.edge_url(0, "/live/ev/master.m3u8")).0 == 200
+    });
+    assert!(!held(1), "us-east is not in the event's regions");
+    let (code, body) = curl(&t.edge_url(1, "/live/ev/master.m3u8"));
+    assert_eq!(code, 404, "{body}");
+    // Ended past its grace period: released, and after the edge's own grace its memory freed.
+    ev.set_schedule(Some(schedule(now - 4_000, now - 400)));
+    t.origin().events.touch();
+    wait_until(10, "eu-west released", || !held(0));
+    wait_until(10, "the slot and its memory gone", || {
+        t.edges[0].slots.get("ev").is_none()
+    });
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
 /// The last complete part listed in a media playlist.
 fn last_part(playlist: &str) -> String {
     playlist

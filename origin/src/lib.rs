@@ -120,7 +120,7 @@ impl Origin {
                 continue;
             }
             let live = live::LiveEvent::with_key_hash(&r.id, r.key_hash, &config.packager);
-            events::api::sync_tickets(&db, &live, &r)?;
+            events::api::sync_record(&db, &live, &r)?;
             if let Err(e) = events.add(live) {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }

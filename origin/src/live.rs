@@ -98,6 +98,9 @@ pub struct LiveEvent {
     /// `Some`: a ticketed event, whose viewers need a token signed by one of these keys
     /// (key id, secret; newest first). `None`: anyone may watch.
     tickets: Mutex<Option<TicketKeys>>,
+    /// When and where edges serve the event; `None` (an event from the config file): always,
+    /// everywhere.
+    schedule: Mutex<Option<Schedule>>,
     packager: PackagerConfig,
     /// The store viewers read now; watchers (the relay) learn when a new session replaces it.
     store: watch::Sender<Arc<EventStore>>,
@@ -111,6 +114,25 @@ impl fmt::Debug for LiveEvent {
         f.debug_struct("LiveEvent")
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+/// When and where an event is served: edges in `regions` hold a slot for it from a lead
+/// time before `start` until a grace period after `end` (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub start: i64,
+    pub end: i64,
+    pub regions: Vec<String>,
+    pub viewer_cap: u32,
+}
+
+impl Schedule {
+    /// Whether an edge in `region` should hold the event's slot at `now`.
+    pub fn wants(&self, region: &str, now: i64, lead_secs: i64, grace_secs: i64) -> bool {
+        self.regions.iter().any(|r| r == region)
+            && now >= self.start - lead_secs
+            && now < self.end + grace_secs
     }
 }
 
@@ -143,6 +165,7 @@ impl LiveEvent {
             name: name.to_string(),
             key_hash,
             tickets: Mutex::new(None),
+            schedule: Mutex::new(None),
             packager: packager.clone(),
             store: watch::Sender::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
             state: Mutex::new(FeedState {
@@ -164,6 +187,15 @@ impl LiveEvent {
     /// Edges learn it when the relay provisions them again ([`crate::Events::touch`]).
     pub fn set_tickets(&self, keys: Option<Vec<(String, bytes::Bytes)>>) {
         *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = keys.map(Arc::from);
+    }
+
+    /// Sets when and where edges serve the event (see [`Schedule`]).
+    pub fn set_schedule(&self, s: Option<Schedule>) {
+        *self.schedule.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    pub fn schedule(&self) -> Option<Schedule> {
+        self.schedule.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The token keys of a ticketed event; `None` for a public one.
@@ -403,6 +435,21 @@ impl Drop for Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_wants_its_regions_from_lead_to_grace() {
+        let s = Schedule {
+            start: 1_000,
+            end: 2_800,
+            regions: vec!["eu-west".into()],
+            viewer_cap: 10,
+        };
+        assert!(!s.wants("eu-west", 879, 120, 300), "before the lead time");
+        assert!(s.wants("eu-west", 880, 120, 300));
+        assert!(s.wants("eu-west", 3_099, 120, 300), "within the grace period");
+        assert!(!s.wants("eu-west", 3_100, 120, 300));
+        assert!(!s.wants("us-east", 1_500, 120, 300), "not its region");
+    }
     use popcast_packager::fixtures::{audio_frame, audio_track, video_frame, video_track};
 
     fn peer(n: u8) -> SourceKind {

@@ -93,9 +93,19 @@ fn db_error(e: DbError) -> Reply {
     }
 }
 
-/// Gives the served event the record's access: the token keys from the database when the
-/// event is ticketed, none when it is public.
-pub fn sync_tickets(db: &EventDb, event: &LiveEvent, r: &EventRecord) -> Result<(), DbError> {
+/// Gives the served event what edges must know of the record: its schedule (an ended
+/// event's end is when it ended) and, when it is ticketed, its token keys.
+pub fn sync_record(db: &EventDb, event: &LiveEvent, r: &EventRecord) -> Result<(), DbError> {
+    event.set_schedule(Some(crate::live::Schedule {
+        start: r.start,
+        end: if r.state == EventState::Ended {
+            r.updated.min(r.end())
+        } else {
+            r.end()
+        },
+        regions: r.regions.clone(),
+        viewer_cap: r.viewer_cap,
+    }));
     let keys = match r.access {
         popcast_config::Access::Public => None,
         popcast_config::Access::Ticketed => Some(
@@ -469,7 +479,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         return db_error(e);
     }
     let live = LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager);
-    if let Err(e) = sync_tickets(&state.db, &live, &r) {
+    if let Err(e) = sync_record(&state.db, &live, &r) {
         return db_error(e);
     }
     if let Err(e) = state.events.add(live) {
@@ -551,7 +561,7 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     match state.db.update(&next, version, now) {
         Ok(r) => {
             if let Some(live) = state.events.get(&r.id) {
-                if let Err(e) = sync_tickets(&state.db, &live, &r) {
+                if let Err(e) = sync_record(&state.db, &live, &r) {
                     return db_error(e);
                 }
                 state.events.touch();
@@ -568,6 +578,10 @@ fn end(state: &ApiState, id: &str) -> Reply {
         Ok(r) => {
             if let Some(e) = state.events.get(id) {
                 e.end();
+                if let Err(err) = sync_record(&state.db, &e, &r) {
+                    return db_error(err);
+                }
+                state.events.touch();
             }
             tracing::info!(event = %id, "event ended by the operator");
             ok(StatusCode::OK, record_json(&r, &state.public_url))

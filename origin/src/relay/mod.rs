@@ -33,8 +33,12 @@ pub struct RelayConfig {
     /// told it lags (it resubscribes from what it holds).
     pub max_inflight_objects: usize,
     pub limits: Limits,
-    /// Viewer cap given to every slot provisioned on an edge.
+    /// Viewer cap given to a slot of an event without a schedule (one from the config file).
     pub viewer_cap: u32,
+    /// Scheduled events are provisioned this long before their start...
+    pub provision_lead_secs: i64,
+    /// ...and released this long after their end.
+    pub release_grace_secs: i64,
 }
 
 impl RelayConfig {
@@ -46,6 +50,8 @@ impl RelayConfig {
             max_inflight_objects: 32,
             limits: Limits::default(),
             viewer_cap: c.events.viewer_cap,
+            provision_lead_secs: i64::try_from(c.events.provision_lead_secs).unwrap_or(i64::MAX / 4),
+            release_grace_secs: i64::try_from(c.events.release_grace_secs).unwrap_or(i64::MAX / 4),
         }
     }
 }
@@ -350,32 +356,65 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
             heartbeat_ms: shared.config.heartbeat.as_millis() as u32,
         })
         .await;
-    // No scheduler yet: every event this origin runs is provisioned on every edge, again
-    // whenever the events change (one added, a ticketed event's keys rotated).
+    // Placement: an event with a schedule is provisioned on edges of its regions from a lead
+    // time before its start until a grace period after its end, then released; an event from
+    // the config file on every edge. Checked every second and whenever the events change
+    // (one added, ended, rescheduled, a ticketed event's keys rotated), when every slot is
+    // provisioned again so that edges pick the change up.
     let provision = {
-        let (shared, ctl) = (shared.clone(), ctl.clone());
+        let (shared, ctl, region) = (shared.clone(), ctl.clone(), region.clone());
         async move {
             let mut changes = shared.events.changes();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut held = std::collections::BTreeSet::new();
             loop {
+                let changed = tokio::select! {
+                    r = changes.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        true
+                    }
+                    _ = tick.tick() => false,
+                };
                 changes.borrow_and_update();
-                for event in shared.events.names() {
-                    let Some(e) = shared.events.get(&event) else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let c = &shared.config;
+                let mut wanted = std::collections::BTreeSet::new();
+                for name in shared.events.names() {
+                    let Some(e) = shared.events.get(&name) else {
                         continue;
                     };
-                    let tickets = e.tickets();
-                    let frame = Frame::Provision {
-                        event,
-                        viewer_cap: shared.config.viewer_cap,
-                        ticketed: tickets.is_some(),
-                        keys: tickets.map(|k| k.to_vec()).unwrap_or_default(),
-                    };
-                    if ctl.send(frame).await.is_err() {
+                    let schedule = e.schedule();
+                    if schedule
+                        .as_ref()
+                        .is_some_and(|s| !s.wants(&region, now, c.provision_lead_secs, c.release_grace_secs))
+                    {
+                        continue;
+                    }
+                    wanted.insert(name.clone());
+                    if changed || !held.contains(&name) {
+                        let tickets = e.tickets();
+                        let frame = Frame::Provision {
+                            event: name,
+                            viewer_cap: schedule.map_or(c.viewer_cap, |s| s.viewer_cap),
+                            ticketed: tickets.is_some(),
+                            keys: tickets.map(|k| k.to_vec()).unwrap_or_default(),
+                        };
+                        if ctl.send(frame).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                for gone in held.difference(&wanted) {
+                    tracing::info!(event = %gone, "slot released");
+                    if ctl.send(Frame::Release { event: gone.clone() }).await.is_err() {
                         return;
                     }
                 }
-                if changes.changed().await.is_err() {
-                    return;
-                }
+                held = wanted;
             }
         }
     };
