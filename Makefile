@@ -10,12 +10,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test deps-bench deps-browser deps-h3client toolchain build-release lint unit-tests browser-selftest fuzz bench clean
+.PHONY: up test deps deps-test deps-bench deps-browser deps-h3client deps-ical toolchain build-release lint unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
 
-test: deps-test deps-browser deps-h3client toolchain lint browser-selftest unit-tests
+test: deps-test deps-browser deps-h3client deps-ical toolchain lint browser-selftest unit-tests
 
 deps:
 	@scripts/install-system-deps.sh build
@@ -52,6 +52,17 @@ deps-h3client:
 		python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "curl_cffi==$(CURL_CFFI_VERSION)"; \
 	fi
 	@command -v curl-cffi >/dev/null || { echo "deps-h3client: curl-cffi is not on PATH after the install" >&2; exit 1; }
+
+# A real iCalendar parser for the calendar feed's test: Python's icalendar from PyPI, pinned.
+ICALENDAR_VERSION := 6.1.0
+deps-ical:
+	@command -v python3 >/dev/null || { echo "deps-ical: needs python3 with pip" >&2; exit 1; }
+	@if [ "$$(python3 -c 'import importlib.metadata as m; print(m.version("icalendar"))' 2>/dev/null)" = "$(ICALENDAR_VERSION)" ]; then \
+		echo "ical parser: icalendar $(ICALENDAR_VERSION) present"; \
+	else \
+		echo "ical parser: pip install icalendar==$(ICALENDAR_VERSION)"; \
+		python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "icalendar==$(ICALENDAR_VERSION)"; \
+	fi
 
 # The browser harness against an ffmpeg-made stream, no Popcast involved (~15 s). Before
 # unit-tests so that `make test` still ends on the whole suite's summary.

@@ -345,3 +345,47 @@ fn bad_requests_get_the_right_status_and_name_the_problem() {
         "{id}"
     );
 }
+
+#[test]
+fn the_calendar_lists_public_events_for_a_real_ical_parser() {
+    let api = Api::start("calendar");
+    let title = "Q&A; tips, tricks \\ and a very long title that must be folded across lines — ünïcödé";
+    for (id, access) in [("open-clinic", "public"), ("paid-clinic", "ticketed")] {
+        let body = format!(
+            r#"{{"id":"{id}","title":{},"creator":"ana","start":{},"duration_mins":45,"access":"{access}"}}"#,
+            serde_json::to_string(title).unwrap(),
+            in_an_hour()
+        );
+        let (status, v) = api.call("POST", "/api/v1/events", Some(&body));
+        assert_eq!(status, 201, "{v}");
+    }
+    let a = curl(&[], &api.url("/calendar.ics"));
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("text/calendar; charset=utf-8"));
+    let file = api.config.node.data_dir.join("feed.ics");
+    std::fs::write(&file, &a.body).unwrap();
+    // Python's icalendar parses it; what it reads is printed as JSON.
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import icalendar, json, sys\n\
+             cal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())\n\
+             print(json.dumps([{'uid': str(e['UID']), 'summary': str(e['SUMMARY']), \
+             'minutes': (e.decoded('DTEND') - e.decoded('DTSTART')).total_seconds() / 60, \
+             'url': str(e['URL'])} for e in cal.walk('VEVENT')]))",
+        )
+        .arg(&file)
+        .output()
+        .expect("run python3 (make deps-ical installs icalendar)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        events.as_array().unwrap().len(),
+        1,
+        "ticketed events are not listed: {events}"
+    );
+    assert_eq!(events[0]["uid"], "open-clinic@popcast");
+    assert_eq!(events[0]["summary"], title, "{events}");
+    assert_eq!(events[0]["minutes"], 45.0);
+    assert!(events[0]["url"].as_str().unwrap().ends_with("/embed/open-clinic"));
+}

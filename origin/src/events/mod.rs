@@ -1,6 +1,7 @@
 //! The origin's events by name, and the stream-key lookup publishers go through.
 
 pub mod api;
+pub mod calendar;
 pub mod db;
 pub mod record;
 

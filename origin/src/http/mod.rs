@@ -130,6 +130,22 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
+        Route::Calendar => match state.api.db.list(None, None) {
+            Ok(events) => {
+                let now = crate::events::api::system_now();
+                let body = crate::events::calendar::feed(&events, &state.api.public_url, now);
+                let mut r = reply(StatusCode::OK, "text/calendar; charset=utf-8", Body::full(body));
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=60"),
+                );
+                r
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "calendar");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "the event database failed")
+            }
+        },
         Route::HlsJs => {
             let mut r = reply(
                 StatusCode::OK,

@@ -20,6 +20,8 @@ pub enum Route {
     HlsJs,
     /// `/healthz`
     Health,
+    /// `/calendar.ics`
+    Calendar,
 }
 
 /// Routes `path` and `query` (without `?`). Only playlists read the query; on other
@@ -28,6 +30,7 @@ pub fn route(path: &str, query: &str, max_query_bytes: usize) -> Result<Route, R
     check_query(query, max_query_bytes)?;
     match path {
         "/healthz" => return Ok(Route::Health),
+        "/calendar.ics" => return Ok(Route::Calendar),
         "/assets/hls.min.js" => return Ok(Route::HlsJs),
         _ => {}
     }
