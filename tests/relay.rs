@@ -383,6 +383,7 @@ fn scheduled_events_are_placed_on_edges_of_their_regions_and_released_after() {
     wait_until(10, "both edges provisioned", || held(0) && held(1));
     let now = unix_now() as i64;
     let schedule = |start: i64, end: i64| Schedule {
+        publish_from: start - 120,
         start,
         end,
         regions: vec!["eu-west".into()],

@@ -120,7 +120,7 @@ impl Origin {
                 continue;
             }
             let live = live::LiveEvent::with_key_hash(&r.id, r.key_hash, &config.packager);
-            events::api::sync_record(&db, &live, &r)?;
+            events::api::sync_record(&db, &live, &r, config.events.provision_lead_secs)?;
             if let Err(e) = events.add(live) {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }
@@ -137,6 +137,7 @@ impl Origin {
             public_url: o.public_url.clone(),
             now: events::api::system_now,
         });
+        let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));
         let http_state = Arc::new(http::HttpState {
             api,
             events: events.clone(),
@@ -144,6 +145,7 @@ impl Origin {
             started: Instant::now(),
         });
         let tasks = vec![
+            lifecycle,
             tokio::spawn(ingest::server::serve(rtmp, rtmp_tls, rtmp_state)),
             tokio::spawn(http::serve(web, http_tls, http_state)),
         ];

@@ -41,6 +41,8 @@ pub enum ClaimError {
     Busy { event: String, by: SourceKind },
     #[error("event {0:?} has ended")]
     Ended(String),
+    #[error("event {event:?} opens for publishing at {opens} (its start less the provisioning lead time)")]
+    NotYet { event: String, opens: String },
 }
 
 /// A publisher that has sent no frame for this long may be replaced by a new one even
@@ -121,6 +123,8 @@ impl fmt::Debug for LiveEvent {
 /// time before `start` until a grace period after `end` (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
+    /// Publishers are admitted from this instant (the start less the provisioning lead).
+    pub publish_from: i64,
     pub start: i64,
     pub end: i64,
     pub regions: Vec<String>,
@@ -253,6 +257,15 @@ impl LiveEvent {
         let mut state = self.lock();
         if state.ended {
             return Err(ClaimError::Ended(self.name.clone()));
+        }
+        if let (SourceKind::Publisher { .. }, Some(s)) = (&kind, self.schedule()) {
+            let now = crate::events::api::system_now();
+            if now < s.publish_from {
+                return Err(ClaimError::NotYet {
+                    event: self.name.clone(),
+                    opens: crate::events::api::rfc3339(s.publish_from),
+                });
+            }
         }
         if let Some((_, by)) = &state.owner {
             let stale = state.last_frame.is_none_or(|t| t.elapsed() >= STALE_PUBLISHER);
@@ -439,6 +452,7 @@ mod tests {
     #[test]
     fn a_schedule_wants_its_regions_from_lead_to_grace() {
         let s = Schedule {
+            publish_from: 880,
             start: 1_000,
             end: 2_800,
             regions: vec!["eu-west".into()],

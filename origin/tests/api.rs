@@ -85,13 +85,40 @@ fn json(a: &Answer) -> Value {
     serde_json::from_slice(&a.body).unwrap_or_else(|_| Value::String(a.text()))
 }
 
-fn in_an_hour() -> String {
+fn unix_in(secs: u64) -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        + 3600;
+        + secs;
     t.to_string()
+}
+
+fn in_an_hour() -> String {
+    unix_in(3600)
+}
+
+/// ffmpeg publishing a small test pattern for `secs` to the origin with `key`.
+fn publish(api: &Api, key: &str, secs: u32) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &secs.to_string(), "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-tune", "zerolatency", "-g", "30", "-c:a", "aac", "-f", "flv"])
+        .arg(format!("rtmp://{}/live/{key}", api.origin().rtmp_addr))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ffmpeg")
+}
+
+fn wait_for(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -126,7 +153,7 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
     let create = format!(
         r#"{{"id":"clinic","title":{},"creator":"ana","start":{},"duration_mins":30,"regions":["eu-west","us-east"],"access":"ticketed","viewer_cap":800}}"#,
         serde_json::to_string(title).unwrap(),
-        in_an_hour()
+        unix_in(60)
     );
     let (status, made) = api.call("POST", "/api/v1/events", Some(&create));
     assert_eq!(status, 201, "{made}");
@@ -388,4 +415,35 @@ fn the_calendar_lists_public_events_for_a_real_ical_parser() {
     assert_eq!(events[0]["summary"], title, "{events}");
     assert_eq!(events[0]["minutes"], 45.0);
     assert!(events[0]["url"].as_str().unwrap().ends_with("/embed/open-clinic"));
+}
+
+#[test]
+fn the_lifecycle_follows_the_clock_and_the_creator_and_early_publishers_are_told_when() {
+    let api = Api::start("lifecycle-clock");
+    let create = |id: &str, start: String| {
+        let body = format!(r#"{{"id":"{id}","title":"t","creator":"c","start":{start},"duration_mins":30}}"#);
+        let (status, v) = api.call("POST", "/api/v1/events", Some(&body));
+        assert_eq!(status, 201, "{v}");
+        v["stream_key"].as_str().unwrap().to_string()
+    };
+    let state = |id: &str| api.call("GET", &format!("/api/v1/events/{id}"), None).1["state"].clone();
+    // Tomorrow's event: scheduled, and a creator publishing now is refused.
+    let tomorrow = create("tomorrow", unix_in(86_400));
+    let out = publish(&api, &tomorrow, 3).wait_with_output().unwrap();
+    assert!(!out.status.success(), "an early publisher is refused");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("not open for publishing yet: it opens at"),
+        "{said}"
+    );
+    assert_eq!(curl(&[], &api.url("/live/tomorrow/master.m3u8")).status, 503);
+    assert_eq!(state("tomorrow"), "scheduled");
+    // Starting in a minute (within the 2-minute lead): provisioning, then live when the
+    // creator publishes.
+    let soon = create("soon", unix_in(60));
+    wait_for(5, "provisioning", || state("soon") == "provisioning");
+    let mut ff = publish(&api, &soon, 6);
+    wait_for(15, "live", || state("soon") == "live");
+    let _ = ff.kill();
+    let _ = ff.wait();
 }

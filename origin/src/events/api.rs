@@ -95,8 +95,11 @@ fn db_error(e: DbError) -> Reply {
 
 /// Gives the served event what edges must know of the record: its schedule (an ended
 /// event's end is when it ended) and, when it is ticketed, its token keys.
-pub fn sync_record(db: &EventDb, event: &LiveEvent, r: &EventRecord) -> Result<(), DbError> {
+pub fn sync_record(db: &EventDb, event: &LiveEvent, r: &EventRecord, lead_secs: u64) -> Result<(), DbError> {
     event.set_schedule(Some(crate::live::Schedule {
+        publish_from: r
+            .start
+            .saturating_sub(i64::try_from(lead_secs).unwrap_or(i64::MAX)),
         start: r.start,
         end: if r.state == EventState::Ended {
             r.updated.min(r.end())
@@ -479,7 +482,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         return db_error(e);
     }
     let live = LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager);
-    if let Err(e) = sync_record(&state.db, &live, &r) {
+    if let Err(e) = sync_record(&state.db, &live, &r, state.defaults.provision_lead_secs) {
         return db_error(e);
     }
     if let Err(e) = state.events.add(live) {
@@ -561,7 +564,7 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     match state.db.update(&next, version, now) {
         Ok(r) => {
             if let Some(live) = state.events.get(&r.id) {
-                if let Err(e) = sync_record(&state.db, &live, &r) {
+                if let Err(e) = sync_record(&state.db, &live, &r, state.defaults.provision_lead_secs) {
                     return db_error(e);
                 }
                 state.events.touch();
@@ -578,7 +581,7 @@ fn end(state: &ApiState, id: &str) -> Reply {
         Ok(r) => {
             if let Some(e) = state.events.get(id) {
                 e.end();
-                if let Err(err) = sync_record(&state.db, &e, &r) {
+                if let Err(err) = sync_record(&state.db, &e, &r, state.defaults.provision_lead_secs) {
                     return db_error(err);
                 }
                 state.events.touch();

@@ -291,6 +291,28 @@ impl EventDb {
         self.update(&next, current.version, now)
     }
 
+    /// Moves an event's lifecycle state forward (the scheduler's moves: not an operator edit,
+    /// so the version stays).
+    pub fn advance_state(&self, id: &str, state: EventState, now: i64) -> Result<EventRecord, DbError> {
+        let current = self.get(id)?;
+        if !current.state.can_become(state) {
+            return Err(DbError::BadTransition {
+                id: id.to_string(),
+                from: current.state,
+                to: state,
+            });
+        }
+        self.conn().execute(
+            "UPDATE events SET state = ?2, updated_unix = ?3 WHERE id = ?1",
+            params![id, state.as_str(), now],
+        )?;
+        Ok(EventRecord {
+            state,
+            updated: now,
+            ..current
+        })
+    }
+
     /// Adds a viewer-token key to an event.
     pub fn add_key(&self, id: &str, kid: &str, secret: &[u8], now: i64) -> Result<(), DbError> {
         let conn = self.conn();

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod calendar;
 pub mod db;
+pub mod lifecycle;
 pub mod record;
 
 use crate::live::{LiveEvent, hash_key};

@@ -6,7 +6,7 @@ use crate::events::Events;
 use crate::ingest::flv::{FlvConfig, FlvDemuxer, FlvOutput};
 use crate::ingest::limits::IpLimits;
 use crate::ingest::rtmp::{Session, SessionConfig, SessionEvent};
-use crate::live::{Feed, FeedError, SourceKind};
+use crate::live::{ClaimError, Feed, FeedError, SourceKind};
 use popcast_packager::media::{Frame, TrackInfo};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -447,9 +447,17 @@ fn authorise(
     event
         .claim(SourceKind::Publisher { peer }, state.takeover)
         .map_err(|e| {
-            // The log has who holds it; the client learns only that it is taken.
             tracing::info!(%peer, "{e}");
-            (BAD_NAME, "this event already has a publisher".into())
+            match e {
+                // The log has who holds it; the client learns only that it is taken.
+                ClaimError::Busy { .. } => (BAD_NAME, "this event already has a publisher".into()),
+                // The key holder may know when their event opens, and that it ended.
+                ClaimError::NotYet { opens, .. } => (
+                    BAD_NAME,
+                    format!("this event is not open for publishing yet: it opens at {opens}"),
+                ),
+                ClaimError::Ended(_) => (BAD_NAME, "this event has ended".into()),
+            }
         })
 }
 

@@ -1,0 +1,136 @@
+//! Moves scheduled events through their lifecycle, once a second:
+//! `scheduled → provisioning → live → ending → ended`.
+//!
+//! - **provisioning** from the provisioning lead time before the start (edges in the
+//!   event's regions get its slot then; see the relay's placement);
+//! - **live** as soon as a creator publishes (early, even, within the lead time);
+//! - **ending** once the scheduled end has passed while live (the creator is wrapping up);
+//! - **ended** when the creator stops after the end, at the end plus the release grace
+//!   period at the latest, or at the end when nobody ever published.
+
+use super::api::{ApiState, sync_record};
+use super::record::{EventRecord, EventState};
+use crate::live::SourceKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the scheduler knows of an event at `now` besides its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// A creator is publishing now.
+    pub publishing: bool,
+    /// A creator published at some point.
+    pub ever_published: bool,
+}
+
+/// The state an event should be in (never behind the one it is in).
+pub fn next_state(r: &EventRecord, seen: Observed, now: i64, lead_secs: i64, grace_secs: i64) -> EventState {
+    use EventState::*;
+    let end = r.end();
+    let next = match r.state {
+        Ended => Ended,
+        Scheduled | Provisioning if seen.publishing => Live,
+        Scheduled | Provisioning if now >= end && !seen.ever_published => Ended,
+        Scheduled if now >= r.start - lead_secs => Provisioning,
+        Live if now >= end => Ending,
+        Ending if !seen.publishing || now >= end + grace_secs => Ended,
+        s => s,
+    };
+    next.max(r.state)
+}
+
+/// Runs the lifecycle until the task is dropped.
+pub async fn run(state: Arc<ApiState>) {
+    let lead = i64::try_from(state.defaults.provision_lead_secs).unwrap_or(i64::MAX / 4);
+    let grace = i64::try_from(state.defaults.release_grace_secs).unwrap_or(i64::MAX / 4);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = (state.now)();
+        let records = match state.db.list(None, None) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "lifecycle: cannot read events");
+                continue;
+            }
+        };
+        for r in records.iter().filter(|r| r.state != EventState::Ended) {
+            let Some(live) = state.events.get(&r.id) else {
+                continue;
+            };
+            let status = live.status().borrow().clone();
+            let seen = Observed {
+                publishing: matches!(status.source, Some(SourceKind::Publisher { .. })),
+                ever_published: status.sources > 0,
+            };
+            let next = next_state(r, seen, now, lead, grace);
+            if next == r.state {
+                continue;
+            }
+            match state.db.advance_state(&r.id, next, now) {
+                Ok(updated) => {
+                    tracing::info!(event = %r.id, from = %r.state, to = %next, "event state");
+                    if next == EventState::Ended {
+                        live.end();
+                        if let Err(e) =
+                            sync_record(&state.db, &live, &updated, state.defaults.provision_lead_secs)
+                        {
+                            tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
+                        }
+                        state.events.touch();
+                    }
+                }
+                Err(e) => tracing::warn!(event = %r.id, error = %e, "lifecycle: state not advanced"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::record::sample;
+    use EventState::*;
+
+    const LEAD: i64 = 120;
+    const GRACE: i64 = 300;
+
+    fn at(state: EventState, publishing: bool, ever: bool, now: i64) -> EventState {
+        // sample: start 1_800_000_000, 30 minutes.
+        let mut r = sample("e");
+        r.state = state;
+        let seen = Observed {
+            publishing,
+            ever_published: ever || publishing,
+        };
+        next_state(&r, seen, now, LEAD, GRACE)
+    }
+
+    #[test]
+    fn an_event_moves_through_its_states_on_time() {
+        let start = 1_800_000_000;
+        let end = start + 1_800;
+        assert_eq!(at(Scheduled, false, false, start - LEAD - 1), Scheduled);
+        assert_eq!(at(Scheduled, false, false, start - LEAD), Provisioning);
+        assert_eq!(at(Provisioning, true, true, start - 30), Live, "early is fine");
+        assert_eq!(
+            at(Live, false, true, start + 60),
+            Live,
+            "a reconnect gap stays live"
+        );
+        assert_eq!(at(Live, true, true, end), Ending);
+        assert_eq!(at(Ending, true, true, end + 60), Ending, "wrapping up");
+        assert_eq!(at(Ending, false, true, end + 60), Ended, "the creator stopped");
+        assert_eq!(at(Ending, true, true, end + GRACE), Ended, "the hard stop");
+    }
+
+    #[test]
+    fn an_event_nobody_publishes_to_ends_at_its_end_and_states_never_go_back() {
+        let end = 1_800_000_000 + 1_800;
+        assert_eq!(at(Provisioning, false, false, end - 1), Provisioning);
+        assert_eq!(at(Provisioning, false, false, end), Ended);
+        assert_eq!(at(Scheduled, false, false, end), Ended);
+        assert_eq!(at(Ended, true, true, end), Ended);
+        assert_eq!(at(Live, false, true, 0), Live);
+    }
+}
