@@ -204,36 +204,11 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
     );
 
     // The creator publishes with the key.
-    let mut ff = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "30",
-        ])
-        .args(["-c:a", "aac", "-f", "flv"])
-        .arg(format!("rtmp://{}/live/{key}", api.origin().rtmp_addr))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run ffmpeg");
-    let until = Instant::now() + Duration::from_secs(20);
+    let mut ff = publish(&api, &key, 4);
     let master = api.url(&format!("/live/clinic/master.m3u8?token={token}"));
-    while curl(&[], &master).status != 200 {
-        assert!(
-            Instant::now() < until,
-            "no playlist after publishing with the created key"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(20, "a playlist after publishing with the created key", || {
+        curl(&[], &master).status == 200
+    });
     assert!(ff.wait().unwrap().success());
     let a = curl(&[], &api.url("/live/clinic/master.m3u8"));
     assert_eq!(a.status, 403, "no token: {}", a.text());
