@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "relay-test-key-0123456789";
 const SECRET: &str = "relay-test-node-secret";
+const OPERATOR: &str = "relay-test-operator-token";
 
 struct Topology {
     origin: Option<Origin>,
@@ -48,6 +49,7 @@ fn origin_config(dir: &std::path::Path) -> Config {
     c.origin.http_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.relay_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.node_secret = Some(Secret::new(SECRET));
+    c.origin.operator_token = Some(Secret::new(OPERATOR));
     c
 }
 
@@ -381,6 +383,29 @@ fn scheduled_events_are_placed_on_edges_of_their_regions_and_released_after() {
     let held = |i: usize| t.edges[i].slots.get("ev").is_some_and(|s| !s.is_released());
     // Without a schedule (an event from the config file) every edge holds it.
     wait_until(10, "both edges provisioned", || held(0) && held(1));
+    // The operator API lists both edges with their regions.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-H",
+            &format!("Authorization: Bearer {OPERATOR}"),
+        ])
+        .arg(format!(
+            "http://127.0.0.1:{}/api/v1/edges",
+            t.origin().http_addr.port()
+        ))
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let regions: Vec<&str> = listed["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter_map(|e| e["region"].as_str())
+        .collect();
+    assert_eq!(regions, ["eu-west", "us-east"], "{listed}");
     let now = unix_now() as i64;
     let schedule = |start: i64, end: i64| Schedule {
         publish_from: start - 120,

@@ -136,7 +136,9 @@ impl Origin {
             defaults: config.events.clone(),
             public_url: o.public_url.clone(),
             now: events::api::system_now,
+            edges: std::sync::OnceLock::new(),
         });
+        let api_edges = api.clone();
         let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));
         let http_state = Arc::new(http::HttpState {
             api,
@@ -171,6 +173,9 @@ impl Origin {
                 )?)
             }
         };
+        if let Some(r) = &relay {
+            let _ = api_edges.edges.set(r.edges_view());
+        }
         tracing::info!(%rtmp_addr, %http_addr, relay = ?relay.as_ref().map(|r| r.addr), tls = o.tls.is_some(), "origin listening");
         Ok(Self {
             rtmp_addr,

@@ -133,6 +133,10 @@ fn the_api_refuses_requests_without_the_operator_token() {
         &api.url("/api/v1/events"),
     );
     assert_eq!(a.status, 401);
+    assert_eq!(curl(&[], &api.url("/api/v1/edges")).status, 401);
+    // Without a relay there are no edges to list.
+    let (status, v) = api.call("GET", "/api/v1/edges", None);
+    assert_eq!((status, v["relay"].as_str()), (200, Some("off")), "{v}");
     // With no operator token configured the API is off.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let off = rt

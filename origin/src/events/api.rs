@@ -40,6 +40,8 @@ pub struct ApiState {
     pub public_url: String,
     /// Unix seconds now (a parameter so tests can move time).
     pub now: fn() -> i64,
+    /// The relay's edges, once it runs (`GET /api/v1/edges`).
+    pub edges: std::sync::OnceLock<crate::relay::EdgesView>,
 }
 
 pub fn system_now() -> i64 {
@@ -681,6 +683,42 @@ fn list(state: &ApiState, query: &str) -> Reply {
         ),
         Err(e) => db_error(e),
     }
+}
+
+/// Answers `/api/v1/edges`: the connected edges with their region, load and slots.
+pub fn edges(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply {
+    if let Some(r) = refusal(state, req) {
+        return r;
+    }
+    if req.method() != Method::GET {
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+            "allowed: GET",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return r;
+    }
+    let Some(view) = state.edges.get() else {
+        return ok(StatusCode::OK, json!({ "relay": "off", "edges": [] }));
+    };
+    let edges: Vec<Value> = view
+        .list()
+        .iter()
+        .map(|e| {
+            json!({
+                "node_id": e.node_id,
+                "region": e.region,
+                "capacity_viewers": e.capacity_viewers,
+                "viewers": e.viewers,
+                "load": if e.capacity_viewers == 0 { 1.0 } else { f64::from(e.viewers) / f64::from(e.capacity_viewers) },
+                "slots": e.slots,
+                "bytes_held": e.bytes_held,
+            })
+        })
+        .collect();
+    ok(StatusCode::OK, json!({ "relay": "on", "edges": edges }))
 }
 
 /// Answers a request under `/api/v1/events`.

@@ -86,6 +86,9 @@ async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>) -> Reply
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if path == "/api/v1/edges" {
+        return crate::events::api::edges(&state.api, &req);
+    }
     if path == "/api/v1/events" || path.starts_with("/api/v1/events/") {
         let r = crate::events::api::handle(&state.api, req).await;
         tracing::debug!(%path, %method, status = r.status().as_u16(), "api");

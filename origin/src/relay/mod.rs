@@ -56,6 +56,17 @@ impl RelayConfig {
     }
 }
 
+/// Reads the relay's connected edges (the control API lists them).
+#[derive(Clone)]
+pub struct EdgesView(Arc<Shared>);
+
+impl EdgesView {
+    /// The edges connected now, by node id, with their last heartbeat's load.
+    pub fn list(&self) -> Vec<EdgeStatus> {
+        lock(&self.0.edges).values().cloned().collect()
+    }
+}
+
 /// What the origin knows of a connected edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeStatus {
@@ -152,7 +163,12 @@ impl Relay {
 
     /// The edges connected now, by node id.
     pub fn edges(&self) -> Vec<EdgeStatus> {
-        lock(&self.shared.edges).values().cloned().collect()
+        self.edges_view().list()
+    }
+
+    /// A handle that reads the connected edges for as long as the relay runs.
+    pub fn edges_view(&self) -> EdgesView {
+        EdgesView(self.shared.clone())
     }
 
     /// Closes edge `node_id`'s connection (it reconnects and resumes). Whether it was
