@@ -381,6 +381,13 @@ fn scheduled_events_are_placed_on_edges_of_their_regions_and_released_after() {
     let mut ff = publish(&t.rtmp(), 30);
     let ev = t.origin().events.get("ev").unwrap();
     let held = |i: usize| t.edges[i].slots.get("ev").is_some_and(|s| !s.is_released());
+    // The creator is on before the schedules below (a schedule's publish window would refuse
+    // a publisher arriving early).
+    let origin_master = format!(
+        "http://127.0.0.1:{}/live/ev/master.m3u8",
+        t.origin().http_addr.port()
+    );
+    wait_until(20, "the origin's playlist", || curl(&origin_master).0 == 200);
     // Without a schedule (an event from the config file) every edge holds it.
     wait_until(10, "both edges provisioned", || held(0) && held(1));
     // The operator API lists both edges with their regions.
