@@ -159,6 +159,15 @@ fn curl(url: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// The raw bytes of a GET with curl.
+fn body(url: &str) -> Vec<u8> {
+    Command::new("curl")
+        .args(["-s", "-m", "10", url])
+        .output()
+        .expect("curl runs")
+        .stdout
+}
+
 fn wait_until(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(secs);
     while !ok() {
@@ -191,21 +200,8 @@ fn an_edge_serves_the_origins_playlists_and_parts_over_the_relay() {
             .next_back()
             .expect("a part");
         let path = format!("/live/ev/{rendition}/{part}");
-        let from_edge = Command::new("curl")
-            .args(["-s", "-m", "10", &t.edge_url(0, &path)])
-            .output()
-            .unwrap()
-            .stdout;
-        let from_origin = Command::new("curl")
-            .args([
-                "-s",
-                "-m",
-                "10",
-                &format!("http://127.0.0.1:{}{path}", t.origin().http_addr.port()),
-            ])
-            .output()
-            .unwrap()
-            .stdout;
+        let from_edge = body(&t.edge_url(0, &path));
+        let from_origin = body(&format!("http://127.0.0.1:{}{path}", t.origin().http_addr.port()));
         assert!(!from_edge.is_empty());
         assert_eq!(from_edge, from_origin, "{path}");
     }
@@ -499,16 +495,7 @@ fn hlsjs_plays_through_an_edge_over_http2_with_tls_and_a_part_arrives_over_http3
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(over_h3.status, 200, "{path}: {over_h3:?}");
     assert_eq!(over_h3.header("content-type"), Some("video/mp4"));
-    let from_origin = Command::new("curl")
-        .args([
-            "-s",
-            "-m",
-            "10",
-            &format!("http://127.0.0.1:{}{path}", t.origin().http_addr.port()),
-        ])
-        .output()
-        .unwrap()
-        .stdout;
+    let from_origin = body(&format!("http://127.0.0.1:{}{path}", t.origin().http_addr.port()));
     assert!(!from_origin.is_empty());
     assert_eq!(over_h3.body, from_origin, "{path} over HTTP/3");
     println!(
