@@ -137,6 +137,9 @@ pub enum EventCommand {
         /// Viewers the event admits.
         #[arg(long)]
         viewer_cap: Option<u32>,
+        /// Leave it out of the public calendar (`/calendar.ics`).
+        #[arg(long)]
+        unlisted: bool,
     },
     /// List events.
     List {

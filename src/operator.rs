@@ -129,6 +129,7 @@ fn print_event(v: &Value) {
             .join(", "))
     );
     println!("access: {}", s("access"));
+    println!("listed: {}", s("listed"));
     println!("viewer cap: {}", s("viewer_cap"));
     println!("version: {}", s("version"));
     println!("playback: {}", s("playback_url"));
@@ -147,6 +148,7 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
             id,
             creator,
             viewer_cap,
+            unlisted,
         } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -170,6 +172,9 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
             }
             if let Some(c) = viewer_cap {
                 body["viewer_cap"] = json!(c);
+            }
+            if unlisted {
+                body["listed"] = json!(false);
             }
             let (status, v) = call(&origin, Method::POST, "/api/v1/events", Some(body)).await?;
             let v = expect(status, v, 201)?;

@@ -322,6 +322,12 @@ pub struct EventDefaults {
     pub access: Access,
     /// Regions an event is placed in when none are given.
     pub regions: Vec<String>,
+    /// Events a creator with no track record may have starting on one (UTC) day. Each of
+    /// their past events that went live and ended lifts it by one, up to
+    /// `creator_daily_events_max` (progressive limits: new accounts cannot flood the
+    /// schedule; creators who deliver earn room).
+    pub creator_daily_events: u32,
+    pub creator_daily_events_max: u32,
 }
 
 impl Default for EventDefaults {
@@ -334,6 +340,8 @@ impl Default for EventDefaults {
             viewer_cap: 1_000,
             access: Access::Public,
             regions: vec!["local".into()],
+            creator_daily_events: 3,
+            creator_daily_events_max: 24,
         }
     }
 }

@@ -353,12 +353,16 @@ fn bad_requests_get_the_right_status_and_name_the_problem() {
 }
 
 #[test]
-fn the_calendar_lists_public_events_for_a_real_ical_parser() {
+fn the_calendar_lists_listed_events_for_a_real_ical_parser() {
     let api = Api::start("calendar");
     let title = "Q&A; tips, tricks \\ and a very long title that must be folded across lines — ünïcödé";
-    for (id, access) in [("open-clinic", "public"), ("paid-clinic", "ticketed")] {
+    for (id, access, listed) in [
+        ("open-clinic", "public", true),
+        ("paid-clinic", "ticketed", true),
+        ("private-rehearsal", "public", false),
+    ] {
         let body = format!(
-            r#"{{"id":"{id}","title":{},"creator":"ana","start":{},"duration_mins":45,"access":"{access}"}}"#,
+            r#"{{"id":"{id}","title":{},"creator":"ana","start":{},"duration_mins":45,"access":"{access}","listed":{listed}}}"#,
             serde_json::to_string(title).unwrap(),
             in_an_hour()
         );
@@ -378,7 +382,8 @@ fn the_calendar_lists_public_events_for_a_real_ical_parser() {
              cal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())\n\
              print(json.dumps([{'uid': str(e['UID']), 'summary': str(e['SUMMARY']), \
              'minutes': (e.decoded('DTEND') - e.decoded('DTSTART')).total_seconds() / 60, \
-             'url': str(e['URL'])} for e in cal.walk('VEVENT')]))",
+             'url': str(e['URL']), 'description': str(e['DESCRIPTION'])} \
+             for e in cal.walk('VEVENT')]))",
         )
         .arg(&file)
         .output()
@@ -387,13 +392,32 @@ fn the_calendar_lists_public_events_for_a_real_ical_parser() {
     let events: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         events.as_array().unwrap().len(),
-        1,
-        "ticketed events are not listed: {events}"
+        2,
+        "the unlisted event is left out: {events}"
     );
+    // Same start: ordered by id.
     assert_eq!(events[0]["uid"], "open-clinic@popcast");
     assert_eq!(events[0]["summary"], title, "{events}");
     assert_eq!(events[0]["minutes"], 45.0);
     assert!(events[0]["url"].as_str().unwrap().ends_with("/embed/open-clinic"));
+    assert_eq!(events[1]["uid"], "paid-clinic@popcast");
+    assert!(
+        events[1]["description"]
+            .as_str()
+            .unwrap()
+            .contains("a ticket is needed to watch"),
+        "{events}"
+    );
+    // The operator's list still shows the unlisted event, marked.
+    let (_, all) = api.call("GET", "/api/v1/events", None);
+    let hidden: Vec<&Value> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["listed"] == false)
+        .collect();
+    assert_eq!(hidden.len(), 1, "{all}");
+    assert_eq!(hidden[0]["id"], "private-rehearsal");
 }
 
 #[test]
@@ -425,4 +449,43 @@ fn the_lifecycle_follows_the_clock_and_the_creator_and_early_publishers_are_told
     wait_for(15, "live", || state("soon") == "live");
     let _ = ff.kill();
     let _ = ff.wait();
+
+    // Progressive limits: a creator with no delivered event gets 3 events a day...
+    let day = unix_in(10 * 86_400).parse::<i64>().unwrap() / 86_400 * 86_400;
+    let on_day = |id: &str, creator: &str, hour: i64| {
+        let body = format!(
+            r#"{{"id":"{id}","title":"t","creator":"{creator}","start":{}}}"#,
+            day + hour * 3600
+        );
+        api.call("POST", "/api/v1/events", Some(&body))
+    };
+    for (i, id) in ["d1", "d2", "d3"].into_iter().enumerate() {
+        let (status, v) = on_day(id, "c", i as i64 + 1);
+        assert_eq!(status, 201, "{v}");
+    }
+    let (status, v) = on_day("d4", "c", 5);
+    assert_eq!(status, 429, "{v}");
+    assert_eq!(v["fields"], serde_json::json!(["creator"]), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("already has 3 events on"),
+        "{v}"
+    );
+    // ...which counts per creator and per day; moving an event onto the full day is refused.
+    let (status, v) = on_day("other", "someone-else", 5);
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = api.call(
+        "PATCH",
+        "/api/v1/events/other",
+        Some(r#"{"version":1,"creator":"c"}"#),
+    );
+    assert_eq!(status, 429, "{v}");
+    // "soon" went live; once it has ended, it counts toward c's track record: one more a day.
+    let (status, v) = api.call("POST", "/api/v1/events/soon/end", None);
+    assert_eq!(status, 200, "{v}");
+    assert!(v["live_at"].is_string(), "{v}");
+    let (status, v) = on_day("d4", "c", 5);
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = on_day("d5", "c", 6);
+    assert_eq!(status, 429, "{v}");
+    assert_eq!(v["cap"], 4, "{v}");
 }

@@ -145,7 +145,9 @@ pub fn record_json(r: &EventRecord, public_url: &str) -> Value {
         "viewer_cap": r.viewer_cap,
         "ladder": r.ladder,
         "access": access_str(r.access),
+        "listed": r.listed,
         "state": r.state.as_str(),
+        "live_at": r.live_at.map(rfc3339),
         "version": r.version,
         "created": rfc3339(r.created),
         "updated": rfc3339(r.updated),
@@ -306,6 +308,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn bool(&mut self, f: &'static str) -> Option<bool> {
+        match self.m.get(f) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.errs.push(ferr(f, "must be true or false"));
+                None
+            }
+        }
+    }
+
     fn u32(&mut self, f: &'static str) -> Option<u32> {
         let n = self.uint(f)?;
         match u32::try_from(n) {
@@ -406,6 +419,7 @@ const CREATE_FIELDS: &[&str] = &[
     "viewer_cap",
     "ladder",
     "access",
+    "listed",
 ];
 
 async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply {
@@ -428,6 +442,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         .unwrap_or_else(|| state.defaults.regions.clone());
     let viewer_cap = f.u32("viewer_cap").unwrap_or(state.defaults.viewer_cap);
     let ladder = f.string("ladder").unwrap_or_else(|| "default".into());
+    let listed = f.bool("listed").unwrap_or(true);
     let access = match f.string("access") {
         None => Some(state.defaults.access),
         Some(a) => {
@@ -461,7 +476,9 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         viewer_cap,
         ladder,
         access,
+        listed,
         state: EventState::Scheduled,
+        live_at: None,
         key_hash: hash_key(stream_key.as_bytes()),
         version: 1,
         created: now,
@@ -476,6 +493,9 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
             "exists",
             format!("event {:?} exists already", r.id),
         );
+    }
+    if let Some(refused) = creator_cap(state, &r) {
+        return refused;
     }
     if let Err(e) = state.db.insert(&r) {
         return db_error(e);
@@ -497,6 +517,39 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
     ok(StatusCode::CREATED, body)
 }
 
+/// The refusal (429) for an event that would take its creator past their daily cap: a
+/// base for new creators, one more for each of their events that went live and ended, up to
+/// a maximum. Days are UTC days of the event's start.
+fn creator_cap(state: &ApiState, r: &EventRecord) -> Option<Reply> {
+    const DAY: i64 = 86_400;
+    let day = r.start.div_euclid(DAY) * DAY;
+    let (on_day, delivered) = match state.db.creator_counts(&r.creator, day, day + DAY) {
+        Ok(c) => c,
+        Err(e) => return Some(db_error(e)),
+    };
+    let d = &state.defaults;
+    let cap = d
+        .creator_daily_events
+        .saturating_add(delivered)
+        .min(d.creator_daily_events_max.max(d.creator_daily_events));
+    if on_day < cap {
+        return None;
+    }
+    let date = rfc3339(day);
+    let date = date.split('T').next().unwrap_or(&date);
+    let mut body = json!({
+        "error": "creator daily cap",
+        "detail": format!(
+            "`creator`: {:?} already has {on_day} events on {date} (UTC), the cap for a creator with {delivered} delivered events is {cap}; each event that goes live and ends raises it by one, up to {}",
+            r.creator, d.creator_daily_events_max
+        ),
+        "fields": ["creator"],
+        "cap": cap,
+    });
+    body["events_on_day"] = json!(on_day);
+    Some(ok(StatusCode::TOO_MANY_REQUESTS, body))
+}
+
 const UPDATE_FIELDS: &[&str] = &[
     "version",
     "title",
@@ -507,6 +560,7 @@ const UPDATE_FIELDS: &[&str] = &[
     "viewer_cap",
     "ladder",
     "access",
+    "listed",
 ];
 
 async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -> Reply {
@@ -551,6 +605,9 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     if let Some(v) = f.string("ladder") {
         next.ladder = v;
     }
+    if let Some(v) = f.bool("listed") {
+        next.listed = v;
+    }
     if let Some(a) = f.string("access") {
         match parse_access(&a) {
             Some(a) => next.access = a,
@@ -562,6 +619,12 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     };
     if let Err(errs) = next.check() {
         return unprocessable(&errs);
+    }
+    // Moving an event to another day or creator must not step around the daily cap.
+    if (next.creator != current.creator || next.start.div_euclid(86_400) != current.start.div_euclid(86_400))
+        && let Some(refused) = creator_cap(state, &next)
+    {
+        return refused;
     }
     match state.db.update(&next, version, now) {
         Ok(r) => {

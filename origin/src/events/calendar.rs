@@ -1,4 +1,4 @@
-//! `/calendar.ics`: public events as an iCalendar feed (RFC 5545) that calendar apps
+//! `/calendar.ics`: listed events as an iCalendar feed (RFC 5545) that calendar apps
 //! subscribe to, each with its watch link.
 
 use super::record::EventRecord;
@@ -51,8 +51,8 @@ fn line(out: &mut String, text: &str) {
     out.push_str("\r\n");
 }
 
-/// The feed of `events` that are public (ticketed ones are not advertised), with links
-/// under `public_url`; `now` stamps it.
+/// The feed of `events` that are listed (ticketed ones too, marked as needing a ticket;
+/// unlisted ones never), with links under `public_url`; `now` stamps it.
 pub fn feed(events: &[EventRecord], public_url: &str, now: i64) -> String {
     let base = public_url.trim_end_matches('/');
     let mut out = String::new();
@@ -61,7 +61,7 @@ pub fn feed(events: &[EventRecord], public_url: &str, now: i64) -> String {
     line(&mut out, "PRODID:-//Popcast//Events//EN");
     line(&mut out, "CALSCALE:GREGORIAN");
     line(&mut out, "X-WR-CALNAME:Popcast events");
-    for r in events.iter().filter(|r| r.access == Access::Public) {
+    for r in events.iter().filter(|r| r.listed) {
         let url = format!("{base}/embed/{}", r.id);
         line(&mut out, "BEGIN:VEVENT");
         line(&mut out, &format!("UID:{}@popcast", r.id));
@@ -75,7 +75,15 @@ pub fn feed(events: &[EventRecord], public_url: &str, now: i64) -> String {
             &mut out,
             &format!(
                 "DESCRIPTION:{}",
-                escape(&format!("Hosted by {}. Watch live: {url}", r.creator))
+                escape(&format!(
+                    "Hosted by {}.{} Watch live: {url}",
+                    r.creator,
+                    if r.access == Access::Ticketed {
+                        " Ticketed: a ticket is needed to watch."
+                    } else {
+                        ""
+                    }
+                ))
             ),
         );
         line(&mut out, &format!("URL:{url}"));
@@ -114,8 +122,13 @@ mod tests {
     }
 
     #[test]
-    fn ticketed_events_are_not_listed() {
-        let r = crate::events::record::sample("private"); // ticketed
-        assert!(!feed(&[r], "http://x", 0).contains("VEVENT"));
+    fn unlisted_events_are_left_out_and_ticketed_ones_say_so() {
+        let mut hidden = crate::events::record::sample("private");
+        hidden.listed = false;
+        assert!(!feed(&[hidden], "http://x", 0).contains("VEVENT"));
+        let ticketed = crate::events::record::sample("sale"); // ticketed, listed
+        let f = feed(&[ticketed], "http://x", 0).replace("\r\n ", "");
+        assert!(f.contains("UID:sale@popcast"), "{f}");
+        assert!(f.contains("Ticketed: a ticket is needed to watch."), "{f}");
     }
 }

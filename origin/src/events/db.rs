@@ -36,6 +36,11 @@ const MIGRATIONS: &[&str] = &[
         created_unix INTEGER NOT NULL,
         PRIMARY KEY (event_id, kid)
     ) STRICT;",
+    // 2: calendar listing, the time an event first went live (creators' track record), and
+    // the lookup the per-creator daily cap makes.
+    "ALTER TABLE events ADD COLUMN listed INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE events ADD COLUMN live_at_unix INTEGER;
+    CREATE INDEX events_by_creator ON events (creator, start_unix);",
 ];
 
 /// Why a database call failed.
@@ -69,7 +74,7 @@ pub struct EventDb {
     conn: Mutex<Connection>,
 }
 
-const COLUMNS: &str = "id, title, creator, start_unix, duration_mins, regions, viewer_cap, ladder, access, state, key_hash, version, created_unix, updated_unix";
+const COLUMNS: &str = "id, title, creator, start_unix, duration_mins, regions, viewer_cap, ladder, access, state, key_hash, version, created_unix, updated_unix, listed, live_at_unix";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, DbError>> {
     let id: String = row.get(0)?;
@@ -100,7 +105,9 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord
         viewer_cap: row.get(6)?,
         ladder: row.get(7)?,
         access,
+        listed: row.get::<_, i64>(14)? != 0,
         state,
+        live_at: row.get(15)?,
         key_hash,
         version: row.get::<_, i64>(11)?.try_into().unwrap_or(0),
         created: row.get(12)?,
@@ -166,7 +173,7 @@ impl EventDb {
         }
         let regions = serde_json::to_string(&r.regions).unwrap_or_else(|_| "[]".into());
         conn.execute(
-            &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             params![
                 r.id,
                 r.title,
@@ -181,7 +188,9 @@ impl EventDb {
                 r.key_hash.as_slice(),
                 r.version as i64,
                 r.created,
-                r.updated
+                r.updated,
+                i64::from(r.listed),
+                r.live_at
             ],
         )
         .map_err(|e| if is_unique_violation(&e) { DbError::DuplicateKey } else { e.into() })?;
@@ -245,6 +254,7 @@ impl EventDb {
         let next = EventRecord {
             version: current.version + 1,
             created: current.created,
+            live_at: current.live_at,
             updated: now,
             ..r.clone()
         };
@@ -252,7 +262,7 @@ impl EventDb {
         tx.execute(
             "UPDATE events SET title = ?2, creator = ?3, start_unix = ?4, duration_mins = ?5,
                 regions = ?6, viewer_cap = ?7, ladder = ?8, access = ?9, state = ?10,
-                key_hash = ?11, version = ?12, updated_unix = ?13
+                key_hash = ?11, version = ?12, updated_unix = ?13, listed = ?14
              WHERE id = ?1",
             params![
                 next.id,
@@ -267,7 +277,8 @@ impl EventDb {
                 next.state.as_str(),
                 next.key_hash.as_slice(),
                 next.version as i64,
-                next.updated
+                next.updated,
+                i64::from(next.listed)
             ],
         )
         .map_err(|e| {
@@ -302,15 +313,32 @@ impl EventDb {
                 to: state,
             });
         }
+        let live_at = current
+            .live_at
+            .or((state == EventState::Live).then_some(now));
         self.conn().execute(
-            "UPDATE events SET state = ?2, updated_unix = ?3 WHERE id = ?1",
-            params![id, state.as_str(), now],
+            "UPDATE events SET state = ?2, updated_unix = ?3, live_at_unix = ?4 WHERE id = ?1",
+            params![id, state.as_str(), now, live_at],
         )?;
         Ok(EventRecord {
             state,
             updated: now,
+            live_at,
             ..current
         })
+    }
+
+    /// A creator's record for the daily cap: how many of their events start in `[from, to)`,
+    /// and how many of all their events went live and ended (their track record).
+    pub fn creator_counts(&self, creator: &str, from: i64, to: i64) -> Result<(u32, u32), DbError> {
+        Ok(self.conn().query_row(
+            "SELECT
+                COALESCE(SUM(start_unix >= ?2 AND start_unix < ?3), 0),
+                COALESCE(SUM(live_at_unix IS NOT NULL AND state = 'ended'), 0)
+             FROM events WHERE creator = ?1",
+            params![creator, from, to],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?)
     }
 
     /// Adds a viewer-token key to an event.
@@ -390,6 +418,56 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_first_schema_database_is_migrated_and_keeps_its_events() {
+        let path = temp_db("migrate");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO events VALUES ('old', 'Old', 'ana', 1000, 30, '[\"eu\"]', 10, 'default', 'public', 'scheduled', ?1, 1, 5, 5)",
+                [[9u8; 32].as_slice()],
+            )
+            .unwrap();
+        }
+        let db = EventDb::open(&path).unwrap();
+        let r = db.get("old").unwrap();
+        assert!(r.listed && r.live_at.is_none(), "{r:?}");
+        let v: u32 = db
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn going_live_is_remembered_and_counts_toward_the_creators_record() {
+        let db = EventDb::in_memory().unwrap();
+        for (id, start, hash) in [("a", 1_000, 1u8), ("b", 2_000, 2), ("c", 90_000, 3)] {
+            let mut r = sample(id);
+            r.start = start;
+            r.key_hash = [hash; 32];
+            db.insert(&r).unwrap();
+        }
+        let mut other = sample("z");
+        other.creator = "bo".into();
+        other.key_hash = [4; 32];
+        db.insert(&other).unwrap();
+        assert_eq!(db.creator_counts("ana", 0, 86_400).unwrap(), (2, 0));
+        let live = db.advance_state("a", EventState::Live, 1_010).unwrap();
+        assert_eq!(live.live_at, Some(1_010));
+        // Ending keeps the first go-live time; an event that never went live earns nothing.
+        let ended = db.advance_state("a", EventState::Ended, 2_800).unwrap();
+        assert_eq!(ended.live_at, Some(1_010));
+        db.advance_state("b", EventState::Ended, 3_800).unwrap();
+        assert_eq!(db.get("a").unwrap().live_at, Some(1_010));
+        assert_eq!(db.creator_counts("ana", 0, 86_400).unwrap(), (2, 1));
+        assert_eq!(db.creator_counts("ana", 86_400, 172_800).unwrap(), (1, 1));
+        assert_eq!(db.creator_counts("nobody", 0, 86_400).unwrap(), (0, 0));
     }
 
     #[test]

@@ -105,7 +105,13 @@ pub struct EventRecord {
     pub viewer_cap: u32,
     pub ladder: String,
     pub access: Access,
+    /// Whether the event appears in the public calendar (a ticketed event is usually listed:
+    /// anyone may see it, only ticket holders may watch).
+    pub listed: bool,
     pub state: EventState,
+    /// Unix seconds at which a creator first went live, if ever: a creator's track record
+    /// (events that did go live) lifts their daily event cap.
+    pub live_at: Option<i64>,
     pub key_hash: [u8; 32],
     /// Bumped on every change; an update naming an older version is refused (409).
     pub version: u64,
@@ -184,7 +190,9 @@ pub(crate) fn sample(id: &str) -> EventRecord {
         viewer_cap: 500,
         ladder: "default".into(),
         access: Access::Ticketed,
+        listed: true,
         state: EventState::Scheduled,
+        live_at: None,
         key_hash: [7; 32],
         version: 1,
         created: 1_799_000_000,
