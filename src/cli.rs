@@ -116,7 +116,8 @@ pub enum EventCommand {
         /// Title shown to viewers.
         #[arg(long)]
         title: String,
-        /// Start time (RFC 3339, e.g. 2026-12-01T18:00:00Z); now when omitted.
+        /// Start time: RFC 3339 (2026-12-01T18:00:00Z) or from now (+90s, +10m, +2h); now
+        /// when omitted.
         #[arg(long)]
         start: Option<String>,
         /// Duration in minutes (15, 30, 60, 90 or any other).

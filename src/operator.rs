@@ -134,6 +134,24 @@ fn print_event(v: &Value) {
     println!("version: {}", s("version"));
     println!("playback: {}", s("playback_url"));
     println!("embed: {}", s("embed_url"));
+    println!("play (routes to an edge): {}", s("play_url"));
+}
+
+/// Seconds in a relative start (`90s`, `10m`, `2h`; a bare number is seconds).
+fn relative_secs(rel: &str) -> anyhow::Result<u64> {
+    let (digits, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--start +{rel}: expected a number then s, m or h (+90s, +10m, +2h)"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => bail!("--start +{rel}: the unit must be s, m or h"),
+    };
+    n.checked_mul(scale)
+        .filter(|&s| s <= 366 * 86_400)
+        .ok_or_else(|| anyhow::anyhow!("--start +{rel}: more than a year ahead"))
 }
 
 pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
@@ -153,10 +171,17 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
+            let start = match start {
+                None => json!(now),
+                Some(s) => match s.strip_prefix('+') {
+                    Some(rel) => json!(now + relative_secs(rel)?),
+                    None => Value::from(s),
+                },
+            };
             let mut body = json!({
                 "title": title,
                 "creator": creator,
-                "start": start.map_or_else(|| json!(now), Value::from),
+                "start": start,
             });
             if let Some(d) = duration {
                 body["duration_mins"] = json!(d);
@@ -238,7 +263,22 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
             let v = expect(status, v, 201)?;
             println!("token: {}", v["token"].as_str().unwrap_or(""));
             println!("expires: {}", v["expires"].as_str().unwrap_or(""));
+            println!("play: {}", v["play_url"].as_str().unwrap_or(""));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn relative_starts() {
+        assert_eq!(super::relative_secs("90s").unwrap(), 90);
+        assert_eq!(super::relative_secs("10m").unwrap(), 600);
+        assert_eq!(super::relative_secs("2h").unwrap(), 7200);
+        assert_eq!(super::relative_secs("45").unwrap(), 45);
+        for bad in ["", "m", "10d", "1.5h", "99999999999999h"] {
+            assert!(super::relative_secs(bad).is_err(), "{bad}");
+        }
+    }
 }

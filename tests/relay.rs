@@ -68,6 +68,15 @@ fn edge_config(dir: &std::path::Path, relay: std::net::SocketAddr, name: &str) -
 
 impl Topology {
     fn start(test: &str, edges: &[&str], tune_edge: impl Fn(&mut Config)) -> Self {
+        Self::start_tuned(test, edges, |_| {}, tune_edge)
+    }
+
+    fn start_tuned(
+        test: &str,
+        edges: &[&str],
+        tune_origin: impl FnOnce(&mut Config),
+        tune_edge: impl Fn(&mut Config),
+    ) -> Self {
         // RUST_LOG=popcast_edge=debug,popcast_origin=debug shows the relay at work.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -79,13 +88,13 @@ impl Topology {
             .build()
             .unwrap();
         let dir = temp_dir(test);
-        let config = origin_config(&dir);
+        let mut config = origin_config(&dir);
+        tune_origin(&mut config);
         let events = Arc::new(Events::new());
         events
             .add(LiveEvent::new("ev", KEY.as_bytes(), &config.packager))
             .unwrap();
         let origin = rt.block_on(Origin::start(&config, events)).unwrap();
-        let mut config = config;
         config.origin.relay_listen = origin.relay.as_ref().expect("relay on").addr;
         let relay = origin.relay.as_ref().expect("relay on").addr;
         let edges = edges
@@ -438,6 +447,229 @@ fn scheduled_events_are_placed_on_edges_of_their_regions_and_released_after() {
     wait_until(10, "the slot and its memory gone", || {
         t.edges[0].slots.get("ev").is_none()
     });
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+/// `popcast event ...` against the topology's origin; its stdout as `key: value` lines.
+fn operator(t: &Topology, args: &[&str]) -> Vec<(String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_popcast"))
+        .arg("event")
+        .args(args)
+        .args([
+            "--origin",
+            &format!("http://127.0.0.1:{}", t.origin().http_addr.port()),
+        ])
+        .env("POPCAST_OPERATOR_TOKEN", OPERATOR)
+        .output()
+        .expect("run popcast");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "popcast event {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn field<'a>(lines: &'a [(String, String)], key: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key:?} in {lines:?}"))
+}
+
+/// GET with curl without following redirects: status, `Location`, body.
+fn curl_location(url: &str) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code} %{redirect_url}", url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let (code, location) = tail.split_once(' ').unwrap_or((tail, ""));
+    (code.parse().unwrap_or(0), location.to_string(), body.to_string())
+}
+
+/// The whole story: an operator creates a ticketed event with the CLI, edges in its
+/// two regions get slots before it starts, the creator publishes with the key, a viewer with
+/// a minted token plays through `/play` in hls.js, viewers without a good token are refused,
+/// the operator ends it, the slots go and their memory with them, and the calendar lists it.
+#[test]
+fn a_ticketed_event_from_the_cli_is_provisioned_played_through_play_refused_ended_and_listed() {
+    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules/playwright-core").exists(),
+        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
+    );
+    let t = Topology::start_tuned(
+        "event-story",
+        &["eu-west", "us-east", "ap-south"],
+        |c| c.events.release_grace_secs = 1,
+        |c| c.edge.slot_release_grace_secs = 1,
+    );
+    let origin = format!("http://127.0.0.1:{}", t.origin().http_addr.port());
+    let health = |i: usize| -> serde_json::Value {
+        serde_json::from_slice(&body(&t.edge_url(i, "/healthz"))).expect("edge health JSON")
+    };
+    let slot = |i: usize| -> Option<serde_json::Value> {
+        health(i)["slots"]
+            .as_array()?
+            .iter()
+            .find(|s| s["event"] == "launch")
+            .cloned()
+    };
+
+    // Created from the CLI, starting in 90 s: inside the 2-minute lead, so placed at once.
+    let made = operator(
+        &t,
+        &[
+            "create",
+            "--id",
+            "launch",
+            "--title",
+            "Launch clinic",
+            "--start",
+            "+90s",
+            "--duration",
+            "15",
+            "--region",
+            "eu-west",
+            "--region",
+            "us-east",
+            "--access",
+            "ticketed",
+        ],
+    );
+    let key = field(&made, "stream key").to_string();
+    wait_until(10, "slots on the eu-west and us-east edges", || {
+        slot(0).is_some() && slot(1).is_some()
+    });
+    assert!(slot(2).is_none(), "ap-south is not one of the event's regions");
+    assert_eq!(slot(0).unwrap()["ticketed"], true);
+    let state = |id: &str| field(&operator(&t, &["show", id]), "state").to_string();
+    // The lifecycle (a 1 s tick) records what the placement did; the start is still ahead.
+    wait_until(5, "the event provisioning", || state("launch") == "provisioning");
+
+    // The creator publishes with the key; a viewer token is minted with the CLI.
+    let mut ff = publish(
+        &format!("rtmp://127.0.0.1:{}/live/{key}", t.origin().rtmp_addr.port()),
+        60,
+    );
+    wait_until(20, "the event live", || state("launch") == "live");
+    let minted = operator(&t, &["token", "launch", "--ttl", "600", "--session", "ticket-42"]);
+    let token = field(&minted, "token").to_string();
+    assert!(field(&minted, "play").ends_with(&format!("/play/launch?token={token}")));
+
+    // /play sends the viewer to the edge of their region with the token; JSON lists the rest.
+    let (code, location, why) = curl_location(&format!("{origin}/play/launch?region=us-east&token={token}"));
+    assert_eq!(code, 302, "{why}");
+    assert_eq!(
+        location,
+        t.edge_url(1, &format!("/live/launch/master.m3u8?token={token}"))
+    );
+    let (code, json) = curl(&format!(
+        "{origin}/play/launch?region=eu-west&format=json&token={token}"
+    ));
+    assert_eq!(code, 200, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["primary"]["region"], "eu-west", "{json}");
+    let fallbacks: Vec<&str> = json["fallbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["region"].as_str())
+        .collect();
+    assert_eq!(fallbacks, ["us-east"], "ap-south holds no slot: {json}");
+    wait_until(20, "the playlist at the us-east edge", || {
+        curl(&location).0 == 200
+    });
+
+    // hls.js in Chromium, given only the /play URL, follows it to us-east and plays.
+    let served_before =
+        slot(1).unwrap()["hits"].as_u64().unwrap() + slot(1).unwrap()["misses"].as_u64().unwrap();
+    let out = Command::new("node")
+        .arg(harness.join("play.mjs"))
+        .args([
+            "--url",
+            &format!("{origin}/play/launch?region=us-east&token={token}"),
+            "--seconds",
+            "8",
+            "--low-latency",
+            "--expect-live",
+        ])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = stdout.lines().last().unwrap_or("");
+    println!("hls.js through /play with a minted token: {report}");
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = slot(1).unwrap();
+    let served = s["hits"].as_u64().unwrap() + s["misses"].as_u64().unwrap();
+    assert!(
+        served > served_before + 10,
+        "the viewer was served by us-east: {served_before} → {served}"
+    );
+
+    // No token, a forged one, an expired one, another event's: 403 at the edge and at /play.
+    let forged = {
+        let (head, _) = token.rsplit_once('.').unwrap();
+        format!("{head}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    };
+    let stale = popcast_packager::token::EventKey::new("k1", b"some other key, thirty-two bytes!")
+        .unwrap()
+        .mint("launch", unix_now() - 5, None)
+        .unwrap();
+    let master = t.edge_url(1, "/live/launch/master.m3u8");
+    for (query, why) in [
+        (String::new(), "ticketed"),
+        (format!("?token={forged}"), "signature"),
+        (format!("?token={stale}"), ""),
+    ] {
+        let (code, body) = curl(&format!("{master}{query}"));
+        assert_eq!(code, 403, "edge {query}: {body}");
+        assert!(body.contains(why), "edge {query}: {body}");
+        let (code, _, body) = curl_location(&format!(
+            "{origin}/play/launch?region=us-east{}",
+            query.replace('?', "&")
+        ));
+        assert_eq!(code, 403, "/play {query}: {body}");
+    }
+    assert!(slot(1).unwrap()["token_refusals"].as_u64().unwrap() >= 3);
+
+    // Ended from the CLI: both slots released, and after the edges' grace their memory freed.
+    // Edges fetch on demand: us-east, where the viewer watched, holds the media.
+    let held_before = health(1)["bytes_held"].as_u64().unwrap();
+    assert!(slot(1).unwrap()["bytes_held"].as_u64().unwrap() > 0);
+    assert_eq!(field(&operator(&t, &["end", "launch"]), "launch"), "ended");
+    wait_until(15, "both slots and their memory gone", || {
+        slot(0).is_none() && slot(1).is_none()
+    });
+    let held_after = health(1)["bytes_held"].as_u64().unwrap();
+    assert!(
+        held_after < held_before,
+        "us-east held {held_before} bytes before the end, {held_after} after"
+    );
+    let (code, _, body) = curl_location(&format!("{origin}/play/launch?token={token}"));
+    assert_eq!(code, 410, "{body}");
+
+    // The calendar lists it, marked ticketed, with its watch link.
+    let (code, ics) = curl(&format!("{origin}/calendar.ics"));
+    assert_eq!(code, 200);
+    let ics = ics.replace("\r\n ", "");
+    assert!(ics.contains("UID:launch@popcast"), "{ics}");
+    assert!(ics.contains("SUMMARY:Launch clinic"), "{ics}");
+    assert!(ics.contains("a ticket is needed to watch"), "{ics}");
     let _ = ff.kill();
     let _ = ff.wait();
     drop(t.rt.enter());

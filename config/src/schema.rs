@@ -177,6 +177,10 @@ pub struct EdgeConfig {
     pub http_listen: SocketAddr,
     /// TLS for viewers; enables HTTPS and HTTP/3 on `http_listen`'s port.
     pub tls: Option<TlsConfig>,
+    /// Base URL viewers reach this edge at (`https://edge-fra-1.example.com`); the origin's
+    /// `/play` sends viewers there. Unset: made from `http_listen` (an unspecified address
+    /// becomes loopback), which suits one machine only.
+    pub public_url: Option<String>,
     /// Viewers this node can hold in total; reported to the origin for placement.
     pub capacity_viewers: u32,
     /// Whether a request for an event with no provisioned slot creates one (else refused).
@@ -200,6 +204,7 @@ impl Default for EdgeConfig {
             node_secret: None,
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             tls: None,
+            public_url: None,
             capacity_viewers: 10_000,
             open_pull: false,
             slot_memory_budget_bytes: 256 * 1024 * 1024,

@@ -198,6 +198,17 @@ impl Config {
         let e = &self.edge;
         r.url_safe("edge.node_id", &e.node_id);
         r.url_safe("edge.region", &e.region);
+        if let Some(u) = &e.public_url {
+            r.check(
+                (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.len() <= 512
+                    && !u.contains(['?', '#', ' ']),
+                "edge.public_url",
+                format!(
+                    "`{u}` must be an http:// or https:// base URL of at most 512 bytes, without a query"
+                ),
+            );
+        }
         r.check(
             e.origin_relay
                 .rsplit_once(':')

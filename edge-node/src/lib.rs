@@ -43,6 +43,8 @@ pub enum EdgeStartError {
 /// A running edge.
 pub struct Edge {
     pub http_addr: SocketAddr,
+    /// Where viewers reach this edge: `edge.public_url`, or made from `http_addr`.
+    pub public_url: String,
     /// The viewer HTTP/3 endpoint (UDP, `http_addr`'s port), when TLS is set.
     pub h3_addr: Option<SocketAddr>,
     pub slots: Arc<slot::Slots>,
@@ -109,6 +111,21 @@ impl Edge {
             wanted_tx,
         ));
         let link = Arc::new(upstream::LinkStatus::default());
+        let public_url = match &e.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let mut a = http_addr;
+                if a.ip().is_unspecified() {
+                    a.set_ip(if a.is_ipv4() {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    });
+                }
+                let scheme = if viewer_tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{a}")
+            }
+        };
         let up = upstream::UpstreamConfig {
             origin: e.origin_relay.clone(),
             server_name: e.origin_server_name.clone(),
@@ -116,6 +133,7 @@ impl Edge {
             node_id: e.node_id.clone(),
             region: e.region.clone(),
             capacity_viewers: e.capacity_viewers,
+            public_url: public_url.clone(),
             node_secret: secret.expose().to_string(),
             limits: Limits::default(),
             max_backoff: Duration::from_secs(5),
@@ -148,6 +166,7 @@ impl Edge {
         tracing::info!(%http_addr, ?h3_addr, node = %e.node_id, region = %e.region, origin = %e.origin_relay, "edge listening");
         Ok(Self {
             http_addr,
+            public_url,
             h3_addr,
             slots,
             link,

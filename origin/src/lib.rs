@@ -476,8 +476,15 @@ pub mod fuzzing {
         let range_header = lines.next().unwrap_or("");
         let len: u64 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(1000);
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        if let Ok(crate::http::Route::Playback { path: p, .. }) = crate::http::route(path, query, 1024) {
-            assert_eq!(p.to_string(), path, "a routed path is canonical");
+        match crate::http::route(path, query, 1024) {
+            Ok(crate::http::Route::Playback { path: p, .. }) => {
+                assert_eq!(p.to_string(), path, "a routed path is canonical");
+            }
+            Ok(crate::http::Route::Play { event, region, .. }) => {
+                assert!(popcast_packager::naming::check_name("event", &event).is_ok());
+                assert!(region.is_none_or(|r| popcast_packager::naming::check_name("region", &r).is_ok()));
+            }
+            _ => {}
         }
         match crate::http::range(range_header, len) {
             crate::http::Range::Bytes { start, end } => assert!(start <= end && end < len),

@@ -219,6 +219,38 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
     let a = curl(&[], &master);
     assert!(a.text().contains(&format!("?token={token}")), "{}", a.text());
 
+    // /play: with no relay the origin serves viewers itself; the token is checked first and
+    // carried over.
+    let a = curl(&[], &api.url("/play/clinic"));
+    assert_eq!(a.status, 403, "{}", a.text());
+    assert_eq!(json(&a)["error"], "forbidden");
+    let a = curl(&[], &api.url(&format!("/play/clinic?token={token}")));
+    assert_eq!(a.status, 302, "{}", a.text());
+    assert!(
+        a.header("location")
+            .is_some_and(|l| l.ends_with(&format!("/live/clinic/master.m3u8?token={token}"))),
+        "{:?}",
+        a.headers
+    );
+    let a = curl(
+        &["-H", &format!("Authorization: Bearer {token}")],
+        &api.url("/play/clinic?region=eu-west&format=json"),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let v = json(&a);
+    assert_eq!(
+        (
+            v["primary"]["node_id"].as_str(),
+            v["fallbacks"].as_array().map(Vec::len)
+        ),
+        (Some("origin"), Some(0)),
+        "{v}"
+    );
+    assert_eq!(curl(&[], &api.url("/play/nope")).status, 404);
+    let a = curl(&[], &api.url("/play/clinic?region=Not%20A%20Region"));
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(a.text().contains("region"), "{}", a.text());
+
     // Two operators edit from version 1: the second is told it changed meanwhile.
     let (status, v2) = api.call(
         "PATCH",

@@ -165,9 +165,9 @@ async fn answer<B>(state: &ServeState, viewer: &Mutex<Option<ViewerGuard>>, req:
 }
 
 fn health(state: &ServeState) -> Reply {
-    let slots: Vec<_> = state
-        .slots
-        .all()
+    let all = state.slots.all();
+    let bytes_held: usize = all.iter().map(|s| s.bytes_held()).sum();
+    let slots: Vec<_> = all
         .iter()
         .map(|s| {
             let c = &s.counters;
@@ -199,6 +199,7 @@ fn health(state: &ServeState) -> Reply {
             "torn_objects": l.torn_objects.load(Ordering::Relaxed),
             "resubscribes": l.resubscribes.load(Ordering::Relaxed),
         },
+        "bytes_held": bytes_held,
         "slots": slots,
     });
     let mut r = reply(StatusCode::OK, "application/json", Body::full(body.to_string()));

@@ -22,6 +22,8 @@ pub struct UpstreamConfig {
     pub node_id: String,
     pub region: String,
     pub capacity_viewers: u32,
+    /// Where viewers reach this edge (announced in the hello for `/play`).
+    pub public_url: String,
     pub node_secret: String,
     pub limits: Limits,
     /// Longest wait between reconnection attempts (attempts start at 100 ms and double).
@@ -213,6 +215,7 @@ async fn session(
             node_id: config.node_id.clone(),
             region: config.region.clone(),
             capacity_viewers: config.capacity_viewers,
+            public_url: config.public_url.clone(),
             secret: bytes::Bytes::copy_from_slice(config.node_secret.as_bytes()),
         },
     )

@@ -50,7 +50,7 @@ pub fn system_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Reply {
+pub(crate) fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Reply {
     let body = json!({ "error": error, "detail": detail.into() });
     let mut r = reply(status, "application/json", Body::full(body.to_string()));
     r.headers_mut()
@@ -58,7 +58,7 @@ fn error(status: StatusCode, error: &str, detail: impl Into<String>) -> Reply {
     r
 }
 
-fn ok(status: StatusCode, body: Value) -> Reply {
+pub(crate) fn ok(status: StatusCode, body: Value) -> Reply {
     let mut r = reply(status, "application/json", Body::full(body.to_string()));
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -153,6 +153,7 @@ pub fn record_json(r: &EventRecord, public_url: &str) -> Value {
         "updated": rfc3339(r.updated),
         "playback_url": format!("{base}/live/{}/master.m3u8", r.id),
         "embed_url": format!("{base}/embed/{}", r.id),
+        "play_url": format!("{base}/play/{}", r.id),
     })
 }
 
@@ -701,7 +702,12 @@ async fn mint(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -
     match key.mint(id, expires, session.as_deref()) {
         Ok(token) => ok(
             StatusCode::CREATED,
-            json!({ "token": token, "expires": rfc3339(expires as i64), "kid": kid }),
+            json!({
+                "token": token,
+                "expires": rfc3339(expires as i64),
+                "kid": kid,
+                "play_url": format!("{}/play/{id}?token={token}", state.public_url.trim_end_matches('/')),
+            }),
         ),
         Err(e) => unprocessable(&[ferr("session", e.to_string())]),
     }
@@ -777,6 +783,8 @@ pub fn edges(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply {
                 "viewers": e.viewers,
                 "load": if e.capacity_viewers == 0 { 1.0 } else { f64::from(e.viewers) / f64::from(e.capacity_viewers) },
                 "slots": e.slots,
+                "events": e.events,
+                "public_url": e.public_url,
                 "bytes_held": e.bytes_held,
             })
         })

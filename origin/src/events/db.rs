@@ -313,9 +313,7 @@ impl EventDb {
                 to: state,
             });
         }
-        let live_at = current
-            .live_at
-            .or((state == EventState::Live).then_some(now));
+        let live_at = current.live_at.or((state == EventState::Live).then_some(now));
         self.conn().execute(
             "UPDATE events SET state = ?2, updated_unix = ?3, live_at_unix = ?4 WHERE id = ?1",
             params![id, state.as_str(), now, live_at],

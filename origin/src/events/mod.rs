@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod db;
 pub mod lifecycle;
 pub mod record;
+pub mod route;
 
 use crate::live::{LiveEvent, hash_key};
 use std::collections::BTreeMap;

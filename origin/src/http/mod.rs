@@ -149,6 +149,18 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
                 text(StatusCode::INTERNAL_SERVER_ERROR, "the event database failed")
             }
         },
+        Route::Play { event, region, json } => crate::events::route::play(
+            &state.api,
+            &event,
+            region.as_deref(),
+            json || req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("application/json")),
+            req.headers(),
+            uri.query().unwrap_or(""),
+        ),
         Route::HlsJs => {
             let mut r = reply(
                 StatusCode::OK,

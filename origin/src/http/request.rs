@@ -22,6 +22,44 @@ pub enum Route {
     Health,
     /// `/calendar.ics`
     Calendar,
+    /// `/play/{event}?region=&format=json`: which edge to watch from.
+    Play {
+        event: String,
+        /// The viewer's region, preferred when an edge there holds the event.
+        region: Option<String>,
+        /// Answer with JSON (primary and fallbacks) rather than a redirect.
+        json: bool,
+    },
+}
+
+/// The query of `/play/{event}`: `region` (a URL-safe name), `format` (`json` or
+/// `redirect`); other parameters (the token, CMCD) are left to others.
+fn play_query(query: &str) -> Result<(Option<String>, bool), RequestError> {
+    let mut region = None;
+    let mut json = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "region" => {
+                check_name("region", v).map_err(|e| RequestError::BadQuery(e.to_string()))?;
+                region = Some(v.to_string());
+            }
+            "format" => {
+                json = match v {
+                    "json" => true,
+                    "redirect" => false,
+                    other => {
+                        return Err(RequestError::BadQuery(format!(
+                            "format {:?}: expected json or redirect",
+                            other.chars().take(32).collect::<String>()
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((region, json))
 }
 
 /// Routes `path` and `query` (without `?`). Only playlists read the query; on other
@@ -33,6 +71,15 @@ pub fn route(path: &str, query: &str, max_query_bytes: usize) -> Result<Route, R
         "/calendar.ics" => return Ok(Route::Calendar),
         "/assets/hls.min.js" => return Ok(Route::HlsJs),
         _ => {}
+    }
+    if let Some(event) = path.strip_prefix("/play/") {
+        check_name("event", event)?;
+        let (region, json) = play_query(query)?;
+        return Ok(Route::Play {
+            event: event.to_string(),
+            region,
+            json,
+        });
     }
     if let Some(event) = path.strip_prefix("/embed/") {
         check_name("event", event)?;
@@ -47,6 +94,36 @@ pub fn route(path: &str, query: &str, max_query_bytes: usize) -> Result<Route, R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn play_reads_region_and_format_and_names_what_is_wrong() {
+        assert_eq!(
+            route("/play/demo", "region=eu-west&token=abc&format=json", 256),
+            Ok(Route::Play {
+                event: "demo".into(),
+                region: Some("eu-west".into()),
+                json: true
+            })
+        );
+        assert_eq!(
+            route("/play/demo", "", 64),
+            Ok(Route::Play {
+                event: "demo".into(),
+                region: None,
+                json: false
+            })
+        );
+        let e = route("/play/demo", "region=EU%2F1", 64).unwrap_err();
+        assert!(
+            matches!(&e, RequestError::BadQuery(m) if m.contains("region")),
+            "{e}"
+        );
+        let e = route("/play/demo", "format=xml", 64).unwrap_err();
+        assert!(
+            matches!(&e, RequestError::BadQuery(m) if m.contains("format")),
+            "{e}"
+        );
+    }
 
     #[test]
     fn routes_follow_the_url_table() {
@@ -87,6 +164,8 @@ mod tests {
             "/live/Demo/master.m3u8",
             "/live/demo/source/01.m4s",
             "/embed/",
+            "/play/",
+            "/play/demo/master.m3u8",
             "/live/demo/source/x/index.m3u8",
         ] {
             assert!(

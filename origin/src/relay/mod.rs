@@ -73,6 +73,11 @@ pub struct EdgeStatus {
     pub node_id: String,
     pub region: String,
     pub capacity_viewers: u32,
+    /// Where viewers reach the edge (its hello's); empty when it gave none usable, and then
+    /// `/play` sends nobody there.
+    pub public_url: String,
+    /// The events provisioned on it now.
+    pub events: std::collections::BTreeSet<String>,
     pub remote: SocketAddr,
     pub viewers: u32,
     pub slots: u32,
@@ -303,12 +308,13 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
         .await
         .map_err(|_| SessionError::NoHello(timeout))?;
     let offset = reader.offset();
-    let (node_id, region, capacity_viewers) = match hello.map_err(|e| read_err("?", offset, e))? {
+    let (node_id, region, capacity_viewers, public_url) = match hello.map_err(|e| read_err("?", offset, e))? {
         Some(Frame::Hello {
             version,
             node_id,
             region,
             capacity_viewers,
+            public_url,
             secret,
         }) => {
             if version != wire::VERSION {
@@ -327,14 +333,25 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
             if !ok {
                 return Err(SessionError::Unauthorized(node_id));
             }
-            (node_id, region, capacity_viewers)
+            (node_id, region, capacity_viewers, public_url)
         }
         Some(other) => return Err(SessionError::NotHello(other.name())),
         None => return Err(SessionError::NotHello("end of stream")),
     };
     let span = tracing::info_span!("edge", node = %node_id, %region, %remote);
     let _enter = span.enter();
-    tracing::info!(capacity_viewers, "edge connected");
+    let public_url = if (public_url.starts_with("http://") || public_url.starts_with("https://"))
+        && !public_url.contains(['?', '#', ' '])
+    {
+        public_url.trim_end_matches('/').to_string()
+    } else {
+        tracing::warn!(
+            public_url = %public_url.chars().take(80).collect::<String>(),
+            "the edge gave no usable public URL: /play will not send viewers to it"
+        );
+        String::new()
+    };
+    tracing::info!(capacity_viewers, %public_url, "edge connected");
     let connections = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
     lock(&shared.edges).insert(
         node_id.clone(),
@@ -342,6 +359,8 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
             node_id: node_id.clone(),
             region: region.clone(),
             capacity_viewers,
+            public_url,
+            events: std::collections::BTreeSet::new(),
             remote,
             viewers: 0,
             slots: 0,
@@ -378,7 +397,7 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
     // (one added, ended, rescheduled, a ticketed event's keys rotated), when every slot is
     // provisioned again so that edges pick the change up.
     let provision = {
-        let (shared, ctl, region) = (shared.clone(), ctl.clone(), region.clone());
+        let (shared, ctl, region, node_id) = (shared.clone(), ctl.clone(), region.clone(), node_id.clone());
         async move {
             let mut changes = shared.events.changes();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -429,6 +448,9 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
                     if ctl.send(Frame::Release { event: gone.clone() }).await.is_err() {
                         return;
                     }
+                }
+                if let Some(s) = lock(&shared.edges).get_mut(&node_id) {
+                    s.events.clone_from(&wanted);
                 }
                 held = wanted;
             }

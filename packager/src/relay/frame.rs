@@ -61,6 +61,9 @@ pub enum Frame {
         node_id: String,
         region: String,
         capacity_viewers: u32,
+        /// The base URL viewers reach this edge at (`https://edge-fra-1.example`), where the
+        /// origin's `/play` sends them.
+        public_url: String,
         secret: Bytes,
     },
     /// 0x02 origin→edge: the answer to a good Hello.
@@ -277,12 +280,14 @@ impl Frame {
                 node_id,
                 region,
                 capacity_viewers,
+                public_url,
                 secret,
             } => {
                 s.varint(u64::from(*version));
                 s.string(node_id);
                 s.string(region);
                 s.varint(u64::from(*capacity_viewers));
+                s.string(public_url);
                 s.blob(secret);
             }
             Self::Welcome {
@@ -432,12 +437,14 @@ impl fmt::Debug for Frame {
                 node_id,
                 region,
                 capacity_viewers,
+                public_url,
                 secret,
             } => d
                 .field("version", version)
                 .field("node_id", node_id)
                 .field("region", region)
                 .field("capacity_viewers", capacity_viewers)
+                .field("public_url", public_url)
                 .field("secret", &format_args!("<redacted, {} bytes>", secret.len())),
             Self::Welcome {
                 origin_id,
@@ -954,6 +961,7 @@ fn parse(
             node_id: r.string("node_id")?,
             region: r.string("region")?,
             capacity_viewers: r.u32("capacity_viewers")?,
+            public_url: r.string("public_url")?,
             secret: r.bytes("secret")?,
         },
         ty::WELCOME => Frame::Welcome {
@@ -1124,6 +1132,7 @@ mod tests {
                 node_id: s("edge-fra-1"),
                 region: s("eu-central"),
                 capacity_viewers: 5000,
+                public_url: s("https://edge-fra-1.example"),
                 secret: Bytes::from_static(b"node secret 0123456789abcdef"),
             },
             Frame::Welcome {
@@ -1222,6 +1231,7 @@ mod tests {
                 node_id: s(""),
                 region: s(""),
                 capacity_viewers: 0,
+                public_url: s(""),
                 secret: Bytes::new(),
             },
             Frame::Hello {
@@ -1229,6 +1239,7 @@ mod tests {
                 node_id: long.clone(),
                 region: long.clone(),
                 capacity_viewers: u32::MAX,
+                public_url: long.clone(),
                 secret: Bytes::from(vec![0xff; 300]),
             },
             Frame::Welcome {
@@ -1425,9 +1436,10 @@ mod tests {
                     node_id: s("e1"),
                     region: s("eu"),
                     capacity_viewers: 100,
+                    public_url: s("http://e1"),
                     secret: Bytes::from_static(b"k"),
                 },
-                b"\x01\x0b\x01\x02e1\x02eu\x40\x64\x01k",
+                b"\x01\x15\x01\x02e1\x02eu\x40\x64\x09http://e1\x01k",
             ),
             (
                 Frame::Catalog {
@@ -1947,13 +1959,14 @@ mod tests {
             node_id: s("e1"),
             region: s("eu"),
             capacity_viewers: 5,
+            public_url: s("http://e1"),
             secret: Bytes::from_static(b"hunter2"),
         };
         let text = format!("{hello:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert_eq!(
             text,
-            "Hello { version: 1, node_id: \"e1\", region: \"eu\", capacity_viewers: 5, secret: <redacted, 7 bytes> }"
+            "Hello { version: 1, node_id: \"e1\", region: \"eu\", capacity_viewers: 5, public_url: \"http://e1\", secret: <redacted, 7 bytes> }"
         );
         let chunk = Frame::Chunk {
             data: Bytes::from(vec![0x41; 1000]),

@@ -20,4 +20,5 @@ pub use frame::{EventState, Frame, FrameDecoder, Limits, RelayError, Resume, chu
 pub const ALPN: &[u8] = b"popcast-relay/1";
 
 /// The relay version an edge announces in [`Frame::Hello`].
-pub const VERSION: u32 = 1;
+/// 2: the hello carries the edge's public URL.
+pub const VERSION: u32 = 2;
