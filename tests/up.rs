@@ -514,6 +514,26 @@ fn the_two_region_example_runs_and_both_edges_play_the_event() {
             |b| b.contains("#EXT-X-PART:"),
         );
     }
+    // /play sends each region's viewers to its edge, at the URL the example gives it.
+    for (region, port) in [("eu-west", 8181), ("us-east", 8281)] {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-m",
+                "10",
+                "-w",
+                "%{http_code} %{redirect_url}",
+            ])
+            .arg(format!("http://127.0.0.1:8080/play/clinic?region={region}"))
+            .output()
+            .expect("curl runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("302 http://127.0.0.1:{port}/live/clinic/master.m3u8")
+        );
+    }
     let _ = ff.kill();
     let _ = ff.wait();
 }

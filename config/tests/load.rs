@@ -166,6 +166,17 @@ fn problem_in_a_default_value_has_no_location() {
 }
 
 #[test]
+fn an_edge_public_url_must_be_a_plain_http_base() {
+    for bad in ["edge.example.com", "ftp://e.example", "https://e.example/?x=1"] {
+        let found = problems(&format!("[edge]\npublic_url = \"{bad}\"\n"));
+        let p = problem_for(&found, "edge.public_url");
+        assert_eq!(p.at.as_ref().map(|a| a.line), Some(2), "{bad}");
+    }
+    let c = Config::from_toml_str("[edge]\npublic_url = \"https://edge-fra-1.example\"\n", "t").unwrap();
+    assert_eq!(c.edge.public_url.as_deref(), Some("https://edge-fra-1.example"));
+}
+
+#[test]
 fn problem_in_a_written_value_has_its_line() {
     let found = problems("[packager]\npart_target_ms = 500\nsegment_target_ms = 900\n");
     let p = problem_for(&found, "packager.segment_target_ms");
