@@ -159,6 +159,16 @@ pub enum EventCommand {
         origin: OriginArgs,
         id: String,
     },
+    /// Give a ticketed event a new viewer-token key; tokens signed by older keys keep working
+    /// until they expire, unless --revoke-previous.
+    RotateKey {
+        #[command(flatten)]
+        origin: OriginArgs,
+        id: String,
+        /// Drop the older keys now (a leaked key): every token they signed stops working.
+        #[arg(long)]
+        revoke_previous: bool,
+    },
     /// Mint a viewer token for a ticketed event.
     Token {
         #[command(flatten)]

@@ -240,6 +240,30 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
                 v["state"].as_str().unwrap_or("")
             );
         }
+        EventCommand::RotateKey {
+            origin,
+            id,
+            revoke_previous,
+        } => {
+            let (status, v) = call(
+                &origin,
+                Method::POST,
+                &format!("/api/v1/events/{id}/keys"),
+                Some(json!({ "revoke_previous": revoke_previous })),
+            )
+            .await?;
+            let v = expect(status, v, 201)?;
+            println!("new key: {}", v["kid"].as_str().unwrap_or(""));
+            println!(
+                "keys held: {}",
+                v["keys"].as_array().map_or(String::new(), |k| k
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            );
+            println!("dropped: {}", v["dropped"]);
+        }
         EventCommand::Token {
             origin,
             id,

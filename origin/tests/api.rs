@@ -247,6 +247,48 @@ fn an_event_is_created_published_to_edited_and_ended_and_survives_a_restart() {
         "{v}"
     );
     assert_eq!(curl(&[], &api.url("/play/nope")).status, 404);
+
+    // Key rotation: tokens of the old key keep playing, new ones use the new key; revoking
+    // the old key cuts its tokens off.
+    let (status, v) = api.call("POST", "/api/v1/events/clinic/keys", Some("{}"));
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(
+        (v["kid"].as_str(), v["keys"].clone()),
+        (Some("k2"), serde_json::json!(["k2", "k1"])),
+        "{v}"
+    );
+    assert_eq!(curl(&[], &master).status, 200, "the old key's token still plays");
+    let (_, t2) = api.call("POST", "/api/v1/events/clinic/tokens", Some("{}"));
+    let token2 = t2["token"].as_str().unwrap().to_string();
+    assert_eq!(t2["kid"], "k2", "{t2}");
+    let (status, v) = api.call(
+        "POST",
+        "/api/v1/events/clinic/keys",
+        Some(r#"{"revoke_previous":true}"#),
+    );
+    assert_eq!((status, v["dropped"].as_u64()), (201, Some(2)), "{v}");
+    let a = curl(&[], &master);
+    assert_eq!(a.status, 403, "the revoked key's token: {}", a.text());
+    assert!(a.text().contains("key"), "{}", a.text());
+    let (_, t3) = api.call("POST", "/api/v1/events/clinic/tokens", Some("{}"));
+    let fresh = api.url(&format!(
+        "/live/clinic/master.m3u8?token={}",
+        t3["token"].as_str().unwrap()
+    ));
+    assert_eq!(curl(&[], &fresh).status, 200);
+    assert_eq!(
+        curl(&[], &api.url(&format!("/live/clinic/master.m3u8?token={token2}"))).status,
+        403
+    );
+    let (status, v) = api.call(
+        "POST",
+        "/api/v1/events/clinic/keys",
+        Some(r#"{"revoke_previous":"yes"}"#),
+    );
+    assert_eq!(
+        (status, v["fields"].clone()),
+        (422, serde_json::json!(["revoke_previous"]))
+    );
     let a = curl(&[], &api.url("/play/clinic?region=Not%20A%20Region"));
     assert_eq!(a.status, 400, "{}", a.text());
     assert!(a.text().contains("region"), "{}", a.text());

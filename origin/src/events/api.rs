@@ -713,6 +713,91 @@ async fn mint(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -
     }
 }
 
+/// Given an event's key creation times newest first, the time before which keys can go: a
+/// key whose successor was made longer ago than any token lives signs nothing valid now.
+fn retire_before(now: i64, created_newest_first: &[i64]) -> Option<i64> {
+    let max_ttl = i64::try_from(MAX_TOKEN_TTL_SECS).unwrap_or(i64::MAX);
+    created_newest_first
+        .windows(2)
+        .find(|w| w[0] < now.saturating_sub(max_ttl))
+        .map(|w| w[0])
+}
+
+/// `POST /api/v1/events/{id}/keys`: a new viewer-token key that tokens are minted with from
+/// now on. Older keys keep verifying the tokens they signed until those can have expired (a
+/// key is dropped once its successor is older than the longest token lifetime), so current
+/// viewers play on; `"revoke_previous": true` drops them at once (a leaked key), cutting
+/// off every token they signed.
+async fn rotate(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -> Reply {
+    let m = match json_body(req).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut f = Fields::new(&m, &["revoke_previous"]);
+    let revoke = f.bool("revoke_previous").unwrap_or(false);
+    if !f.errs.is_empty() {
+        return unprocessable(&f.errs);
+    }
+    let now = (state.now)();
+    let r = match state.db.get(id) {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    if r.state == EventState::Ended {
+        return error(StatusCode::CONFLICT, "ended", format!("event {id:?} has ended"));
+    }
+    if r.access == popcast_config::Access::Public {
+        return error(
+            StatusCode::CONFLICT,
+            "public event",
+            format!("event {id:?} is public: its viewers need no token"),
+        );
+    }
+    let before = match state.db.keys(id) {
+        Ok(k) => k,
+        Err(e) => return db_error(e),
+    };
+    let next = before
+        .iter()
+        .filter_map(|(kid, _, _)| kid.strip_prefix('k')?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let kid = format!("k{next}");
+    if let Err(e) = state.db.add_key(id, &kid, &random_bytes::<32>(), now) {
+        return db_error(e);
+    }
+    let dropped = if revoke {
+        state.db.drop_keys_before(id, i64::MAX)
+    } else {
+        let mut created = vec![now];
+        created.extend(before.iter().map(|k| k.2));
+        match retire_before(now, &created) {
+            Some(t) => state.db.drop_keys_before(id, t),
+            None => Ok(0),
+        }
+    };
+    let dropped = match dropped {
+        Ok(n) => n,
+        Err(e) => return db_error(e),
+    };
+    if let Some(live) = state.events.get(id) {
+        if let Err(e) = sync_record(&state.db, &live, &r, state.defaults.provision_lead_secs) {
+            return db_error(e);
+        }
+        state.events.touch();
+    }
+    let keys: Vec<String> = match state.db.keys(id) {
+        Ok(k) => k.into_iter().map(|k| k.0).collect(),
+        Err(e) => return db_error(e),
+    };
+    tracing::info!(event = %id, %kid, dropped, revoke, "viewer-token key rotated");
+    ok(
+        StatusCode::CREATED,
+        json!({ "kid": kid, "keys": keys, "dropped": dropped }),
+    )
+}
+
 fn list(state: &ApiState, query: &str) -> Reply {
     let mut from = None;
     let mut to = None;
@@ -845,6 +930,15 @@ pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Re
                 _ => not_allowed("POST"),
             }
         }
+        (_, [id, "keys"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::POST => rotate(state, id, req).await,
+                _ => not_allowed("POST"),
+            }
+        }
         (_, [id, "tokens"]) => {
             if let Some(r) = checked(id) {
                 return r;
@@ -855,5 +949,24 @@ pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Re
             }
         }
         _ => error(StatusCode::NOT_FOUND, "not found", "no such API path"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_retires_once_its_successor_outlives_every_token() {
+        let week = MAX_TOKEN_TTL_SECS as i64;
+        let now = 10 * week;
+        // k3 now, k2 a day ago, k1 long ago: k1's successor (k2) is only a day old.
+        assert_eq!(retire_before(now, &[now, now - 86_400, 0]), None);
+        // k2 made more than a week ago: k1 (and anything older) can go, k2 stays.
+        assert_eq!(
+            retire_before(now, &[now, now - week - 1, 5, 0]),
+            Some(now - week - 1)
+        );
+        assert_eq!(retire_before(now, &[now]), None);
     }
 }

@@ -363,7 +363,7 @@ impl EventDb {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT kid, secret, created_unix FROM event_keys WHERE event_id = ?1
-             ORDER BY created_unix DESC, kid DESC",
+             ORDER BY created_unix DESC, rowid DESC",
         )?;
         let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -375,7 +375,7 @@ impl EventDb {
         Ok(conn.execute(
             "DELETE FROM event_keys WHERE event_id = ?1 AND created_unix < ?2
                AND kid <> (SELECT kid FROM event_keys WHERE event_id = ?1
-                           ORDER BY created_unix DESC, kid DESC LIMIT 1)",
+                           ORDER BY created_unix DESC, rowid DESC LIMIT 1)",
             params![id, before],
         )?)
     }
