@@ -675,6 +675,93 @@ fn a_ticketed_event_from_the_cli_is_provisioned_played_through_play_refused_ende
     drop(t.rt.enter());
 }
 
+/// The wall-clock instant in the first `prft` box of a CMAF part: when its first frame
+/// reached the origin.
+fn prft(part: &[u8]) -> Option<std::time::SystemTime> {
+    let mut at = 0;
+    while at + 8 <= part.len() {
+        let size = u32::from_be_bytes(part[at..at + 4].try_into().ok()?) as usize;
+        if size < 8 || at + size > part.len() {
+            return None;
+        }
+        if &part[at + 4..at + 8] == b"prft" && size >= 24 {
+            let ntp = u64::from_be_bytes(part[at + 16..at + 24].try_into().ok()?);
+            return Some(popcast_packager::cmaf::from_ntp_timestamp(ntp));
+        }
+        at += size;
+    }
+    None
+}
+
+/// The player SDK, headless, through an edge for 30 s: no stall, and its live-latency figure
+/// (wall clock − the playlist's program date-time at the playhead) checked against an
+/// independent one: wall clock − the instant the frame at the playhead reached the origin,
+/// read from the `prft` boxes of the parts the player received.
+#[test]
+fn the_player_sdk_plays_30_s_through_an_edge_without_a_stall_and_its_latency_holds_up() {
+    use popcast_player::session::{CmcdMode, SessionConfig, watch};
+    let t = Topology::start("player-sdk", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 50);
+    let media = t.edge_url(0, "/live/ev/source/index.m3u8");
+    wait_until(30, "three segments at the edge", || {
+        curl(&media).1.matches("#EXTINF").count() >= 3
+    });
+    let mut cfg = SessionConfig::new(t.edge_url(0, "/live/ev/master.m3u8"), Duration::from_secs(30));
+    cfg.record_parts = true;
+    cfg.cmcd = CmcdMode::Query;
+    cfg.session_id = "player-sdk-test".into();
+    cfg.content_id = Some("ev".into());
+    let qoe = t.rt.block_on(watch(cfg)).expect("the session starts");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    let p50 = qoe.latency_quantile(0.5).unwrap_or(f64::NAN);
+    println!(
+        "player-sdk: startup {:?}, played {:.1} s, stalls {} ({:?}), latency p50 {p50:.3} s p90 {:.3} s, {} parts, {} requests, {} errors ({:?})",
+        qoe.startup,
+        qoe.played.as_secs_f64(),
+        qoe.stalls,
+        qoe.stall_time,
+        qoe.latency_quantile(0.9).unwrap_or(f64::NAN),
+        qoe.parts.len(),
+        qoe.requests,
+        qoe.errors,
+        qoe.last_error
+    );
+    assert_eq!(qoe.stalls, 0, "{:?}", qoe.stall_time);
+    assert_eq!(qoe.errors, 0, "{:?}", qoe.last_error);
+    assert!(qoe.played >= Duration::from_secs(27), "played {:?}", qoe.played);
+    assert!(qoe.startup.is_some_and(|s| s < Duration::from_secs(5)));
+    assert!(qoe.latency.len() >= 60, "{} latency samples", qoe.latency.len());
+    // The independent figure for every sample. It carries the jitter of frame arrivals at the
+    // origin (the encoder's pacing), which the program date-times smooth out, so the check is
+    // on the median difference; the worst is printed.
+    let mut worst = Duration::ZERO;
+    let mut diffs = Vec::new();
+    for s in &qoe.latency {
+        let part = qoe
+            .parts
+            .iter()
+            .find(|p| p.media_start <= s.playhead && s.playhead < p.media_start + p.duration)
+            .or_else(|| qoe.parts.iter().rev().find(|p| p.media_start <= s.playhead))
+            .expect("a part under the playhead");
+        let arrived = prft(&part.body).expect("a prft box in every part");
+        let at_playhead = arrived + (s.playhead - part.media_start);
+        let independent = s.wall.duration_since(at_playhead).expect("behind the wall clock");
+        let diff = independent.as_secs_f64() - s.latency.as_secs_f64();
+        worst = worst.max(Duration::from_secs_f64(diff.abs()));
+        diffs.push(diff);
+    }
+    diffs.sort_by(f64::total_cmp);
+    let median = diffs[diffs.len() / 2];
+    println!(
+        "player-sdk latency vs prft: median difference {:.1} ms, worst {worst:?}, over {} samples",
+        median * 1000.0,
+        diffs.len()
+    );
+    assert!(median.abs() <= 0.1, "median difference {median:.3} s");
+    drop(t.rt.enter());
+}
+
 /// The last complete part listed in a media playlist.
 fn last_part(playlist: &str) -> String {
     playlist
