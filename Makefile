@@ -102,15 +102,17 @@ fuzz: deps
 
 # Benchmarks built so far (muxing throughput vs ffmpeg; frame arrival to chunk receipt at
 # the origin with ffmpeg publishing over RTMP; the edge's delay, fan-out and throughput vs
-# nginx; hls.js latency per part target);
-# figures land in bench/results/.
+# nginx; hls.js latency per part target; the `popcast bench` latency, startup and fan-out
+# scenarios with player-sdk clients); figures land in bench/results/ and bench/RESULTS.md.
 bench: deps-bench deps-browser
 	@mkdir -p bench/results
 	$(CARGO) bench -p popcast-bench --bench mux
 	$(CARGO) bench -p popcast-bench --bench origin_latency
 	$(CARGO) bench -p popcast-bench --bench edge
 	$(CARGO) test -p popcast-packager --release --test hlsjs -- --ignored --nocapture part_target_sweep
-	@echo "make bench: latency, fan-out and startup scenarios arrive with issue #8, transcode with #5" >&2
+	$(CARGO) run --release -q -- bench all --short
+	$(CARGO) run --release -q -- bench results
+	@echo "make bench: not yet measured: compare (peers side by side, issue #8) and transcode (issue #5)" >&2
 
 clean:
 	$(CARGO) clean

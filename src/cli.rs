@@ -186,6 +186,12 @@ pub enum EventCommand {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     pub scenario: Scenario,
+    /// The short version (what `make bench` runs).
+    #[arg(long)]
+    pub short: bool,
+    /// Where the JSON results go (and RESULTS.md is made from).
+    #[arg(long, default_value = "bench/results")]
+    pub results: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -198,6 +204,12 @@ pub enum Scenario {
     Startup,
     /// The ABR ladder against the ffmpeg CLI.
     Transcode,
+    /// The same source and load against peers (nginx-rtmp, nginx as a caching edge).
+    Compare,
+    /// latency, startup and fanout, one after another.
+    All,
+    /// Remake bench/RESULTS.md from the JSON results.
+    Results,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,45 @@ fn not_yet(config: Option<&std::path::Path>, what: &'static str, issue: u32) -> 
     Err(NotYetAvailable { what, issue }.into())
 }
 
+/// `popcast bench`: runs scenarios, prints each table, writes its JSON; `results` remakes
+/// bench/RESULTS.md from the JSON files.
+async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
+    use popcast_bench::{report, scenarios};
+    let opts = scenarios::Options { short: args.short };
+    let order = ["latency", "startup", "fanout"];
+    let run: Vec<cli::Scenario> = match args.scenario {
+        cli::Scenario::Transcode => return not_yet(None, "the transcode benchmark", 5),
+        cli::Scenario::Compare => return not_yet(None, "the side-by-side comparison with peers", 8),
+        cli::Scenario::Results => {
+            let md = report::results_markdown(&args.results, &order);
+            let path = args
+                .results
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("RESULTS.md");
+            std::fs::write(&path, md)?;
+            println!("wrote {}", path.display());
+            return Ok(());
+        }
+        cli::Scenario::All => vec![
+            cli::Scenario::Latency,
+            cli::Scenario::Startup,
+            cli::Scenario::Fanout,
+        ],
+        s => vec![s],
+    };
+    for s in run {
+        let r = match s {
+            cli::Scenario::Latency => scenarios::latency(opts).await,
+            cli::Scenario::Startup => scenarios::startup(opts).await,
+            _ => scenarios::fanout(opts).await,
+        }?;
+        println!("{}", r.table());
+        println!("wrote {}\n", r.write(&args.results)?.display());
+    }
+    Ok(())
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Up(args) => {
@@ -68,10 +107,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Origin(args) => up::origin(load(Some(&args.config))?).await,
         Command::Edge(args) => up::edge(load(Some(&args.config))?).await,
         Command::Event(cmd) => operator::run(cmd).await,
-        Command::Bench(args) => match args.scenario {
-            cli::Scenario::Transcode => not_yet(None, "the transcode benchmark", 5),
-            _ => not_yet(None, "benchmarks", 8),
-        },
+        Command::Bench(args) => bench(args).await,
         Command::Config(cli::ConfigCommand::Check { file }) => {
             Config::load(&file)?;
             println!("{}: valid", file.display());

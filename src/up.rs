@@ -7,8 +7,8 @@ use popcast_config::Config;
 use popcast_edge::Edge;
 use popcast_origin::Origin;
 use popcast_origin::events::{Events, new_stream_key};
-use popcast_origin::live::{self, FeedError, LiveEvent};
-use popcast_packager::ffmpeg::{Pacing, TestSource};
+use popcast_origin::live::{self, LiveEvent};
+use popcast_packager::ffmpeg::TestSource;
 use popcast_packager::media::CodecConfig;
 use std::path::Path;
 use std::sync::Arc;
@@ -255,44 +255,8 @@ fn status_line(event: &LiveEvent) -> String {
 
 /// Feeds the test source into `event` until a creator takes it over.
 async fn test_source(event: Arc<LiveEvent>, settings: popcast_config::TestSourceConfig) {
-    let feed = match event.claim(live::SourceKind::TestSource, false) {
-        Ok(f) => f,
-        Err(e) => {
-            println!("test source: not started ({e})");
-            return;
-        }
-    };
-    let settings_shown = settings.clone();
-    // Opening libx264 blocks for a moment: keep it off the async workers.
-    let mut source =
-        match tokio::task::spawn_blocking(move || TestSource::start(&settings, Pacing::RealTime)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                println!("test source: cannot start: {e}");
-                return;
-            }
-            Err(e) => {
-                println!("test source: cannot start: {e}");
-                return;
-            }
-        };
-    describe(&source, &settings_shown);
-    tracing::info!("test source running");
-    let why = match feed.set_tracks(source.tracks().to_vec()) {
-        Err(e) => format!("its tracks were refused: {e}"),
-        Ok(()) => loop {
-            let Some(frame) = source.recv().await else {
-                break "it stopped".to_string();
-            };
-            match feed.push(frame) {
-                Ok(()) => {}
-                Err(FeedError::Replaced(_)) => break "a creator is publishing".to_string(),
-                Err(e) => tracing::warn!("test source frame refused: {e}"),
-            }
-        },
-    };
-    drop(feed);
-    let _ = tokio::task::spawn_blocking(move || source.stop()).await;
+    let shown = settings.clone();
+    let why = popcast_origin::test_source::feed(event, settings, |source| describe(source, &shown)).await;
     println!("test source: stopped ({why})");
 }
 

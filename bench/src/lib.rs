@@ -5,9 +5,15 @@
 //! Must not: be used by tests for pass/fail decisions; benchmark figures come only from
 //! code in this repository.
 //!
-//! Built so far: the `cargo bench` targets in `benches/` (muxing, origin latency, the edge)
-//! and the headless LL-HLS [`viewer`] they share. The `popcast bench` scenarios come with
-//! issue #8 (and `transcode` with #5); until then `popcast bench` says so and exits
-//! non-zero.
+//! - [`scenarios`]: `popcast bench latency|startup|fanout` on an in-process [`rig`] with
+//!   player-sdk sessions as the load; [`report`] turns each into a table, a JSON file and a
+//!   section of `bench/RESULTS.md`.
+//! - The `cargo bench` targets in `benches/` (muxing vs ffmpeg, origin latency, the edge vs
+//!   nginx) and the prft-timing [`viewer`] they share.
+//! - Not built yet: `compare` (peers side by side under the same load) and `transcode`
+//!   (the ladder, issue #5); `popcast bench` says so and exits non-zero.
 
+pub mod report;
+pub mod rig;
+pub mod scenarios;
 pub mod viewer;

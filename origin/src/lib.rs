@@ -14,6 +14,8 @@ pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod relay;
+#[cfg(feature = "test-source")]
+pub mod test_source;
 
 pub use popcast_packager::http::tls;
 

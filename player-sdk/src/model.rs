@@ -143,6 +143,14 @@ impl Model {
         self.start_if_ready(now);
     }
 
+    /// Before the first frame plays: start playback `offset` into the media (decoding from
+    /// the keyframe before it, as a player joining live does at its target latency).
+    pub fn start_at(&mut self, offset: Duration) {
+        if self.state == State::Starting {
+            self.playhead = offset;
+        }
+    }
+
     /// The stream has ended (ENDLIST): running dry at its end is not a stall.
     pub fn end_of_stream(&mut self, now: Duration) {
         self.tick(now);
@@ -278,6 +286,16 @@ mod tests {
         assert_eq!(m.stalls()[0].end, Some(ms(1_100)));
         assert_eq!(m.stall_time(ms(5_000)), ms(450));
         assert_eq!(m.played(), ms(400));
+    }
+
+    #[test]
+    fn a_live_join_starts_past_the_keyframe_at_its_target() {
+        let mut m = Model::new(ModelConfig::default());
+        m.start_at(ms(400));
+        m.append(ms(0), ms(600), None);
+        assert_eq!(m.state(), State::Starting, "only 200 ms past the start point");
+        m.append(ms(50), ms(200), None);
+        assert_eq!((m.state(), m.buffer()), (State::Playing, ms(400)));
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub struct LatencySample {
 /// What a session experienced.
 #[derive(Debug, Clone, Default)]
 pub struct Qoe {
+    /// Session start → first media part received.
+    pub first_media: Option<Duration>,
     /// Session start → first frame played.
     pub startup: Option<Duration>,
     pub stalls: u32,
@@ -291,6 +293,21 @@ fn start_position(p: &MediaPlaylist, hold_back: Duration) -> Option<Pos> {
     p.segments.first().map(|s| Pos { msn: s.msn, part: 0 })
 }
 
+/// The media listed from `pos` to the end of `p` (complete parts and segments).
+fn listed_from(p: &MediaPlaylist, pos: Pos) -> Duration {
+    p.segments
+        .iter()
+        .filter(|s| s.msn >= pos.msn)
+        .map(|s| {
+            if s.msn == pos.msn && !s.parts.is_empty() {
+                s.parts.iter().skip(pos.part as usize).map(|p| p.duration).sum()
+            } else {
+                s.media_duration()
+            }
+        })
+        .sum()
+}
+
 /// The object at `pos` in `p`: (URL relative to the playlist, media duration, its date-time,
 /// whether it is the preload hint (not yet complete)); `None` when `p` does not reach it.
 fn object_at(
@@ -395,6 +412,9 @@ pub async fn watch(cfg: SessionConfig) -> Result<Qoe, SessionError> {
         .or(pl.server_control.hold_back)
         .unwrap_or(pl.target_duration * 3);
     let mut pos = start_position(&pl, hold_back).ok_or_else(|| SessionError::Empty(media_url.clone()))?;
+    // Decode from the independent part, play from the hold-back point after it.
+    run.model
+        .start_at(listed_from(&pl, pos).saturating_sub(hold_back));
     let mut init: Option<String> = None;
 
     while Instant::now() < until {
@@ -515,6 +535,7 @@ pub async fn watch(cfg: SessionConfig) -> Result<Qoe, SessionError> {
         run.abr
             .sample(fetched.body.len() as u64, fetched.transfer, hinted, duration);
         let now = run.now();
+        run.qoe.first_media.get_or_insert(now);
         let start = run.model.played() + run.model.buffer();
         run.model.append(now, duration, date_time);
         if run.cfg.record_parts {
@@ -576,6 +597,11 @@ mod tests {
         assert_eq!(
             start_position(&p, Duration::from_secs(60)),
             Some(Pos { msn: 10, part: 0 })
+        );
+        // From 10.2: 10.2, 10.3, 10.4 and 11.0 are listed, 0.8 s; play from 0.2 s in.
+        assert_eq!(
+            listed_from(&p, Pos { msn: 10, part: 2 }),
+            Duration::from_millis(800)
         );
         let (uri, d, t) = object_at(&p, Pos { msn: 10, part: 2 }, true).unwrap();
         assert_eq!((uri.as_str(), d), ("10.2.m4s", Some(Duration::from_millis(200))));
