@@ -862,6 +862,43 @@ fn hlsjs_plays_through_an_edge_over_http2_with_tls_and_a_part_arrives_over_http3
         r["requests"]["part"].as_u64().unwrap_or(0) > 0,
         "hls.js fetched parts: {report}"
     );
+
+    // The player SDK over HTTPS with HTTP/2 and over HTTP/3, trusting the test CA.
+    for (version, protocol) in [
+        (popcast_player::http::HttpVersion::Http2, "h2"),
+        (popcast_player::http::HttpVersion::Http3, "h3"),
+    ] {
+        let mut cfg = popcast_player::SessionConfig::new(master.clone(), Duration::from_secs(6));
+        cfg.http = version;
+        cfg.roots = Some(popcast_player::http::roots_from_pem(&ca).unwrap());
+        let qoe =
+            t.rt.block_on(popcast_player::watch(cfg))
+                .expect("the session starts");
+        println!(
+            "player-sdk over {protocol}: played {:.1} s, {} stalls, {} errors ({:?}), responses {:?}",
+            qoe.played.as_secs_f64(),
+            qoe.stalls,
+            qoe.errors,
+            qoe.last_error,
+            qoe.protocols
+        );
+        assert_eq!(
+            (qoe.stalls, qoe.errors),
+            (0, 0),
+            "{protocol}: {:?}",
+            qoe.last_error
+        );
+        assert!(
+            qoe.played >= Duration::from_secs(4),
+            "{protocol}: {:?}",
+            qoe.played
+        );
+        assert_eq!(
+            qoe.protocols.keys().copied().collect::<Vec<_>>(),
+            [protocol],
+            "every response over {protocol}"
+        );
+    }
     let _ = ff.kill();
     let _ = ff.wait();
     let _ = std::fs::remove_dir_all(&pki_dir);

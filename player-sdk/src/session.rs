@@ -44,6 +44,8 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Keep per-part records (for checks of the latency figure).
     pub record_parts: bool,
+    /// Roots trusted for `https://` (none: https URLs fail).
+    pub roots: Option<rustls::RootCertStore>,
 }
 
 impl SessionConfig {
@@ -62,6 +64,7 @@ impl SessionConfig {
             request_timeout: Duration::from_secs(10),
             limits: Limits::default(),
             record_parts: false,
+            roots: None,
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct Qoe {
     /// Variant index played at the end.
     pub variant: usize,
     pub ended: bool,
+    /// Responses by the protocol that carried them ("http/1.1", "h2", "h3").
+    pub protocols: std::collections::BTreeMap<&'static str, u64>,
     pub parts: Vec<PartRecord>,
 }
 
@@ -199,6 +204,7 @@ impl Run {
         let r = self.client.get(&url, &headers).await;
         match &r {
             Ok(f) => {
+                *self.qoe.protocols.entry(f.protocol).or_default() += 1;
                 self.qoe.bytes += f.body.len() as u64;
                 self.starved = false;
             }
@@ -361,6 +367,9 @@ fn advance(p: &MediaPlaylist, pos: Pos, parts: bool) -> Pos {
 pub async fn watch(cfg: SessionConfig) -> Result<Qoe, SessionError> {
     let mut client = Client::new(cfg.http);
     client.pace = cfg.pace;
+    if let Some(r) = cfg.roots.clone() {
+        client.trust(r);
+    }
     client.timeout = cfg.request_timeout;
     let mut run = Run {
         model: Model::new(cfg.model.clone()),
