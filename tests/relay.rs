@@ -219,6 +219,41 @@ fn an_edge_serves_the_origins_playlists_and_parts_over_the_relay() {
     drop(t.rt.enter());
 }
 
+/// The first viewer of an edge arriving late in an event: the origin replays a window of
+/// more objects than it lets be in flight at once (32 parts), and the edge must get it in
+/// one subscription. (It used to count as lagging, so the edge resubscribed into the same
+/// window again and again and viewers got 503s.)
+#[test]
+fn a_late_first_viewer_gets_a_long_window_in_one_subscription() {
+    let t = Topology::start("late-viewer", &["eu-west"], |_| {});
+    // 2 s keyframes: 6 segments of 10 parts in the window.
+    let mut ff = common::ffmpeg_publish_gop(&t.rtmp(), 30, "320x180", 60);
+    let origin_media = format!(
+        "http://127.0.0.1:{}/live/ev/source/index.m3u8",
+        t.origin().http_addr.port()
+    );
+    // More than 32 parts in the origin's window before anyone asks the edge.
+    // (A segment's parts leave the playlist after a while; its 10 parts stay in the window.)
+    wait_until(40, "40 parts at the origin", || {
+        10 * curl(&origin_media).1.matches("#EXTINF").count() >= 40
+    });
+    let started = Instant::now();
+    let (code, pl) = curl(&t.edge_url(0, "/live/ev/source/index.m3u8"));
+    assert_eq!(code, 200, "{pl}");
+    // The whole window, up to the live edge: not just the window's first part.
+    assert!(pl.matches("#EXTINF").count() >= 4, "the whole window: {pl}");
+    assert!(pl.contains("#EXT-X-PART:"), "{pl}");
+    println!("the first playlist at the edge took {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_secs(2));
+    let health: serde_json::Value = serde_json::from_slice(&body(&t.edge_url(0, "/healthz"))).unwrap();
+    assert_eq!(health["upstream"]["resubscribes"], 0, "{health}");
+    let ledger = t.origin().relay.as_ref().unwrap().ledger();
+    assert_eq!(ledger.repeats(), 0, "every object once");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
 #[test]
 fn an_event_the_operator_ends_ends_at_the_edge_too() {
     let t = Topology::start("ended", &["eu-west"], |_| {});

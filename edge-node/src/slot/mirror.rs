@@ -58,6 +58,8 @@ struct State {
     /// will never exist (the origin applies them together too). With the origin's part in
     /// `.1`.
     held_end: Option<(Event, (u64, u32))>,
+    /// The replay's last part (origin numbering): viewers are answered once it is held.
+    catch_up: Option<(u64, u32)>,
 }
 
 /// The relayed copy of one rendition.
@@ -66,7 +68,8 @@ pub struct RenditionMirror {
     name: String,
     store: Arc<EventStore>,
     state: Mutex<State>,
-    /// Becomes true once the copy has an init segment and a part: requests can be answered.
+    /// Becomes true once the copy has an init segment and the replayed window up to its last
+    /// part (a late first viewer is answered at the live edge, not from the window's start).
     ready: watch::Sender<bool>,
     /// Called after each completed part (outside the lock), so the slot keeps its budget.
     on_part: Box<dyn Fn() + Send + Sync>,
@@ -172,8 +175,11 @@ impl RenditionMirror {
             Some((end, done)) => {
                 r.apply([end].into_iter().chain(then), window);
                 s.last_complete = Some(done);
-                self.ready
-                    .send_if_modified(|ready| !std::mem::replace(ready, true));
+                if s.catch_up.is_none_or(|c| done >= c) {
+                    s.catch_up = None;
+                    self.ready
+                        .send_if_modified(|ready| !std::mem::replace(ready, true));
+                }
                 s.part_done = true;
             }
             None => {
@@ -184,12 +190,14 @@ impl RenditionMirror {
         }
     }
 
-    /// The origin accepted subscription `sub`, whose numbering is `epoch`.
-    pub fn started(&self, sub: u64, epoch: u64) -> Result<(), MirrorError> {
+    /// The origin accepted subscription `sub`, whose numbering is `epoch`, replaying its
+    /// window up to `replay_to`.
+    pub fn started(&self, sub: u64, epoch: u64, replay_to: Option<(u64, u32)>) -> Result<(), MirrorError> {
         let mut s = self.lock();
         if s.sub != Some(sub) {
             return Ok(());
         }
+        s.catch_up = replay_to;
         if s.held_epoch != Some(epoch) {
             // Other numbering (a new session or a restarted origin): nothing held is skipped;
             // the first segment is renumbered after what is held.
@@ -437,6 +445,67 @@ mod tests {
         store.media_playlist("audio", req).await.unwrap().to_string()
     }
 
+    /// A late first viewer waits for the replayed window up to its last part, so that its
+    /// first playlist is at the live edge rather than at the window's first part.
+    #[tokio::test]
+    async fn the_copy_is_ready_once_the_replay_has_caught_up() {
+        let store = Arc::new(EventStore::new(StoreConfig::default()));
+        let m = RenditionMirror::new("ev", "audio", store, Box::new(|| {}));
+        m.begin(1);
+        m.started(1, 7, Some((0, 1))).unwrap();
+        let init = popcast_packager::cmaf::init_segment(&popcast_packager::fixtures::audio_track()).unwrap();
+        let ms = |n: u64| n * 1_000_000;
+        let part = |p: u32| {
+            [
+                Frame::PartStart {
+                    msn: 0,
+                    part: p,
+                    independent: true,
+                },
+                Frame::Chunk {
+                    data: Bytes::from_static(b"chunk"),
+                },
+                Frame::PartEnd {
+                    msn: 0,
+                    part: p,
+                    duration_ns: ms(200),
+                },
+            ]
+        };
+        let mut frames = vec![
+            Frame::Init {
+                data: init,
+                part_target_ns: ms(200),
+            },
+            Frame::SegmentStart {
+                msn: 0,
+                discontinuity: false,
+                program_date_time_ns: ms(1_700_000_000_000),
+            },
+        ];
+        frames.extend(part(0));
+        frames.push(Frame::ObjectEnd);
+        for f in frames {
+            m.frame(1, 0, f).unwrap();
+        }
+        let ready = m.ready();
+        // Part 0.0 is complete once the next object's first frame shows no segment end.
+        for f in part(1) {
+            m.frame(1, 1, f).unwrap();
+        }
+        assert!(!*ready.borrow(), "0.0 is held but the replay runs to 0.1");
+        for f in [
+            Frame::SegmentEnd {
+                msn: 0,
+                duration_ns: ms(400),
+            },
+            Frame::ObjectEnd,
+        ] {
+            m.frame(1, 1, f).unwrap();
+        }
+        assert!(*ready.borrow(), "caught up with 0.1");
+    }
+
     /// Between a part's end and its segment's end, a playlist would hint a part that never
     /// comes (the next starts a segment): viewers asking for it got 404s and torn bodies.
     #[tokio::test]
@@ -444,7 +513,7 @@ mod tests {
         let store = Arc::new(EventStore::new(StoreConfig::default()));
         let m = RenditionMirror::new("ev", "audio", store.clone(), Box::new(|| {}));
         m.begin(1);
-        m.started(1, 7).unwrap();
+        m.started(1, 7, None).unwrap();
         let init = popcast_packager::cmaf::init_segment(&popcast_packager::fixtures::audio_track()).unwrap();
         let ms = |n: u64| n * 1_000_000;
         let frames = [

@@ -287,10 +287,10 @@ async fn session(
                             slot.set_catalog(Catalog { state: s, renditions, multivariant });
                         }
                     }
-                    Frame::SubscribeOk { sub, epoch } => {
+                    Frame::SubscribeOk { sub, epoch, replay_to } => {
                         let m = subs.lock().unwrap_or_else(|e| e.into_inner()).get(&sub).cloned();
                         if let Some(m) = m {
-                            if let Err(e) = m.started(sub, epoch) {
+                            if let Err(e) = m.started(sub, epoch, replay_to) {
                                 tracing::warn!(error = %e, "relayed copy refused its objects");
                                 let _ = again_tx.send(m);
                             }

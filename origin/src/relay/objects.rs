@@ -49,10 +49,15 @@ pub(super) async fn run(s: Subscription) {
         .filter(|r| r.epoch == rendition.epoch())
         .map(|r| (r.msn, r.part));
     let mut follow = rendition.follow(after);
+    let replay_to = follow.replay.iter().rev().find_map(|e| match e {
+        Event::PartEnd { msn, part, .. } => Some((*msn, *part)),
+        _ => None,
+    });
     if s.ctl
         .send(Frame::SubscribeOk {
             sub: s.sub,
             epoch: follow.epoch,
+            replay_to,
         })
         .await
         .is_err()
@@ -67,6 +72,7 @@ pub(super) async fn run(s: Subscription) {
         current: None,
         closing: false,
         inflight: Arc::new(Semaphore::new(s.shared.config.max_inflight_objects)),
+        spare: None,
         abort_code: Arc::new(AtomicU64::new(ErrorCode::Superseded.to_code())),
         shared: s.shared.clone(),
         node: s.node.clone(),
@@ -78,9 +84,20 @@ pub(super) async fn run(s: Subscription) {
         code,
         reason: reason.to_string(),
     };
+    // The window is replayed as fast as the edge takes it: a long window (a late first viewer
+    // of a long event) waits for room in flight rather than counting as lagging, which would
+    // end the subscription and have the edge resubscribe into the same window forever. Live
+    // events queued meanwhile wait in the store's backlog.
     let replay = std::mem::take(&mut follow.replay);
     let mut ended = follow.ended;
-    let mut lagged = replay.into_iter().any(|e| out.push(e).is_err());
+    let mut lagged = false;
+    for e in replay {
+        out.room().await;
+        if out.push(e).is_err() {
+            lagged = true;
+            break;
+        }
+    }
     out.end_of_batch();
     while !ended && !lagged {
         match follow.updates.recv().await {
@@ -131,6 +148,8 @@ struct Splitter {
     /// `end_of_batch`).
     closing: bool,
     inflight: Arc<Semaphore>,
+    /// A permit taken ahead by [`Splitter::room`], used by the next object opened.
+    spare: Option<OwnedSemaphorePermit>,
     /// The reset code of objects cut off unfinished.
     abort_code: Arc<AtomicU64>,
     shared: Arc<Shared>,
@@ -219,10 +238,20 @@ impl Splitter {
         self.close();
     }
 
+    /// Waits until an object may be opened (one permit held ahead for the next push).
+    async fn room(&mut self) {
+        if self.spare.is_none() {
+            self.spare = self.inflight.clone().acquire_owned().await.ok();
+        }
+    }
+
     /// Sends `frame` on the current object, opening one when none is open.
     fn frame(&mut self, frame: Frame) -> Result<(), Lagging> {
         if self.current.is_none() {
-            let permit = self.inflight.clone().try_acquire_owned().map_err(|_| Lagging)?;
+            let permit = match self.spare.take() {
+                Some(p) => p,
+                None => self.inflight.clone().try_acquire_owned().map_err(|_| Lagging)?,
+            };
             let (tx, rx) = mpsc::unbounded_channel();
             let _ = tx.send(Frame::ObjectHeader {
                 sub: self.sub,

@@ -91,7 +91,14 @@ pub enum Frame {
     /// 0x07 edge→origin.
     Unsubscribe { sub: u64 },
     /// 0x08 origin→edge.
-    SubscribeOk { sub: u64, epoch: u64 },
+    /// `replay_to`: the last complete part (msn, part) in the window replayed first, so that
+    /// the edge answers viewers once it has caught up with it (not from the window's first
+    /// part); `None` when the replay holds no complete part.
+    SubscribeOk {
+        sub: u64,
+        epoch: u64,
+        replay_to: Option<(u64, u32)>,
+    },
     /// 0x09 origin→edge: the subscription was refused.
     SubscribeError {
         sub: u64,
@@ -338,9 +345,21 @@ impl Frame {
                 }
             }
             Self::Unsubscribe { sub } => s.varint(*sub),
-            Self::SubscribeOk { sub, epoch } => {
+            Self::SubscribeOk {
+                sub,
+                epoch,
+                replay_to,
+            } => {
                 s.varint(*sub);
                 s.varint(*epoch);
+                match replay_to {
+                    None => s.byte(0),
+                    Some((msn, part)) => {
+                        s.byte(1);
+                        s.varint(*msn);
+                        s.varint(u64::from(*part));
+                    }
+                }
             }
             Self::SubscribeError { sub, code, reason } | Self::SubscriptionEnd { sub, code, reason } => {
                 s.varint(*sub);
@@ -476,7 +495,14 @@ impl fmt::Debug for Frame {
                 .field("rendition", rendition)
                 .field("resume", resume),
             Self::Unsubscribe { sub } => d.field("sub", sub),
-            Self::SubscribeOk { sub, epoch } => d.field("sub", sub).field("epoch", epoch),
+            Self::SubscribeOk {
+                sub,
+                epoch,
+                replay_to,
+            } => d
+                .field("sub", sub)
+                .field("epoch", epoch)
+                .field("replay_to", replay_to),
             Self::SubscribeError { sub, code, reason } | Self::SubscriptionEnd { sub, code, reason } => {
                 d.field("sub", sub).field("code", code).field("reason", reason)
             }
@@ -1002,6 +1028,10 @@ fn parse(
         ty::SUBSCRIBE_OK => Frame::SubscribeOk {
             sub: r.varint("sub")?,
             epoch: r.varint("epoch")?,
+            replay_to: match r.present("replay_to")? {
+                false => None,
+                true => Some((r.varint("replay_to.msn")?, r.u32("replay_to.part")?)),
+            },
         },
         ty::SUBSCRIBE_ERROR => Frame::SubscribeError {
             sub: r.varint("sub")?,
@@ -1160,7 +1190,11 @@ mod tests {
                 }),
             },
             Frame::Unsubscribe { sub: 7 },
-            Frame::SubscribeOk { sub: 7, epoch: 3 },
+            Frame::SubscribeOk {
+                sub: 7,
+                epoch: 3,
+                replay_to: Some((120, 4)),
+            },
             Frame::SubscribeError {
                 sub: 8,
                 code: ErrorCode::NotFound,
@@ -1284,7 +1318,16 @@ mod tests {
                 }),
             },
             Frame::Unsubscribe { sub: MAX },
-            Frame::SubscribeOk { sub: 0, epoch: MAX },
+            Frame::SubscribeOk {
+                sub: 0,
+                epoch: MAX,
+                replay_to: None,
+            },
+            Frame::SubscribeOk {
+                sub: MAX,
+                epoch: 0,
+                replay_to: Some((MAX, u32::MAX)),
+            },
             Frame::SubscribeError {
                 sub: MAX,
                 code: ErrorCode::Unknown(MAX),
