@@ -19,8 +19,8 @@ build_pkgs=(
   libsqlite3-dev
 )
 test_pkgs=(ffmpeg chromium curl openssl)
-# nginx serving the same bytes as an edge, and wrk as the load tool both face.
-bench_pkgs=(nginx-light wrk)
+# nginx as a caching edge and, with its RTMP module, as the classic RTMP→HLS origin; wrk.
+bench_pkgs=(nginx-light libnginx-mod-rtmp wrk)
 
 case "$set_name" in
   build) want=("${build_pkgs[@]}") ;;

@@ -64,10 +64,9 @@ fn not_yet(config: Option<&std::path::Path>, what: &'static str, issue: u32) -> 
 async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
     use popcast_bench::{report, scenarios};
     let opts = scenarios::Options { short: args.short };
-    let order = ["latency", "startup", "fanout"];
+    let order = ["latency", "startup", "fanout", "compare"];
     let run: Vec<cli::Scenario> = match args.scenario {
         cli::Scenario::Transcode => return not_yet(None, "the transcode benchmark", 5),
-        cli::Scenario::Compare => return not_yet(None, "the side-by-side comparison with peers", 8),
         cli::Scenario::Results => {
             let md = report::results_markdown(&args.results, &order);
             let path = args
@@ -83,6 +82,7 @@ async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
             cli::Scenario::Latency,
             cli::Scenario::Startup,
             cli::Scenario::Fanout,
+            cli::Scenario::Compare,
         ],
         s => vec![s],
     };
@@ -90,6 +90,7 @@ async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
         let r = match s {
             cli::Scenario::Latency => scenarios::latency(opts).await,
             cli::Scenario::Startup => scenarios::startup(opts).await,
+            cli::Scenario::Compare => popcast_bench::compare::compare(opts).await,
             _ => scenarios::fanout(opts).await,
         }?;
         println!("{}", r.table());

@@ -59,7 +59,7 @@ fn every_command_explains_itself() {
 
 #[test]
 fn unbuilt_commands_say_so_and_exit_3() {
-    let cases: &[&[&str]] = &[&["bench", "compare"], &["bench", "transcode"]];
+    let cases: &[&[&str]] = &[&["bench", "transcode"]];
     for args in cases {
         let out = popcast(args);
         let (_, stderr) = text(&out);

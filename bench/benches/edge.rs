@@ -16,6 +16,8 @@
 //! nginx and wrk come from Debian (`scripts/install-system-deps.sh bench`, which
 //! `make bench` runs). Run with `make bench`.
 
+use popcast_bench::peers::{KillOnDrop, static_files};
+use popcast_bench::rig::{cpu_secs, rss_mib};
 use popcast_bench::viewer::{Stats, percentile, viewer};
 use popcast_config::{Config, Secret};
 use popcast_edge::Edge;
@@ -46,24 +48,6 @@ const HELD_P99_MS: f64 = 1000.0;
 const HELD_PART_SHARE: f64 = 0.95;
 const WRK_SECS: u64 = 10;
 const WRK_CONNECTIONS: u32 = 200;
-
-fn cpu_secs() -> f64 {
-    // utime + stime of this process, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn publish(url: &str, secs: u64) -> Child {
     Command::new("ffmpeg")
@@ -255,57 +239,6 @@ fn copy_window(edge: SocketAddr, root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A child process killed when dropped (a failed bench run leaves no server behind).
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// nginx serving `root` as static files on a free loopback port, in the foreground.
-fn start_nginx(dir: &Path, root: &Path) -> (KillOnDrop, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = dir.join("nginx.conf");
-    std::fs::create_dir_all(dir.join("logs")).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 2;\npid {pid};\nerror_log {dir}/logs/error.log;\n\
-             events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
-               types {{ application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; }}\n\
-               client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;\n\
-               uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;\n\
-               server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
-            pid = dir.join("nginx.pid").display(),
-            dir = dir.display(),
-            root = root.display(),
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    let child = Command::new("nginx")
-        .args(["-e", "stderr", "-p"])
-        .arg(dir)
-        .arg("-c")
-        .arg(&conf)
-        .args(["-g", "daemon off;"])
-        .spawn()
-        .map(KillOnDrop)
-        .expect("run nginx (scripts/install-system-deps.sh bench installs it)");
-    wait_until(10, "nginx", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    (child, port)
-}
-
 fn main() {
     let dir = std::env::temp_dir().join(format!("popcast-bench-edge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -459,7 +392,8 @@ fn main() {
         ),
     )
     .unwrap();
-    let (nginx, nginx_port) = start_nginx(&dir.join("nginx"), &root);
+    let nginx = static_files(&dir.join("nginx"), &root).expect("nginx");
+    let nginx_port = nginx.http_port;
     for p in &paths {
         let (a, b) = (
             curl(&format!("http://{edge_addr}{p}")),

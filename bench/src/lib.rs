@@ -10,9 +10,13 @@
 //!   section of `bench/RESULTS.md`.
 //! - The `cargo bench` targets in `benches/` (muxing vs ffmpeg, origin latency, the edge vs
 //!   nginx) and the prft-timing [`viewer`] they share.
-//! - Not built yet: `compare` (peers side by side under the same load) and `transcode`
-//!   (the ladder, issue #5); `popcast bench` says so and exits non-zero.
+//! - [`compare`]: the same stream into our origin and nginx-rtmp, the same load through our
+//!   edge and an nginx caching proxy; [`peers`] runs the nginx processes.
+//! - Not built yet: `transcode` (the ladder, issue #5); `popcast bench` says so and exits
+//!   non-zero.
 
+pub mod compare;
+pub mod peers;
 pub mod report;
 pub mod rig;
 pub mod scenarios;

@@ -30,21 +30,24 @@ const SECRET: &str = "bench-node-secret-0123456789";
 pub struct Rig {
     pub origin: Origin,
     pub edge: Edge,
-    source: JoinHandle<String>,
+    source: Option<JoinHandle<String>>,
     dir: PathBuf,
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        self.source.abort();
+        if let Some(s) = &self.source {
+            s.abort();
+        }
         self.edge.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 impl Rig {
-    /// Starts the rig with the test source at `source`'s settings (call within a runtime).
-    pub async fn start(name: &str, source: TestSourceConfig) -> Result<Self, BenchError> {
+    /// Starts the rig with the test source at `source`'s settings, or with none (a publisher
+    /// comes over RTMP to [`Rig::rtmp_url`]); call within a runtime.
+    pub async fn start(name: &str, source: Option<TestSourceConfig>) -> Result<Self, BenchError> {
         let dir = std::env::temp_dir().join(format!("popcast-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut c = Config::default();
@@ -83,7 +86,7 @@ impl Rig {
         let edge = Edge::start(&e)
             .await
             .map_err(|e| BenchError::Setup(format!("edge: {e}")))?;
-        let source = tokio::spawn(popcast_origin::test_source::feed(event, source, |_| {}));
+        let source = source.map(|s| tokio::spawn(popcast_origin::test_source::feed(event, s, |_| {})));
         Ok(Self {
             origin,
             edge,
@@ -100,6 +103,11 @@ impl Rig {
         format!("http://{}{path}", self.origin.http_addr)
     }
 
+    /// Where a publisher sends the event over RTMP.
+    pub fn rtmp_url(&self) -> String {
+        format!("rtmp://{}/live/{KEY}", self.origin.rtmp_addr)
+    }
+
     /// The edge's multivariant playlist URL for the event.
     pub fn edge_master(&self) -> String {
         self.edge_url(&format!("/live/{EVENT}/master.m3u8"))
@@ -110,18 +118,24 @@ impl Rig {
         let url = self.edge_url(&format!("/live/{EVENT}/source/index.m3u8"));
         let until = Instant::now() + within;
         let mut client = popcast_player::http::Client::new(popcast_player::http::HttpVersion::Http1);
+        let mut last;
         loop {
-            if let Ok(f) = client.get(&url, &[]).await {
-                if String::from_utf8_lossy(&f.body).matches("#EXTINF").count() >= segments {
-                    return Ok(());
+            match client.get(&url, &[]).await {
+                Ok(f) => {
+                    let body = String::from_utf8_lossy(&f.body);
+                    if body.matches("#EXTINF").count() >= segments {
+                        return Ok(());
+                    }
+                    last = format!("a playlist with {} segments", body.matches("#EXTINF").count());
                 }
+                Err(e) => last = e.to_string(),
             }
-            if self.source.is_finished() {
+            if self.source.as_ref().is_some_and(JoinHandle::is_finished) {
                 return Err(BenchError::Setup("the test source stopped".into()));
             }
             if Instant::now() > until {
                 return Err(BenchError::Setup(format!(
-                    "the edge had no {segments} segments after {within:?}"
+                    "the edge had no {segments} segments after {within:?} (last: {last})"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -64,7 +64,7 @@ fn hd_source() -> TestSourceConfig {
 /// and the clients' live latency.
 pub async fn latency(opts: Options) -> Result<Report, BenchError> {
     let (clients, secs) = if opts.short { (10, 20) } else { (20, 45) };
-    let rig = Rig::start("latency", hd_source()).await?;
+    let rig = Rig::start("latency", Some(hd_source())).await?;
     rig.ready(3, Duration::from_secs(30)).await?;
     let until = Instant::now() + Duration::from_secs(secs);
     let at_edge = Arc::new(Stats::default());
@@ -158,7 +158,7 @@ pub async fn latency(opts: Options) -> Result<Report, BenchError> {
 /// playable buffer (the first frame played).
 pub async fn startup(opts: Options) -> Result<Report, BenchError> {
     let joins = if opts.short { 12 } else { 40 };
-    let rig = Rig::start("startup", hd_source()).await?;
+    let rig = Rig::start("startup", Some(hd_source())).await?;
     rig.ready(3, Duration::from_secs(30)).await?;
     // 730 ms apart: joins land at every phase of the 200 ms part cadence.
     let results = sessions(
@@ -219,7 +219,7 @@ pub async fn fanout(opts: Options) -> Result<Report, BenchError> {
         video_kbps: 800,
         ..TestSourceConfig::default()
     };
-    let rig = Rig::start("fanout", source).await?;
+    let rig = Rig::start("fanout", Some(source)).await?;
     rig.ready(3, Duration::from_secs(30)).await?;
     let mut rows = Vec::new();
     let mut data = Vec::new();

@@ -419,7 +419,12 @@ impl Client {
                         Ok(mut stream) => match stream.finish().await {
                             Ok(()) => match stream.recv_response().await {
                                 Ok(r) => {
-                                    return Ok((r.status(), location(r.headers()), Body::Quic(Box::new(stream)), "h3"));
+                                    return Ok((
+                                        r.status(),
+                                        location(r.headers()),
+                                        Body::Quic(Box::new(stream)),
+                                        "h3",
+                                    ));
                                 }
                                 Err(e) => e.to_string(),
                             },
