@@ -228,7 +228,7 @@ pub async fn compare(opts: Options) -> Result<Report, BenchError> {
     let (poll_secs, viewers, watch_secs) = if opts.short { (20, 100, 15) } else { (45, 300, 30) };
     let dir = std::env::temp_dir().join(format!("popcast-bench-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let rig = Rig::start("compare", None).await?;
+    let rig = Rig::start("compare", None, true).await?;
     let rtmp: Nginx = peers::rtmp_origin(&dir.join("nginx-rtmp"), 1).map_err(BenchError::Setup)?;
     let rtmp_port = rtmp.rtmp_port.unwrap_or(0);
     let total = poll_secs + 2 * watch_secs + 20;
@@ -271,7 +271,10 @@ pub async fn compare(opts: Options) -> Result<Report, BenchError> {
     // The edges: the same load through ours, then through nginx caching our origin.
     rig.ready(2, Duration::from_secs(20)).await?;
     let sent0 = rig.origin.relay.as_ref().map_or(0, |r| r.ledger().objects());
+    let edge_cpu = || rig.edge_pid().map_or(f64::NAN, peers::process_cpu_secs);
+    let edge_cpu0 = edge_cpu();
     let ours_edge = side(&load(&rig.edge_master(), viewers, watch_secs).await);
+    let our_cpu = edge_cpu() - edge_cpu0;
     let relay_sent = rig.origin.relay.as_ref().map_or(0, |r| r.ledger().objects()) - sent0;
     let relay_repeats = rig.origin.relay.as_ref().map_or(0, |r| r.ledger().repeats());
     let proxy =
@@ -339,6 +342,12 @@ pub async fn compare(opts: Options) -> Result<Report, BenchError> {
             "–".into(),
         ],
         vec![
+            "edge: CPU seconds for the whole load".into(),
+            format!("{our_cpu:.1}"),
+            format!("{proxy_cpu:.1}"),
+            ratio(our_cpu, proxy_cpu),
+        ],
+        vec![
             "edge: what reached the origin".into(),
             format!("{relay_sent} relay objects, {relay_repeats} repeats"),
             format!("{upstream} of {requests} requests (not HIT)"),
@@ -357,7 +366,7 @@ pub async fn compare(opts: Options) -> Result<Report, BenchError> {
         notes: vec![
             "nginx-rtmp writes no EXT-X-PROGRAM-DATE-TIME, so a player cannot measure its live latency; its packaging delay plus the 3 target durations a player holds back from a classic HLS live edge bound it from below.".into(),
             format!(
-                "Sessions: ours {} (edge), nginx {} (caching proxy); a request error seen: ours {:?}, nginx {:?}. nginx's CPU over its run: {proxy_cpu:.1} s; our edge shares this process with the origin and the clients, so its CPU is not separable here.",
+                "Sessions: ours {} (edge), nginx {} (caching proxy); a request error seen: ours {:?}, nginx {:?}. Our edge runs as its own `popcast edge` process and nginx as its master and 2 workers; CPU is read from /proc for each.",
                 ours_edge.sessions,
                 proxied.sessions,
                 ours_edge.last_error,
@@ -381,6 +390,7 @@ pub async fn compare(opts: Options) -> Result<Report, BenchError> {
             "relay_repeats": relay_repeats,
             "nginx_proxy_cache_status": statuses,
             "nginx_proxy_cpu_secs": proxy_cpu,
+            "our_edge_cpu_secs": our_cpu,
             "viewers": viewers,
             "nginx": peers::nginx_version(),
         }),

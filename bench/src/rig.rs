@@ -1,6 +1,8 @@
-//! The scenarios' stage: one origin and one edge in this process on loopback, linked by the
-//! QUIC relay, with the built-in test source (libx264 through FFmpeg's libraries, real-time
-//! pacing) publishing one event. Everything stops when the rig is dropped.
+//! The scenarios' stage: one origin in this process and one edge (in this process, or as a
+//! `popcast edge` child process when its CPU and memory must be measured alone) on loopback,
+//! linked by the QUIC relay, with the built-in test source (libx264 through FFmpeg's
+//! libraries, real-time pacing) or an RTMP publisher feeding one event. Everything stops
+//! when the rig is dropped.
 
 use popcast_config::{Config, Secret, TestSourceConfig};
 use popcast_edge::Edge;
@@ -26,10 +28,19 @@ pub const EVENT: &str = "bench";
 const KEY: &str = "bench-key-0123456789abcdef";
 const SECRET: &str = "bench-node-secret-0123456789";
 
+/// Where the edge runs.
+pub enum EdgeRun {
+    InProcess(Edge),
+    Process {
+        child: crate::peers::KillOnDrop,
+        addr: std::net::SocketAddr,
+    },
+}
+
 /// A running origin + edge + source.
 pub struct Rig {
     pub origin: Origin,
-    pub edge: Edge,
+    pub edge: EdgeRun,
     source: Option<JoinHandle<String>>,
     dir: PathBuf,
 }
@@ -39,7 +50,9 @@ impl Drop for Rig {
         if let Some(s) = &self.source {
             s.abort();
         }
-        self.edge.stop();
+        if let EdgeRun::InProcess(e) = &self.edge {
+            e.stop();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -47,7 +60,11 @@ impl Drop for Rig {
 impl Rig {
     /// Starts the rig with the test source at `source`'s settings, or with none (a publisher
     /// comes over RTMP to [`Rig::rtmp_url`]); call within a runtime.
-    pub async fn start(name: &str, source: Option<TestSourceConfig>) -> Result<Self, BenchError> {
+    pub async fn start(
+        name: &str,
+        source: Option<TestSourceConfig>,
+        edge_process: bool,
+    ) -> Result<Self, BenchError> {
         let dir = std::env::temp_dir().join(format!("popcast-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut c = Config::default();
@@ -83,9 +100,15 @@ impl Rig {
         e.edge.http_listen = "127.0.0.1:0".parse().expect("address");
         e.edge.capacity_viewers = 100_000;
         e.edge.slot_viewer_cap = 100_000;
-        let edge = Edge::start(&e)
-            .await
-            .map_err(|e| BenchError::Setup(format!("edge: {e}")))?;
+        let edge = if edge_process {
+            spawn_edge(&e, &dir).await?
+        } else {
+            EdgeRun::InProcess(
+                Edge::start(&e)
+                    .await
+                    .map_err(|e| BenchError::Setup(format!("edge: {e}")))?,
+            )
+        };
         let source = source.map(|s| tokio::spawn(popcast_origin::test_source::feed(event, s, |_| {})));
         Ok(Self {
             origin,
@@ -95,8 +118,24 @@ impl Rig {
         })
     }
 
+    /// The edge's viewer address.
+    pub fn edge_addr(&self) -> std::net::SocketAddr {
+        match &self.edge {
+            EdgeRun::InProcess(e) => e.http_addr,
+            EdgeRun::Process { addr, .. } => *addr,
+        }
+    }
+
+    /// The edge's process id when it runs on its own.
+    pub fn edge_pid(&self) -> Option<u32> {
+        match &self.edge {
+            EdgeRun::InProcess(_) => None,
+            EdgeRun::Process { child, .. } => Some(child.pid()),
+        }
+    }
+
     pub fn edge_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.edge.http_addr)
+        format!("http://{}{path}", self.edge_addr())
     }
 
     pub fn origin_url(&self, path: &str) -> String {
@@ -141,6 +180,57 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// `popcast edge` as a child process with the settings of `e` (this program must be the
+/// `popcast` binary: scenarios run as `popcast bench`).
+async fn spawn_edge(e: &Config, dir: &std::path::Path) -> Result<EdgeRun, BenchError> {
+    let exe = std::env::current_exe().map_err(|err| BenchError::Setup(err.to_string()))?;
+    if exe.file_stem().is_none_or(|s| s != "popcast") {
+        return Err(BenchError::Setup(format!(
+            "an edge of its own needs the popcast binary (run `popcast bench`), not {}",
+            exe.display()
+        )));
+    }
+    let port = crate::peers::free_port();
+    let c = &e.edge;
+    let toml = format!(
+        "[node]\ndata_dir = {:?}\n\n[edge]\nnode_id = {:?}\nregion = {:?}\norigin_relay = {:?}\norigin_server_name = {:?}\norigin_ca_path = {:?}\nnode_secret = {:?}\nhttp_listen = \"127.0.0.1:{port}\"\ncapacity_viewers = {}\nslot_viewer_cap = {}\n",
+        e.node.data_dir.display().to_string(),
+        c.node_id,
+        c.region,
+        c.origin_relay,
+        c.origin_server_name,
+        c.origin_ca_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        SECRET,
+        c.capacity_viewers,
+        c.slot_viewer_cap,
+    );
+    let path = dir.join("edge.toml");
+    std::fs::create_dir_all(dir).map_err(|err| BenchError::Setup(err.to_string()))?;
+    std::fs::write(&path, toml).map_err(|err| BenchError::Setup(err.to_string()))?;
+    let child = std::process::Command::new(exe)
+        .args(["edge", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map(crate::peers::KillOnDrop)
+        .map_err(|err| BenchError::Setup(format!("popcast edge: {err}")))?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let until = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if Instant::now() > until {
+            return Err(BenchError::Setup(
+                "popcast edge did not listen within 10 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(EdgeRun::Process { child, addr })
 }
 
 /// CPU seconds this process has used (user + system).

@@ -3,7 +3,7 @@
 //! [`Report`].
 
 use crate::report::{Report, ms, quantile};
-use crate::rig::{BenchError, EVENT, Rig, cpu_secs, rss_mib};
+use crate::rig::{BenchError, EVENT, Rig, cpu_secs};
 use crate::viewer::{Stats, viewer};
 use popcast_config::TestSourceConfig;
 use popcast_player::session::{CmcdMode, Qoe, SessionConfig, watch};
@@ -64,13 +64,13 @@ fn hd_source() -> TestSourceConfig {
 /// and the clients' live latency.
 pub async fn latency(opts: Options) -> Result<Report, BenchError> {
     let (clients, secs) = if opts.short { (10, 20) } else { (20, 45) };
-    let rig = Rig::start("latency", Some(hd_source())).await?;
+    let rig = Rig::start("latency", Some(hd_source()), false).await?;
     rig.ready(3, Duration::from_secs(30)).await?;
     let until = Instant::now() + Duration::from_secs(secs);
     let at_edge = Arc::new(Stats::default());
     let at_origin = Arc::new(Stats::default());
     for (stats, addr) in [
-        (at_edge.clone(), rig.edge.http_addr),
+        (at_edge.clone(), rig.edge_addr()),
         (at_origin.clone(), rig.origin.http_addr),
     ] {
         stats.recording.store(true, Ordering::Relaxed);
@@ -158,7 +158,7 @@ pub async fn latency(opts: Options) -> Result<Report, BenchError> {
 /// playable buffer (the first frame played).
 pub async fn startup(opts: Options) -> Result<Report, BenchError> {
     let joins = if opts.short { 12 } else { 40 };
-    let rig = Rig::start("startup", Some(hd_source())).await?;
+    let rig = Rig::start("startup", Some(hd_source()), false).await?;
     rig.ready(3, Duration::from_secs(30)).await?;
     // 730 ms apart: joins land at every phase of the 200 ms part cadence.
     let results = sessions(
@@ -219,15 +219,27 @@ pub async fn fanout(opts: Options) -> Result<Report, BenchError> {
         video_kbps: 800,
         ..TestSourceConfig::default()
     };
-    let rig = Rig::start("fanout", Some(source)).await?;
+    let rig = Rig::start("fanout", Some(source), true).await?;
     rig.ready(3, Duration::from_secs(30)).await?;
     let mut rows = Vec::new();
     let mut data = Vec::new();
     let mut clean = 0;
-    let rss_base = rss_mib();
+    let pid = rig
+        .edge_pid()
+        .ok_or_else(|| BenchError::Setup("the fan-out edge runs on its own".into()))?;
+    let (edge_cpu, edge_rss) = (
+        || crate::peers::process_cpu_secs(pid),
+        || crate::peers::process_rss_mib(pid),
+    );
+    let rss_base = edge_rss();
     for &n in steps {
         let ledger = rig.origin.relay.as_ref().map(|r| r.ledger());
-        let (sent0, cpu0, t0) = (ledger.map_or(0, |l| l.objects()), cpu_secs(), Instant::now());
+        let (sent0, cpu0, all0, t0) = (
+            ledger.map_or(0, |l| l.objects()),
+            edge_cpu(),
+            cpu_secs(),
+            Instant::now(),
+        );
         // Joins spread over 2 s.
         let results = sessions(
             &rig.edge_master(),
@@ -236,8 +248,8 @@ pub async fn fanout(opts: Options) -> Result<Report, BenchError> {
             Duration::from_secs(2) / n as u32,
         )
         .await;
-        let (cpu, wall) = (cpu_secs() - cpu0, t0.elapsed().as_secs_f64());
-        let rss = rss_mib();
+        let (cpu, others, wall) = (edge_cpu() - cpu0, cpu_secs() - all0, t0.elapsed().as_secs_f64());
+        let rss = edge_rss();
         let qoes: Vec<&Qoe> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         let failed = results.len() - qoes.len();
         let stalls: u32 = qoes.iter().map(|q| q.stalls).sum();
@@ -263,12 +275,14 @@ pub async fn fanout(opts: Options) -> Result<Report, BenchError> {
             },
             format!("{:.2}", cpu / wall / n as f64 * 1000.0),
             format!("{:.0}", (rss - rss_base).max(0.0) / n as f64 * 1000.0),
+            format!("{:.2}", others / wall),
             ms(quantile(&lat, 0.5)),
             format!("{sent} sent, {repeats} repeats"),
         ]);
         data.push(json!({
             "viewers": n, "clean": ok, "failed": failed, "stalls": stalls, "errors": errors,
-            "cpu_cores": cpu / wall, "rss_mib": rss, "latency_p50_ms": quantile(&lat, 0.5),
+            "edge_cpu_cores": cpu / wall, "edge_rss_mib": rss, "edge_rss_idle_mib": rss_base,
+            "bench_process_cpu_cores": others / wall, "latency_p50_ms": quantile(&lat, 0.5),
             "relay_objects_sent": sent, "relay_repeats": repeats,
         }));
         if !ok {
@@ -279,20 +293,21 @@ pub async fn fanout(opts: Options) -> Result<Report, BenchError> {
         name: "fanout".into(),
         title: "Fan-out: player-sdk viewers on one edge".into(),
         setup: format!(
-            "The built-in test source (640x360, 800 kb/s) publishes; one origin and one edge on loopback; each step runs that many player-sdk sessions (HTTP/1.1 keep-alive, blocking reloads, preload-hinted parts, CMCD) for {secs} s, joining over 2 s. A step is clean with no failed session, no stall and no request error; the ramp stops at the first step that is not."
+            "The built-in test source (640x360, 800 kb/s) publishes; one origin in the bench process and one edge as its own `popcast edge` process, on loopback; each step runs that many player-sdk sessions (HTTP/1.1 keep-alive, blocking reloads, preload-hinted parts, CMCD) for {secs} s, joining over 2 s. A step is clean with no failed session, no stall and no request error; the ramp stops at the first step that is not."
         ),
         columns: vec![
             "viewers".into(),
             "result".into(),
-            "CPU cores per 1,000".into(),
-            "RSS MiB per 1,000".into(),
+            "edge CPU cores per 1,000".into(),
+            "edge RSS MiB per 1,000 (over idle)".into(),
+            "clients + origin + source CPU cores".into(),
             "latency p50 ms".into(),
             "relay objects (origin → edge)".into(),
         ],
         rows,
         notes: vec![
             format!("Highest clean step: {clean} viewers."),
-            "The clients, the source's encoder, the origin and the edge share this process and its cores, so CPU and memory per 1,000 viewers are the whole process's and the viewer count is a floor for the edge alone.".into(),
+            "The edge's CPU and memory are its own process's (/proc). The clients, the origin and the source's encoder share the machine's cores with it (their CPU is the last column), so the viewer count is a floor for an edge on a machine of its own.".into(),
             "Relay objects: objects the origin sent the edge during the step; repeats counts any object sent to the edge twice (it should stay 0: one origin send per object, however many viewers).".into(),
         ],
         data: json!({ "steps": data, "highest_clean": clean, "seconds": secs }),
