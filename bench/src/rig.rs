@@ -76,6 +76,8 @@ impl Rig {
         // Thousands of viewers on one loopback host.
         c.origin.limits.max_connections_per_ip = 100_000;
         c.origin.limits.http_max_connections = 100_000;
+        // The event's viewer cap (edges refuse viewers past it) far above any ramp step.
+        c.events.viewer_cap = 100_000;
         let events = Arc::new(Events::new());
         let event = LiveEvent::new(EVENT, KEY.as_bytes(), &c.packager);
         events
