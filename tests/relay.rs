@@ -274,6 +274,50 @@ fn an_event_the_operator_ends_ends_at_the_edge_too() {
     drop(t.rt.enter());
 }
 
+/// The browser harness directory, installed by `make deps-test deps-browser`.
+fn browser_harness() -> PathBuf {
+    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules/playwright-core").exists(),
+        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
+    );
+    harness
+}
+
+/// hls.js in Chromium (`play.mjs`, low-latency, expecting a live stream) playing `url` for
+/// `seconds`, with `extra` arguments; prints its one-line report under `what` and fails the
+/// test when it did not play. The process output and the report line.
+fn play_hlsjs(
+    harness: &std::path::Path,
+    url: &str,
+    seconds: u32,
+    extra: &[&str],
+    what: &str,
+) -> (std::process::Output, String) {
+    let out = Command::new("node")
+        .arg(harness.join("play.mjs"))
+        .args([
+            "--url",
+            url,
+            "--seconds",
+            &seconds.to_string(),
+            "--low-latency",
+            "--expect-live",
+        ])
+        .args(extra)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = stdout.lines().last().unwrap_or("").to_string();
+    println!("{what}: {report}");
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, report)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -284,11 +328,7 @@ fn unix_now() -> u64 {
 #[test]
 fn a_ticketed_event_plays_at_the_edge_only_with_a_valid_token() {
     use popcast_packager::token::EventKey;
-    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules/playwright-core").exists(),
-        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
-    );
+    let harness = browser_harness();
     let t = Topology::start("tickets", &["eu-west"], |_| {});
     let mut ff = publish(&t.rtmp(), 40);
     let (k1, k2) = (
@@ -369,25 +409,12 @@ fn a_ticketed_event_plays_at_the_edge_only_with_a_valid_token() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
 
     // hls.js in Chromium plays it from the tokenized multivariant URL.
-    let out = Command::new("node")
-        .arg(harness.join("play.mjs"))
-        .args([
-            "--url",
-            &with(&master, &token),
-            "--seconds",
-            "8",
-            "--low-latency",
-            "--expect-live",
-        ])
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = stdout.lines().last().unwrap_or("");
-    println!("hls.js with a viewer token through the edge: {report}");
-    assert!(
-        out.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    play_hlsjs(
+        &harness,
+        &with(&master, &token),
+        8,
+        &[],
+        "hls.js with a viewer token through the edge",
     );
 
     // The key rotates: tokens of the old key hold while it is kept, then stop.
@@ -538,11 +565,7 @@ fn curl_location(url: &str) -> (u16, String, String) {
 /// the operator ends it, the slots go and their memory with them, and the calendar lists it.
 #[test]
 fn a_ticketed_event_from_the_cli_is_provisioned_played_through_play_refused_ended_and_listed() {
-    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules/playwright-core").exists(),
-        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
-    );
+    let harness = browser_harness();
     let t = Topology::start_tuned(
         "event-story",
         &["eu-west", "us-east", "ap-south"],
@@ -629,25 +652,12 @@ fn a_ticketed_event_from_the_cli_is_provisioned_played_through_play_refused_ende
     // hls.js in Chromium, given only the /play URL, follows it to us-east and plays.
     let served_before =
         slot(1).unwrap()["hits"].as_u64().unwrap() + slot(1).unwrap()["misses"].as_u64().unwrap();
-    let out = Command::new("node")
-        .arg(harness.join("play.mjs"))
-        .args([
-            "--url",
-            &format!("{origin}/play/launch?region=us-east&token={token}"),
-            "--seconds",
-            "8",
-            "--low-latency",
-            "--expect-live",
-        ])
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = stdout.lines().last().unwrap_or("");
-    println!("hls.js through /play with a minted token: {report}");
-    assert!(
-        out.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    play_hlsjs(
+        &harness,
+        &format!("{origin}/play/launch?region=us-east&token={token}"),
+        8,
+        &[],
+        "hls.js through /play with a minted token",
     );
     let s = slot(1).unwrap();
     let served = s["hits"].as_u64().unwrap() + s["misses"].as_u64().unwrap();
@@ -810,11 +820,7 @@ fn last_part(playlist: &str) -> String {
 
 #[test]
 fn hlsjs_plays_through_an_edge_over_http2_with_tls_and_a_part_arrives_over_http3() {
-    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules/playwright-core").exists(),
-        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
-    );
+    let harness = browser_harness();
     let pki_dir = temp_dir("tls-pki");
     let (ca, leaf) = common::tls::test_pki(&pki_dir);
     let spki = common::tls::spki_sha256(&leaf.cert_path);
@@ -859,33 +865,19 @@ fn hlsjs_plays_through_an_edge_over_http2_with_tls_and_a_part_arrives_over_http3
 
     // hls.js in Chromium, low-latency mode, through the edge over HTTPS; Chromium trusts
     // the edge's certificate by its key (QUIC is off in the harness, so this is TCP + ALPN).
-    let out = Command::new("node")
-        .arg(harness.join("play.mjs"))
-        .args([
-            "--url",
-            &master,
-            "--seconds",
-            "12",
-            "--low-latency",
-            "--expect-live",
-        ])
-        .args(["--trust-spki", &spki])
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = stdout.lines().last().unwrap_or("");
-    println!("hls.js through the edge over TLS: {report}");
+    let (out, report) = play_hlsjs(
+        &harness,
+        &master,
+        12,
+        &["--trust-spki", &spki],
+        "hls.js through the edge over TLS",
+    );
     for line in String::from_utf8_lossy(&out.stderr).lines() {
         if line.contains("hls.js") || line.contains("HTTP ") {
             println!("  {line}");
         }
     }
-    assert!(
-        out.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_str(report).expect("one JSON line");
+    let r: serde_json::Value = serde_json::from_str(&report).expect("one JSON line");
     assert_eq!(r["ok"], true, "{report}");
     let protocols = r["protocols"].as_object().expect("protocols");
     assert!(
