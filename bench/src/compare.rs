@@ -9,7 +9,7 @@ use crate::rig::{BenchError, EVENT, Rig};
 use crate::scenarios::Options;
 use popcast_player::http::{Client, HttpVersion};
 use popcast_player::playlist::{Limits, parse_media};
-use popcast_player::session::{CmcdMode, Qoe, SessionConfig, watch};
+use popcast_player::session::{CmcdMode, Qoe};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -168,27 +168,20 @@ fn later_by(peer: &[(Duration, SystemTime)], ours: &[(Duration, SystemTime)]) ->
     out
 }
 
-/// `n` player-sdk sessions on `url` for `secs`, joining over 2 s.
+/// `n` player-sdk sessions on `url` for `secs`, joining over 2 s, without CMCD (a query
+/// unique to each viewer would defeat nginx's cache key); those that started.
 async fn load(url: &str, n: usize, secs: u64) -> Vec<Qoe> {
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let mut cfg = SessionConfig::new(url.to_string(), Duration::from_secs(secs));
-            // No CMCD: a query unique to each viewer would defeat nginx's cache key.
-            cfg.cmcd = CmcdMode::Off;
-            cfg.session_id = format!("compare-{i}");
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(2) / n as u32 * i as u32).await;
-                watch(cfg).await
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for h in handles {
-        if let Ok(Ok(q)) = h.await {
-            out.push(q);
-        }
-    }
-    out
+    crate::scenarios::sessions(
+        url,
+        n,
+        Duration::from_secs(secs),
+        Duration::from_secs(2) / n as u32,
+        CmcdMode::Off,
+    )
+    .await
+    .into_iter()
+    .filter_map(Result::ok)
+    .collect()
 }
 
 struct Side {

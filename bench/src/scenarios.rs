@@ -19,19 +19,26 @@ pub struct Options {
     pub short: bool,
 }
 
-fn session(url: String, watch_for: Duration, id: usize) -> SessionConfig {
+fn session(url: String, watch_for: Duration, id: usize, cmcd: CmcdMode) -> SessionConfig {
     let mut c = SessionConfig::new(url, watch_for);
-    c.cmcd = CmcdMode::Query;
+    c.cmcd = cmcd;
     c.session_id = format!("bench-{id}");
     c.content_id = Some(EVENT.into());
     c
 }
 
-/// Runs `n` sessions of `watch_for`, the i-th starting at `i × spacing`.
-async fn sessions(url: &str, n: usize, watch_for: Duration, spacing: Duration) -> Vec<Result<Qoe, String>> {
+/// Runs `n` sessions of `watch_for` sending CMCD as `cmcd`, the i-th starting at
+/// `i × spacing`.
+pub(crate) async fn sessions(
+    url: &str,
+    n: usize,
+    watch_for: Duration,
+    spacing: Duration,
+    cmcd: CmcdMode,
+) -> Vec<Result<Qoe, String>> {
     let handles: Vec<_> = (0..n)
         .map(|i| {
-            let cfg = session(url.to_string(), watch_for, i);
+            let cfg = session(url.to_string(), watch_for, i, cmcd);
             tokio::spawn(async move {
                 tokio::time::sleep(spacing * i as u32).await;
                 watch(cfg).await.map_err(|e| e.to_string())
@@ -81,6 +88,7 @@ pub async fn latency(opts: Options) -> Result<Report, BenchError> {
         clients,
         Duration::from_secs(secs),
         Duration::ZERO,
+        CmcdMode::Query,
     )
     .await;
     tokio::time::sleep_until(until.into()).await;
@@ -166,6 +174,7 @@ pub async fn startup(opts: Options) -> Result<Report, BenchError> {
         joins,
         Duration::from_secs(3),
         Duration::from_millis(730),
+        CmcdMode::Query,
     )
     .await;
     let qoes: Vec<&Qoe> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -246,6 +255,7 @@ pub async fn fanout(opts: Options) -> Result<Report, BenchError> {
             n,
             Duration::from_secs(secs),
             Duration::from_secs(2) / n as u32,
+            CmcdMode::Query,
         )
         .await;
         let (cpu, others, wall) = (edge_cpu() - cpu0, cpu_secs() - all0, t0.elapsed().as_secs_f64());

@@ -207,6 +207,19 @@ impl LiveEvent {
         self.tickets.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Checks a viewer request's token against a ticketed event's keys: `Ok(None)` for a
+    /// public event, `Ok(Some(token))` for a valid one, `Err(why)` for a 403.
+    pub fn admit_viewer(&self, headers: &http::HeaderMap, query: &str) -> Result<Option<String>, String> {
+        let Some(keys) = self.tickets() else {
+            return Ok(None);
+        };
+        let keys: Vec<_> = keys
+            .iter()
+            .filter_map(|(kid, secret)| popcast_packager::token::EventKey::new(kid, secret).ok())
+            .collect();
+        popcast_packager::http::tickets::admit(&keys, &self.name, headers, query).map(Some)
+    }
+
     pub(crate) fn key_hash(&self) -> &[u8; 32] {
         &self.key_hash
     }

@@ -5,8 +5,7 @@
 use super::api::{ApiState, error, ok};
 use crate::relay::EdgeStatus;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use popcast_packager::http::{Reply, tickets};
-use popcast_packager::token::EventKey;
+use popcast_packager::http::Reply;
 use serde_json::{Value, json};
 
 /// One place to watch from.
@@ -94,18 +93,9 @@ pub fn play(
     let Some(live) = api.events.get(event) else {
         return error(StatusCode::NOT_FOUND, "not found", format!("no event {event:?}"));
     };
-    let token = match live.tickets() {
-        None => None,
-        Some(keys) => {
-            let keys: Vec<EventKey> = keys
-                .iter()
-                .filter_map(|(kid, secret)| EventKey::new(kid, secret).ok())
-                .collect();
-            match tickets::admit(&keys, event, headers, query) {
-                Ok(t) => Some(t),
-                Err(why) => return error(StatusCode::FORBIDDEN, "forbidden", why),
-            }
-        }
+    let token = match live.admit_viewer(headers, query) {
+        Ok(t) => t,
+        Err(why) => return error(StatusCode::FORBIDDEN, "forbidden", why),
     };
     let choices = match api.edges.get() {
         None => vec![Choice {

@@ -188,18 +188,9 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
                 return text(StatusCode::NOT_FOUND, &format!("no event {:?}", path.event));
             };
             // A ticketed event asks for a token here as at the edges.
-            let token = match event.tickets() {
-                None => None,
-                Some(keys) => {
-                    let keys: Vec<_> = keys
-                        .iter()
-                        .filter_map(|(kid, secret)| popcast_packager::token::EventKey::new(kid, secret).ok())
-                        .collect();
-                    match tickets::admit(&keys, &path.event, req.headers(), uri.query().unwrap_or("")) {
-                        Ok(t) => Some(t),
-                        Err(why) => return text(StatusCode::FORBIDDEN, &why),
-                    }
-                }
+            let token = match event.admit_viewer(req.headers(), uri.query().unwrap_or("")) {
+                Ok(t) => t,
+                Err(why) => return text(StatusCode::FORBIDDEN, &why),
             };
             let store = event.store();
             match (

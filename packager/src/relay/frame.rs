@@ -912,8 +912,8 @@ impl Reader<'_> {
         self.string_up_to(field, Some(self.limits.max_string))
     }
 
-    /// A list of (key id, secret) pairs, bounded like every list.
-    fn keys(&mut self, field: &'static str) -> Result<Vec<(String, Bytes)>, RelayError> {
+    /// A list's item count, within `max_list`.
+    fn list_count(&mut self, field: &'static str) -> Result<usize, RelayError> {
         let at = self.pos;
         let count = self.varint(field)?;
         let max = self.limits.max_list;
@@ -923,7 +923,13 @@ impl Reader<'_> {
                 format!("list of {count} items at payload byte {at} exceeds the limit of {max}"),
             ));
         }
-        let mut items = Vec::with_capacity((count as usize).min(self.left()));
+        Ok(count as usize)
+    }
+
+    /// A list of (key id, secret) pairs, bounded like every list.
+    fn keys(&mut self, field: &'static str) -> Result<Vec<(String, Bytes)>, RelayError> {
+        let count = self.list_count(field)?;
+        let mut items = Vec::with_capacity(count.min(self.left()));
         for _ in 0..count {
             let kid = self.string(field)?;
             let secret = self.blob(field, Some(self.limits.max_string))?;
@@ -933,17 +939,9 @@ impl Reader<'_> {
     }
 
     fn strings(&mut self, field: &'static str) -> Result<Vec<String>, RelayError> {
-        let at = self.pos;
-        let count = self.varint(field)?;
-        let max = self.limits.max_list;
-        if count > max as u64 {
-            return Err(self.malformed(
-                field,
-                format!("list of {count} items at payload byte {at} exceeds the limit of {max}"),
-            ));
-        }
+        let count = self.list_count(field)?;
         // Each item takes at least a byte, so the payload bounds the allocation too.
-        let mut items = Vec::with_capacity((count as usize).min(self.left()));
+        let mut items = Vec::with_capacity(count.min(self.left()));
         for _ in 0..count {
             items.push(self.string(field)?);
         }
