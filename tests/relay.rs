@@ -1269,3 +1269,159 @@ fn a_slot_past_its_memory_budget_slides_its_window_early() {
     );
     assert!(segments(&edge_pl) >= 1);
 }
+
+/// A GET with a bearer token: (status, body).
+fn get_with_token(url: &str, token: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn the_stream_success_rate_stalls_and_rebuffer_ratio_in_the_stats_equal_what_the_players_recorded() {
+    use popcast_player::beacon::BeaconConfig;
+    use popcast_player::session::{CmcdMode, SessionConfig, watch};
+    const METRICS: &str = "relay-test-metrics-token";
+    let t = Topology::start("qoe-stats", &["eu-west", "us-east"], |c| {
+        c.qoe.metrics_token = Some(Secret::new(METRICS));
+    });
+    let mut ff = publish(&t.rtmp(), 60);
+    for i in 0..2 {
+        let media = t.edge_url(i, "/live/ev/source/index.m3u8");
+        wait_until(30, "three segments at the edge", || {
+            curl(&media).1.matches("#EXTINF").count() >= 3
+        });
+    }
+    // Six viewers, three per edge; one on each edge reads at 12 kB/s, below the stream's
+    // bitrate, so it must stall. All send CMCD and beacons; the figures compared below are
+    // the ones each player recorded itself.
+    let throttled = [1usize, 4];
+    let sessions: Vec<_> = (0..6)
+        .map(|i| {
+            let mut cfg =
+                SessionConfig::new(t.edge_url(i / 3, "/live/ev/master.m3u8"), Duration::from_secs(20));
+            cfg.cmcd = CmcdMode::Query;
+            cfg.session_id = format!("viewer-{i}");
+            cfg.content_id = Some("ev".into());
+            cfg.beacon = Some(BeaconConfig {
+                every: Duration::from_secs(2),
+                ..BeaconConfig::new("ev")
+            });
+            if throttled.contains(&i) {
+                cfg.pace = Some(12_000);
+            }
+            t.rt.spawn(watch(cfg))
+        })
+        .collect();
+    let qoes: Vec<_> = sessions
+        .into_iter()
+        .map(|s| t.rt.block_on(s).unwrap().expect("the session starts"))
+        .collect();
+    for (i, q) in qoes.iter().enumerate() {
+        println!(
+            "viewer-{i}: startup {:?}, stalls {} ({:?}), session {:?}, beacons {:?}",
+            q.startup, q.stalls, q.stall_time, q.session, q.beacons
+        );
+        assert_eq!(
+            q.beacons.accepted, q.beacons.sent,
+            "viewer-{i}: every beacon accepted: {:?}",
+            q.beacons
+        );
+        assert!(q.beacons.sent >= 2, "viewer-{i}: {:?}", q.beacons);
+    }
+    for i in throttled {
+        assert!(
+            qoes[i].stalls >= 1,
+            "viewer-{i} is throttled below the bitrate and must stall"
+        );
+    }
+    // What the players recorded, by the success rate's definition (README, packager::qoe).
+    let ms = |d: Duration| d.as_millis() as u64;
+    let playing: Vec<_> = qoes.iter().filter(|q| q.startup.is_some()).collect();
+    let watch_ms = |q: &popcast_player::Qoe| ms(q.session.saturating_sub(q.startup.unwrap()));
+    let qualified: Vec<_> = playing
+        .iter()
+        .filter(|q| watch_ms(q) >= 10_000 || q.stalls > 0)
+        .collect();
+    let clean = qualified.iter().filter(|q| q.stalls == 0).count();
+    let stalls: u64 = qoes.iter().map(|q| u64::from(q.stalls)).sum();
+    let stall_ms: u64 = playing.iter().map(|q| ms(q.stall_time)).sum();
+    let watched_ms: u64 = playing.iter().map(|q| watch_ms(q)).sum();
+    let expected_rate = clean as f64 / qualified.len() as f64;
+    let expected_rebuffer = stall_ms as f64 / watched_ms as f64;
+
+    // The origin's stats, once both edges have reported every session's end.
+    let stats_url = format!(
+        "http://127.0.0.1:{}/api/v1/events/ev/stats",
+        t.origin().http_addr.port()
+    );
+    let mut stats = serde_json::Value::Null;
+    wait_until(15, "every session's end in the stats", || {
+        let (code, body) = get_with_token(&stats_url, OPERATOR);
+        assert_eq!(code, 200, "{body}");
+        stats = serde_json::from_str(&body).expect("JSON");
+        stats["total"]["sessions_ended"] == 6
+    });
+    println!("stats: {}", stats["total"]);
+    let total = &stats["total"];
+    assert_eq!(total["sessions_started"], 6);
+    assert_eq!(total["sessions_playing"], playing.len());
+    assert_eq!(total["never_started"], 6 - playing.len());
+    assert_eq!(total["qualified"], qualified.len());
+    assert_eq!(total["clean"], clean);
+    assert_eq!(total["stalls"], stalls);
+    assert_eq!(total["stall_ms"], stall_ms);
+    assert_eq!(total["watch_ms"], watched_ms);
+    assert_eq!(total["beacons_refused"], 0);
+    let rate = total["success_rate"].as_f64().expect("a success rate");
+    let rebuffer = total["rebuffer_ratio"].as_f64().expect("a rebuffer ratio");
+    println!(
+        "success rate {rate:.4} (players: {expected_rate:.4}), rebuffer ratio {rebuffer:.4} (players: {expected_rebuffer:.4}), stalls {stalls}"
+    );
+    assert!((rate - expected_rate).abs() <= 0.01);
+    assert!((rebuffer - expected_rebuffer).abs() <= 0.01 * expected_rebuffer.max(1e-9));
+    assert!(rate < 1.0, "the throttled viewers stalled");
+    // Each edge's share, and the regions they make up.
+    for (region, range) in [("eu-west", 0..3), ("us-east", 3..6)] {
+        let r = &stats["regions"][region];
+        let want: u64 = qoes[range].iter().map(|q| u64::from(q.stalls)).sum();
+        assert_eq!(r["sessions_started"], 3, "{region}");
+        assert_eq!(r["stalls"], want, "{region}");
+    }
+    assert_eq!(stats["edges"].as_object().map(|e| e.len()), Some(2));
+    assert!(total["latency_ms"]["count"].as_u64().unwrap_or(0) > 20);
+    assert!(total["startup_ms"]["p50"].as_u64().is_some());
+    assert!(total["bitrate_kbps"]["p50"].as_u64().is_some());
+
+    // Prometheus: the origin with its operator token; an edge with the metrics token only.
+    let (code, text) = get_with_token(
+        &format!("http://127.0.0.1:{}/metrics", t.origin().http_addr.port()),
+        OPERATOR,
+    );
+    assert_eq!(code, 200);
+    assert!(
+        text.contains(&format!(
+            "popcast_qoe_sessions_clean_total{{event=\"ev\"}} {clean}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("popcast_qoe_success_ratio{event=\"ev\"}"), "{text}");
+    let edge_metrics = t.edge_url(0, "/metrics");
+    assert_eq!(get_with_token(&edge_metrics, OPERATOR).0, 401);
+    let (code, text) = get_with_token(&edge_metrics, METRICS);
+    assert_eq!(code, 200);
+    assert!(
+        text.contains("popcast_qoe_sessions_started_total{event=\"ev\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("popcast_edge_hits_total{event=\"ev\"}"), "{text}");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}

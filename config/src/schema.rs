@@ -19,6 +19,7 @@ pub struct Config {
     pub packager: PackagerConfig,
     pub ladder: LadderConfig,
     pub events: EventDefaults,
+    pub qoe: QoeConfig,
     pub test_source: TestSourceConfig,
 }
 
@@ -347,6 +348,52 @@ impl Default for EventDefaults {
             regions: vec!["local".into()],
             creator_daily_events: 3,
             creator_daily_events_max: 24,
+        }
+    }
+}
+
+/// Viewer QoE: what edges accept from players (CMCD, beacons to `/qoe`), how they count
+/// sessions, and how the origin keeps each event's numbers over time.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QoeConfig {
+    /// A session with no request and no beacon for this long has ended.
+    pub session_idle_secs: u64,
+    /// Watch time from which a session without stalls counts in the success rate.
+    pub qualify_secs: u64,
+    /// Sessions tracked per event on one edge; more are counted, not tracked.
+    pub max_sessions_per_event: u32,
+    /// Beacon body size, bytes.
+    pub max_beacon_bytes: u32,
+    /// Beacons one session may send per minute.
+    pub beacons_per_minute: u32,
+    /// CMCD data per request (query argument and headers), bytes.
+    pub max_cmcd_bytes: u32,
+    /// How often the origin samples each event's numbers for the dashboard's charts.
+    pub sample_secs: u32,
+    /// Samples kept per event (at 5 s, 720 is the last hour).
+    pub max_samples: u32,
+    /// Events whose numbers the origin keeps (the oldest ended ones go first).
+    pub max_events: u32,
+    /// Bearer token Prometheus presents at `/metrics` on origin and edges. Unset: the
+    /// origin takes its operator token and edges refuse (their numbers name events, unlisted
+    /// ones too).
+    pub metrics_token: Option<Secret>,
+}
+
+impl Default for QoeConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 30,
+            qualify_secs: 10,
+            max_sessions_per_event: 50_000,
+            max_beacon_bytes: 16 * 1024,
+            beacons_per_minute: 60,
+            max_cmcd_bytes: 4096,
+            sample_secs: 5,
+            max_samples: 720,
+            max_events: 1_000,
+            metrics_token: None,
         }
     }
 }

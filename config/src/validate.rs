@@ -335,6 +335,22 @@ impl Config {
             r.url_safe(&format!("events.regions[{i}]"), region);
         }
 
+        let q = &self.qoe;
+        r.range("qoe.session_idle_secs", q.session_idle_secs, 2, 3_600);
+        r.range("qoe.qualify_secs", q.qualify_secs, 0, 3_600);
+        r.range(
+            "qoe.max_sessions_per_event",
+            q.max_sessions_per_event,
+            1,
+            10_000_000,
+        );
+        r.range("qoe.max_beacon_bytes", q.max_beacon_bytes, 256, 1 << 20);
+        r.range("qoe.beacons_per_minute", q.beacons_per_minute, 1, 6_000);
+        r.range("qoe.max_cmcd_bytes", q.max_cmcd_bytes, 64, 64 * 1024);
+        r.range("qoe.sample_secs", q.sample_secs, 1, 3_600);
+        r.range("qoe.max_samples", q.max_samples, 1, 100_000);
+        r.range("qoe.max_events", q.max_events, 1, 1_000_000);
+
         let t = &self.test_source;
         r.even_size("test_source", t.width, t.height);
         r.check(

@@ -3,12 +3,14 @@
 //! Owns: `upstream` (the QUIC link to the origin: hello, provisioning, catalogs, on-demand
 //! subscriptions, reconnection), `slot` (per-event relayed copies of the renditions, their
 //! budgets and request coalescing) and `serve` (viewer HTTP/1.1 and HTTP/2 with the
-//! origin's LL-HLS semantics, and HTTP/3 on the same port when TLS is set). QoE reporting
-//! (CMCD, beacons) joins later.
+//! origin's LL-HLS semantics, and HTTP/3 on the same port when TLS is set) and `qoe` (CMCD
+//! on every request and beacons at `/qoe`, per-event reports sent to the origin, and
+//! `/metrics`).
 //!
 //! Must not: transcode or repackage media (objects are relayed as opaque bytes and served
 //! as they came), copy a payload per viewer, or let tokens and CMCD into cache keys.
 
+pub mod qoe;
 pub mod serve;
 pub mod slot;
 pub mod upstream;
@@ -109,6 +111,7 @@ impl Edge {
             usize::try_from(e.slot_memory_budget_bytes).unwrap_or(usize::MAX),
             Duration::from_secs(e.slot_release_grace_secs),
             wanted_tx,
+            popcast_packager::qoe::TrackerConfig::from_config(&config.qoe),
         ));
         let link = Arc::new(upstream::LinkStatus::default());
         let public_url = match &e.public_url {
@@ -150,6 +153,13 @@ impl Edge {
             hold_limit: store_config.hold_limit,
             started: Instant::now(),
             alt_svc,
+            qoe: popcast_packager::qoe::TrackerConfig::from_config(&config.qoe),
+            cmcd: popcast_packager::qoe::CmcdLimits {
+                max_bytes: config.qoe.max_cmcd_bytes as usize,
+                ..Default::default()
+            },
+            beacons_unrouted: Default::default(),
+            metrics_token: config.qoe.metrics_token.clone(),
         });
         let mut tasks = vec![
             tokio::spawn(upstream::run(up, slots.clone(), wanted, link.clone())),

@@ -3,8 +3,8 @@
 //! Owns: `ingest` (RTMP/RTMPS today, WHIP later: sans-IO protocol sessions wrapped by tokio
 //! tasks), `live` (an event's store and the source feeding it), `events` (the origin's
 //! events and the stream-key lookup), `http` (playback with LL-HLS semantics, the embed
-//! page, /healthz) and `tls`. The control API, scheduler and relay to edges join with
-//! their issues.
+//! page, /healthz, /metrics), `relay` (the QUIC link to edges), `qoe` (edges' QoE
+//! reports merged per event, for the stats API, /metrics and the dashboard) and `tls`.
 //!
 //! Must not: encode or mux media itself (that is `popcast-packager`'s job), reach into an
 //! edge's internals, or read configuration anywhere but from the structs it is handed.
@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod qoe;
 pub mod relay;
 #[cfg(feature = "test-source")]
 pub mod test_source;
@@ -127,6 +128,7 @@ impl Origin {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }
         }
+        let qoe_board = Arc::new(qoe::QoeBoard::new(qoe::BoardConfig::from_config(&config.qoe)));
         let api = Arc::new(events::api::ApiState {
             db,
             events: events.clone(),
@@ -139,6 +141,8 @@ impl Origin {
             public_url: o.public_url.clone(),
             now: events::api::system_now,
             edges: std::sync::OnceLock::new(),
+            qoe: qoe_board.clone(),
+            metrics_token: config.qoe.metrics_token.clone(),
         });
         let api_edges = api.clone();
         let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));
@@ -150,6 +154,10 @@ impl Origin {
         });
         let tasks = vec![
             lifecycle,
+            tokio::spawn(qoe::sampler(
+                qoe_board.clone(),
+                std::time::Duration::from_secs(u64::from(config.qoe.sample_secs)),
+            )),
             tokio::spawn(ingest::server::serve(rtmp, rtmp_tls, rtmp_state)),
             tokio::spawn(http::serve(web, http_tls, http_state)),
         ];
@@ -172,6 +180,7 @@ impl Origin {
                     server,
                     relay::RelayConfig::from_config(config),
                     events.clone(),
+                    qoe_board.clone(),
                 )?)
             }
         };

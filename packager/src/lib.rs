@@ -5,6 +5,7 @@
 //! records ([`codec`]), the CMAF muxer and reader ([`cmaf`]), the segmenter, LL-HLS
 //! playlists and the checker tests hold them to ([`hls`]), the live store ([`store`]), the
 //! relay's wire format ([`relay`]: sans-IO frames, with a stream reader for any byte stream),
+//! viewers' QoE (CMCD, beacons, per-event reports that merge across edges: [`qoe`]),
 //! LL-HLS over HTTP from a store ([`http`], feature `http`: the one implementation origin
 //! and edge serve with), and, behind the one FFmpeg boundary ([`ffmpeg`]), the built-in test
 //! source and later the ABR ladder.
@@ -24,6 +25,7 @@ pub mod hls;
 pub mod http;
 pub mod media;
 pub mod naming;
+pub mod qoe;
 pub mod relay;
 pub mod segmenter;
 pub mod store;

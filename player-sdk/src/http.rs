@@ -4,7 +4,7 @@
 //! slow network), and URL resolution for playlists' relative URIs.
 
 use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,8 +71,8 @@ type H3Send = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 type H3Stream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
 
 enum Sender {
-    H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
-    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
     H3(H3Send, quinn::Connection),
 }
 
@@ -351,14 +351,21 @@ impl Client {
         })
     }
 
-    /// Sends a GET; the status, the Location header, and the body to read.
+    /// Sends a GET (or, with `post`, a POST of that body); the status, the Location header,
+    /// and the body to read.
     async fn send(
         &mut self,
         url: &str,
         headers: &[(&str, String)],
+        post: Option<&Bytes>,
     ) -> Result<(hyper::StatusCode, Option<String>, Body, &'static str), FetchError> {
         let (tls, authority, path) = split(url)?;
-        let mut req = hyper::Request::get(path);
+        let method = if post.is_some() {
+            hyper::Method::POST
+        } else {
+            hyper::Method::GET
+        };
+        let mut req = hyper::Request::builder().method(method.clone()).uri(path);
         if self.version == HttpVersion::Http1 {
             req = req.header(hyper::header::HOST, authority);
         } else {
@@ -368,7 +375,7 @@ impl Client {
             req = req.header(*k, v.as_str());
         }
         let req = req
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(post.cloned().unwrap_or_default()))
             .map_err(|e| FetchError::Url(url.into(), e.to_string()))?;
         let location = |h: &hyper::HeaderMap| {
             h.get(hyper::header::LOCATION)
@@ -408,7 +415,7 @@ impl Client {
                     Err(e) => e.to_string(),
                 },
                 Some(Sender::H3(s, _)) => {
-                    let mut q = http::Request::get(url);
+                    let mut q = http::Request::builder().method(method.clone()).uri(url);
                     for (k, v) in headers {
                         q = q.header(*k, v.as_str());
                     }
@@ -416,7 +423,14 @@ impl Client {
                         .body(())
                         .map_err(|e| FetchError::Url(url.into(), e.to_string()))?;
                     match s.send_request(q).await {
-                        Ok(mut stream) => match stream.finish().await {
+                        Ok(mut stream) => match async {
+                            if let Some(b) = post {
+                                stream.send_data(b.clone()).await?;
+                            }
+                            stream.finish().await
+                        }
+                        .await
+                        {
                             Ok(()) => match stream.recv_response().await {
                                 Ok(r) => {
                                     return Ok((
@@ -458,7 +472,7 @@ impl Client {
         for _ in 0..=5 {
             let sent = Instant::now();
             let (status, location, body, protocol) =
-                match tokio::time::timeout_at(deadline, self.send(&url, headers)).await {
+                match tokio::time::timeout_at(deadline, self.send(&url, headers, None)).await {
                     Ok(r) => r?,
                     Err(_) => {
                         self.forget(&url);
@@ -490,6 +504,27 @@ impl Client {
             });
         }
         Err(FetchError::Redirects(url, 5))
+    }
+
+    /// POSTs `body` to `url` (no redirects followed); the status.
+    pub async fn post(
+        &mut self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<u16, FetchError> {
+        let deadline = Instant::now() + self.timeout;
+        let sent = Instant::now();
+        let (status, _, resp, _) =
+            match tokio::time::timeout_at(deadline, self.send(url, headers, Some(&body))).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    self.forget(url);
+                    return Err(FetchError::Timeout(url.into()));
+                }
+            };
+        self.read(url, resp, sent, deadline).await?;
+        Ok(status.as_u16())
     }
 
     async fn read(
@@ -535,14 +570,14 @@ impl Client {
     }
 }
 
-/// Cloning a bodiless GET (the request is rebuilt for a retry).
+/// Cloning a request (it is rebuilt for a retry).
 trait CloneParts {
-    fn clone_parts(&self) -> hyper::Request<Empty<Bytes>>;
+    fn clone_parts(&self) -> hyper::Request<Full<Bytes>>;
 }
 
-impl CloneParts for hyper::Request<Empty<Bytes>> {
-    fn clone_parts(&self) -> hyper::Request<Empty<Bytes>> {
-        let mut r = hyper::Request::new(Empty::new());
+impl CloneParts for hyper::Request<Full<Bytes>> {
+    fn clone_parts(&self) -> hyper::Request<Full<Bytes>> {
+        let mut r = hyper::Request::new(self.body().clone());
         *r.method_mut() = self.method().clone();
         *r.uri_mut() = self.uri().clone();
         *r.version_mut() = self.version();

@@ -8,10 +8,12 @@
 //! - [`model`]: the playback buffer, stalls and live latency on a clock passed in.
 //! - [`abr`]: throughput-based rendition choice with a buffer guard.
 //! - [`cmcd`]: CTA-5004 keys as a query argument or headers.
+//! - [`beacon`]: QoE beacons to the serving edge's `/qoe`.
 //! - [`http`]: kept-alive HTTP/1.1 or HTTP/2 (cleartext) connections.
 //! - [`session`]: one headless viewing session and its [`session::Qoe`].
 
 pub mod abr;
+pub mod beacon;
 pub mod cmcd;
 pub mod http;
 pub mod model;

@@ -46,6 +46,8 @@ pub struct SessionConfig {
     pub record_parts: bool,
     /// Roots trusted for `https://` (none: https URLs fail).
     pub roots: Option<rustls::RootCertStore>,
+    /// QoE beacons (with `session_id` as their `sid`); `None`: none are sent.
+    pub beacon: Option<crate::beacon::BeaconConfig>,
 }
 
 impl SessionConfig {
@@ -65,6 +67,7 @@ impl SessionConfig {
             limits: Limits::default(),
             record_parts: false,
             roots: None,
+            beacon: None,
         }
     }
 }
@@ -129,6 +132,8 @@ pub struct Qoe {
     /// Responses by the protocol that carried them ("http/1.1", "h2", "h3").
     pub protocols: std::collections::BTreeMap<&'static str, u64>,
     pub parts: Vec<PartRecord>,
+    /// What became of the session's beacons (all zero when it sent none).
+    pub beacons: crate::beacon::BeaconStats,
 }
 
 impl Qoe {
@@ -160,6 +165,21 @@ struct Run {
     qoe: Qoe,
     last_latency_at: Option<Instant>,
     starved: bool,
+    beacons: Option<BeaconRun>,
+}
+
+/// A session's beacons under way.
+struct BeaconRun {
+    event: String,
+    every: Duration,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::beacon::Beacon>,
+    task: tokio::task::JoinHandle<crate::beacon::BeaconStats>,
+    last: Option<Instant>,
+    seq: u64,
+    /// Stalls, latency samples and errors already reported.
+    stalls_sent: usize,
+    latency_sent: usize,
+    errors_sent: u64,
 }
 
 /// Every 250 ms at most, one latency sample.
@@ -186,6 +206,65 @@ impl Run {
             su: self.model.state() != State::Playing,
             tb: None,
         }
+    }
+
+    /// Sends a beacon with the session's figures at `now` (the last one when `ended`).
+    fn beacon(&mut self, now: Duration, ended: bool) {
+        let Some(b) = self.beacons.as_mut() else { return };
+        let ms = |d: Duration| d.as_millis() as u64;
+        let startup = self.model.first_play();
+        let stalls = self.model.stalls();
+        let stall_events: Vec<(u64, u64)> = stalls
+            .iter()
+            .skip(b.stalls_sent)
+            .filter(|s| ended || s.end.is_some())
+            .take(if ended { usize::MAX } else { 64 })
+            .map(|s| (ms(s.start), ms(s.end.unwrap_or(now).saturating_sub(s.start))))
+            .collect();
+        b.stalls_sent += stall_events.len();
+        let new_errors = self.qoe.errors.saturating_sub(b.errors_sent);
+        b.errors_sent = self.qoe.errors;
+        let base = crate::beacon::Beacon {
+            event: b.event.clone(),
+            sid: self.cfg.session_id.clone(),
+            seq: 0,
+            startup_ms: startup.map(ms),
+            watch_ms: startup.map(|s| ms(now.saturating_sub(s))),
+            stalls: stalls.len() as u64,
+            stall_ms: ms(self.model.stall_time(now)),
+            stall_events: Vec::new(),
+            latency_ms: Vec::new(),
+            errors: Vec::new(),
+            ended: false,
+        };
+        // At most 64 of each list per beacon (the edge's limit): what is left goes next.
+        let mut events = stall_events;
+        let mut errors = new_errors.min(64);
+        loop {
+            let latency: Vec<u64> = self.qoe.latency[b.latency_sent..]
+                .iter()
+                .take(64)
+                .map(|l| ms(l.latency))
+                .collect();
+            b.latency_sent += latency.len();
+            b.seq += 1;
+            let more = b.latency_sent < self.qoe.latency.len() || events.len() > 64;
+            let beacon = crate::beacon::Beacon {
+                seq: b.seq,
+                stall_events: events.drain(..events.len().min(64)).collect(),
+                latency_ms: latency,
+                errors: (0..std::mem::take(&mut errors))
+                    .map(|_| ("fetch_error".to_string(), false))
+                    .collect(),
+                ended: ended && !more,
+                ..base.clone()
+            };
+            let _ = b.tx.send(beacon);
+            if !more || !ended {
+                break;
+            }
+        }
+        b.last = Some(Instant::now());
     }
 
     /// GET with CMCD as configured; errors are counted.
@@ -250,6 +329,12 @@ impl Run {
         self.model.tick(now);
         if self.model.state() == State::Stalled {
             self.starved = true;
+        }
+        let beacon_due = self.beacons.as_ref().is_some_and(|b| {
+            self.model.first_play().is_some() && b.last.is_none_or(|t| t.elapsed() >= b.every)
+        });
+        if beacon_due {
+            self.beacon(now, false);
         }
         let due = self.last_latency_at.is_none_or(|t| t.elapsed() >= LATENCY_EVERY);
         if due && self.model.state() == State::Playing {
@@ -380,12 +465,31 @@ pub async fn watch(cfg: SessionConfig) -> Result<Qoe, SessionError> {
         qoe: Qoe::default(),
         last_latency_at: None,
         starved: false,
+        beacons: None,
     };
     let until = run.started + run.cfg.watch;
     // The multivariant playlist (or a media playlist given directly).
     let first = run
         .get(&run.cfg.url.clone(), ObjectType::Manifest, None, None)
         .await?;
+    if let Some(b) = run.cfg.beacon.clone() {
+        let url = b
+            .url
+            .clone()
+            .unwrap_or_else(|| crate::beacon::default_url(&first.url));
+        let (tx, task) = crate::beacon::spawn(url, run.cfg.http, run.cfg.roots.clone());
+        run.beacons = Some(BeaconRun {
+            event: b.event,
+            every: b.every,
+            tx,
+            task,
+            last: None,
+            seq: 0,
+            stalls_sent: 0,
+            latency_sent: 0,
+            errors_sent: 0,
+        });
+    }
     let text = String::from_utf8_lossy(&first.body).into_owned();
     let (variants, mut variant): (Vec<(String, u64)>, usize) =
         match parse_multivariant(&text, &run.cfg.limits) {
@@ -567,6 +671,14 @@ pub async fn watch(cfg: SessionConfig) -> Result<Qoe, SessionError> {
     run.qoe.session = end;
     run.qoe.requests = run.client.requests;
     run.qoe.variant = variant;
+    // The last beacon carries exactly the figures this report gives.
+    run.beacon(end, true);
+    if let Some(b) = run.beacons.take() {
+        drop(b.tx);
+        if let Ok(Ok(stats)) = tokio::time::timeout(Duration::from_secs(10), b.task).await {
+            run.qoe.beacons = stats;
+        }
+    }
     Ok(run.qoe)
 }
 

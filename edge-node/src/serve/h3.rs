@@ -218,14 +218,55 @@ async fn request(
                 return;
             }
         };
-    ignore_body(&mut stream).await;
+    let posted = if req.method() == Method::POST {
+        Some(
+            read_body(
+                &mut stream,
+                state.qoe.beacon.max_bytes,
+                limits.conn.header_read_timeout,
+            )
+            .await,
+        )
+    } else {
+        ignore_body(&mut stream).await;
+        None
+    };
     let stream = ResetUnlessFinished(Some(stream));
     let head = req.method() == Method::HEAD;
-    let reply = handle(state, viewer, req).await;
+    let reply = handle(state, viewer, req, posted).await;
     respond(stream, head, reply, limits.conn.write_stall_timeout).await;
 }
 
-/// Ends the request side of `stream` without reading a body (no viewer request has one).
+/// Reads a POST body (a beacon) of at most `max` bytes within `timeout`.
+async fn read_body(stream: &mut Stream, max: usize, timeout: Duration) -> super::Posted {
+    use bytes::Buf;
+    let mut out = bytes::BytesMut::new();
+    let read = async {
+        loop {
+            match stream.recv_data().await {
+                Ok(Some(mut chunk)) => {
+                    if out.len() + chunk.remaining() > max {
+                        stream.stop_sending(Code::H3_NO_ERROR);
+                        return super::Posted::TooLarge { max };
+                    }
+                    while chunk.has_remaining() {
+                        let c = chunk.chunk();
+                        out.extend_from_slice(c);
+                        let n = c.len();
+                        chunk.advance(n);
+                    }
+                }
+                Ok(None) => return super::Posted::Body(out.split().freeze()),
+                Err(_) => return super::Posted::Broken,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(super::Posted::Broken)
+}
+
+/// Ends the request side of `stream` without reading a body (no GET has one).
 ///
 /// A GET's stream ends with its head, usually in the same packet: reading that end lets
 /// the stream close quietly. Otherwise (a body, or its end not here yet) the client is

@@ -4,6 +4,7 @@
 
 pub mod h3;
 
+pub use crate::qoe::Posted;
 use crate::slot::{Slots, ViewerGuard};
 use crate::upstream::LinkStatus;
 use http::header::{self, HeaderValue};
@@ -36,6 +37,13 @@ pub struct ServeState {
     pub started: Instant,
     /// `Alt-Svc` advertised on every response (HTTP/3 on the same port), when enabled.
     pub alt_svc: Option<HeaderValue>,
+    /// Session tracking and beacon limits.
+    pub qoe: popcast_packager::qoe::TrackerConfig,
+    pub cmcd: popcast_packager::qoe::CmcdLimits,
+    /// Beacons refused before an event was known (bad JSON, unknown event, ...).
+    pub beacons_unrouted: std::sync::atomic::AtomicU64,
+    /// The bearer token `/metrics` needs (unset: `/metrics` is refused).
+    pub metrics_token: Option<popcast_config::Secret>,
 }
 
 /// Serves viewers on `listener` until it fails.
@@ -50,21 +58,58 @@ pub async fn serve(
         // One viewer per connection: admitted on its first playback request, released when
         // the connection closes.
         let viewer: Arc<Mutex<Option<ViewerGuard>>> = Arc::default();
-        move |req| {
+        move |req: Request<hyper::body::Incoming>| {
             let state = state.clone();
             let viewer = viewer.clone();
-            async move { handle(&state, &viewer, req).await }
+            async move {
+                let (parts, body) = req.into_parts();
+                let posted = if parts.method == Method::POST {
+                    Some(read_body(body, state.qoe.beacon.max_bytes, &parts.headers).await)
+                } else {
+                    None
+                };
+                handle(&state, &viewer, Request::from_parts(parts, ()), posted).await
+            }
         }
     })
     .await;
 }
 
-/// Answers one request (HTTP/1.1, HTTP/2 or HTTP/3).
-pub async fn handle<B>(state: &ServeState, viewer: &Mutex<Option<ViewerGuard>>, req: Request<B>) -> Reply {
+/// Reads a POST body of at most `max` bytes.
+async fn read_body(body: hyper::body::Incoming, max: usize, headers: &http::HeaderMap) -> Posted {
+    use http_body_util::BodyExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Posted::TooLarge { max };
+    }
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(b) => Posted::Body(b.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Posted::TooLarge { max },
+        Err(_) => Posted::Broken,
+    }
+}
+
+/// Answers one request (HTTP/1.1, HTTP/2 or HTTP/3); `posted` is a POST's body.
+pub async fn handle<B>(
+    state: &ServeState,
+    viewer: &Mutex<Option<ViewerGuard>>,
+    req: Request<B>,
+    posted: Option<Posted>,
+) -> Reply {
     let method = req.method().clone();
-    let r = match method {
-        Method::GET | Method::HEAD => answer(state, viewer, &req).await,
-        Method::OPTIONS => serve_http::options(),
+    let r = match (method.clone(), req.uri().path()) {
+        (Method::POST, "/qoe") => crate::qoe::post(
+            state,
+            req.headers(),
+            req.uri().query().unwrap_or(""),
+            posted.unwrap_or(Posted::Broken),
+        ),
+        (Method::GET | Method::HEAD, "/metrics") => crate::qoe::metrics(state, req.headers()),
+        (Method::GET | Method::HEAD, _) => answer(state, viewer, &req).await,
+        (Method::OPTIONS, _) => serve_http::options(),
         _ => serve_http::method_not_allowed(),
     };
     let mut r = serve_http::finish(&method, r);
@@ -88,7 +133,7 @@ async fn answer<B>(state: &ServeState, viewer: &Mutex<Option<ViewerGuard>>, req:
         return health(state);
     }
     let parsed = check_query(query, state.max_query_bytes).and_then(|()| playback(uri.path(), query));
-    let (path, query) = match parsed {
+    let (path, playlist_query) = match parsed {
         Ok(p) => p,
         Err(e @ RequestError::NotFound(_)) => return text(StatusCode::NOT_FOUND, &e.to_string()),
         Err(e @ RequestError::BadQuery(_)) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -104,6 +149,22 @@ async fn answer<B>(state: &ServeState, viewer: &Mutex<Option<ViewerGuard>>, req:
             );
         }
     };
+    // Every request to a slot counts in its QoE: its CMCD, and how it was answered.
+    let cmcd = crate::qoe::cmcd_of(query, req.headers(), &state.cmcd);
+    let r = answer_slot(state, viewer, req, &slot, path, playlist_query).await;
+    slot.qoe.request(&cmcd, r.status().as_u16());
+    r
+}
+
+async fn answer_slot<B>(
+    state: &ServeState,
+    viewer: &Mutex<Option<ViewerGuard>>,
+    req: &Request<B>,
+    slot: &Arc<crate::slot::EventSlot>,
+    path: popcast_packager::naming::PlaybackPath,
+    query: Option<popcast_packager::store::PlaylistRequest>,
+) -> Reply {
+    let uri = req.uri();
     // A ticketed event: every request carries a valid token for this event.
     let token = match slot.tickets() {
         None => None,

@@ -26,7 +26,7 @@ pub struct Catalog {
     pub multivariant: Option<String>,
 }
 
-/// Counters of one slot (exported by `/healthz`, and as metrics with the QoE issue).
+/// Counters of one slot (exported by `/healthz` and `/metrics`).
 #[derive(Debug, Default)]
 pub struct SlotCounters {
     /// Requests answered from what the slot held.
@@ -57,6 +57,8 @@ pub struct EventSlot {
     /// `Some`: a ticketed event; viewers need a token signed by one of these keys.
     tickets: Mutex<Option<Arc<[popcast_packager::token::EventKey]>>>,
     pub counters: SlotCounters,
+    /// Its viewers' sessions (CMCD, beacons).
+    pub qoe: crate::qoe::SlotQoe,
 }
 
 impl EventSlot {
@@ -158,6 +160,7 @@ pub struct Slots {
     budget_bytes: usize,
     release_grace: Duration,
     wanted: mpsc::UnboundedSender<Wanted>,
+    qoe: popcast_packager::qoe::TrackerConfig,
 }
 
 impl Slots {
@@ -167,6 +170,7 @@ impl Slots {
         budget_bytes: usize,
         release_grace: Duration,
         wanted: mpsc::UnboundedSender<Wanted>,
+        qoe: popcast_packager::qoe::TrackerConfig,
     ) -> Self {
         Self {
             slots: DashMap::new(),
@@ -174,6 +178,7 @@ impl Slots {
             budget_bytes,
             release_grace,
             wanted,
+            qoe,
         }
     }
 
@@ -220,6 +225,7 @@ impl Slots {
                     released: watch::Sender::new(false),
                     tickets: Mutex::new(None),
                     counters: SlotCounters::default(),
+                    qoe: crate::qoe::SlotQoe::new(self.qoe.clone()),
                 })
             })
             .clone()

@@ -271,6 +271,8 @@ async fn session(
     let (again_tx, mut again) = mpsc::unbounded_channel::<Arc<RenditionMirror>>();
     let mut beat = tokio::time::interval(heartbeat);
     let mut seq = 0u64;
+    // The QoE report last sent per event on this connection (a new connection sends all).
+    let mut qoe_sent: HashMap<String, popcast_packager::qoe::Report> = HashMap::new();
     let mut retry: Vec<Arc<RenditionMirror>> = Vec::new();
     let mut retry_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -371,6 +373,18 @@ async fn session(
                     slots: all.len() as u32,
                     bytes_held: all.iter().map(|s| s.bytes_held() as u64).sum(),
                 }).await?;
+                // Each event's QoE, when it changed since the last report.
+                qoe_sent.retain(|event, _| all.iter().any(|s| s.name() == event));
+                for slot in &all {
+                    let report = slot.qoe.report(u64::from(slot.viewers()));
+                    if qoe_sent.get(slot.name()) != Some(&report) {
+                        write_frame(&mut send, &Frame::Qoe {
+                            event: slot.name().to_string(),
+                            report: Box::new(report.clone()),
+                        }).await?;
+                        qoe_sent.insert(slot.name().to_string(), report);
+                    }
+                }
             }
             _ = retry_tick.tick() => {
                 for m in std::mem::take(&mut retry) {

@@ -42,6 +42,10 @@ pub struct ApiState {
     pub now: fn() -> i64,
     /// The relay's edges, once it runs (`GET /api/v1/edges`).
     pub edges: std::sync::OnceLock<crate::relay::EdgesView>,
+    /// Edges' QoE reports, merged per event (`GET /api/v1/events/{id}/stats`).
+    pub qoe: Arc<crate::qoe::QoeBoard>,
+    /// The bearer token of `/metrics` (else the operator token).
+    pub metrics_token: Option<popcast_config::Secret>,
 }
 
 pub fn system_now() -> i64 {
@@ -839,6 +843,63 @@ fn list(state: &ApiState, query: &str) -> Reply {
     }
 }
 
+/// Answers `/metrics` (Prometheus): every event's merged QoE, events by state and the
+/// connected edges. Needs `qoe.metrics_token`, or the operator token when that is unset.
+pub fn metrics(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply {
+    match &state.metrics_token {
+        Some(t) => {
+            let presented = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            if !presented.is_some_and(|p| t.matches(p.as_bytes())) {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send Authorization: Bearer <qoe.metrics_token>",
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"popcast\""),
+                );
+                return r;
+            }
+        }
+        None => {
+            if let Some(r) = refusal(state, req) {
+                return r;
+            }
+        }
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+            "allowed: GET",
+        );
+    }
+    let totals = state.qoe.totals();
+    let records = state.db.list(None, None).unwrap_or_default();
+    let edges = state.edges.get().map(|v| v.list()).unwrap_or_default();
+    let text = popcast_packager::http::metrics::render(|| {
+        use metrics::gauge;
+        popcast_packager::http::metrics::describe_qoe();
+        metrics::describe_gauge!("popcast_origin_events", "Events by state");
+        metrics::describe_gauge!("popcast_origin_edges", "Edges connected to the relay");
+        for s in crate::events::record::EventState::ALL {
+            let n = records.iter().filter(|r| r.state == s).count();
+            gauge!("popcast_origin_events", "state" => s.as_str()).set(n as f64);
+        }
+        gauge!("popcast_origin_edges").set(edges.len() as f64);
+        for (event, r) in &totals {
+            popcast_packager::http::metrics::qoe(event, r);
+        }
+    });
+    popcast_packager::http::metrics::exposition(text)
+}
+
 /// Answers `/api/v1/edges`: the connected edges with their region, load and slots.
 pub fn edges(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply {
     if let Some(r) = refusal(state, req) {
@@ -937,6 +998,26 @@ pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Re
             match method {
                 Method::POST => rotate(state, id, req).await,
                 _ => not_allowed("POST"),
+            }
+        }
+        (_, [id, "stats"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::GET => {
+                    let event_state = match state.db.get(id) {
+                        Ok(r) => r.state.as_str(),
+                        // An event from the config file runs without a record.
+                        Err(DbError::NotFound(_)) if state.events.get(id).is_some() => "configured",
+                        Err(e) => return db_error(e),
+                    };
+                    ok(
+                        StatusCode::OK,
+                        crate::qoe::stats_json(id, event_state, state.qoe.merged(id).as_ref()),
+                    )
+                }
+                _ => not_allowed("GET"),
             }
         }
         (_, [id, "tokens"]) => {

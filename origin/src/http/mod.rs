@@ -89,6 +89,9 @@ async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>) -> Reply
     if path == "/api/v1/edges" {
         return crate::events::api::edges(&state.api, &req);
     }
+    if path == "/metrics" {
+        return serve_http::finish(&method, crate::events::api::metrics(&state.api, &req));
+    }
     if path == "/api/v1/events" || path.starts_with("/api/v1/events/") {
         let r = crate::events::api::handle(&state.api, req).await;
         tracing::debug!(%path, %method, status = r.status().as_u16(), "api");

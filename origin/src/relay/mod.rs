@@ -105,6 +105,7 @@ struct Shared {
     conns: Mutex<HashMap<String, quinn::Connection>>,
     ledger: Ledger,
     connections: AtomicU64,
+    qoe: Arc<crate::qoe::QoeBoard>,
 }
 
 /// A running relay listener.
@@ -136,6 +137,7 @@ impl Relay {
         tls: Arc<rustls::ServerConfig>,
         config: RelayConfig,
         events: Arc<Events>,
+        qoe: Arc<crate::qoe::QoeBoard>,
     ) -> Result<Self, RelayStartError> {
         let mut tls = (*tls).clone();
         tls.alpn_protocols = vec![wire::ALPN.to_vec()];
@@ -155,6 +157,7 @@ impl Relay {
             conns: Mutex::new(HashMap::new()),
             ledger: Ledger::default(),
             connections: AtomicU64::new(0),
+            qoe,
         });
         let task = tokio::spawn(accept(endpoint.clone(), shared.clone()));
         tracing::info!(%addr, "relay listening");
@@ -492,6 +495,14 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
                     s.bytes_held = bytes_held;
                 }
                 let _ = ctl.send(Frame::HeartbeatAck { seq }).await;
+            }
+            // Only events the origin runs: an edge cannot make it hold numbers for others.
+            Frame::Qoe { event, report } => {
+                if shared.events.get(&event).is_some() {
+                    shared
+                        .qoe
+                        .update(&event, &node_id, &region, *report, crate::qoe::unix_ms());
+                }
             }
             Frame::Watch { event } => {
                 if let std::collections::hash_map::Entry::Vacant(v) = tasks.watches.entry(event.clone()) {

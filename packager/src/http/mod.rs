@@ -4,6 +4,7 @@
 //! given, limits on connections, header reads, handshakes and stalled peers).
 
 pub mod body;
+pub mod metrics;
 pub mod request;
 pub mod stall;
 pub mod tickets;
@@ -188,18 +189,19 @@ fn fnv(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// The answer to `OPTIONS` (CORS preflight: players send Range, tokens and CMCD headers).
+/// The answer to `OPTIONS` (CORS preflight: players send Range, tokens and CMCD headers,
+/// and POST JSON beacons).
 pub fn options() -> Reply {
     let mut r = reply(StatusCode::NO_CONTENT, "text/plain", Body::empty());
     let h = r.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static(
-            "Range, Authorization, If-None-Match, CMCD-Request, CMCD-Object, CMCD-Status, CMCD-Session",
+            "Range, Authorization, If-None-Match, Content-Type, CMCD-Request, CMCD-Object, CMCD-Status, CMCD-Session",
         ),
     );
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));

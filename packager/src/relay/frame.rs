@@ -48,7 +48,7 @@ impl EventState {
 }
 
 /// One relay message. The control stream (bidirectional, opened by the edge) carries
-/// 0x01..=0x0E; each object stream (unidirectional, origin→edge) carries an
+/// 0x01..=0x0F; each object stream (unidirectional, origin→edge) carries an
 /// [`Frame::ObjectHeader`] first, then media frames, and [`Frame::ObjectEnd`] last.
 ///
 /// `Debug` shows the length of byte payloads, not their bytes, and never the node secret,
@@ -131,6 +131,14 @@ pub enum Frame {
     },
     /// 0x0E origin→edge.
     HeartbeatAck { seq: u64 },
+    /// 0x0F edge→origin: an event's QoE on this edge, its running totals (sent when they
+    /// change, at most once per heartbeat). Counters are a list (newer edges may send more;
+    /// unknown ones are ignored), then four histograms (startup, latency, bitrate, stall
+    /// length) as lists of (bucket, count), each bounded by [`crate::qoe::hist::MAX_BUCKETS`].
+    Qoe {
+        event: String,
+        report: Box<crate::qoe::Report>,
+    },
     /// 0x20: the first frame of an object stream: which subscription, which object.
     ObjectHeader { sub: u64, seq: u64 },
     /// 0x21: the rendition's init segment.
@@ -173,6 +181,7 @@ mod ty {
     pub const RELEASE: u8 = 0x0C;
     pub const HEARTBEAT: u8 = 0x0D;
     pub const HEARTBEAT_ACK: u8 = 0x0E;
+    pub const QOE: u8 = 0x0F;
     pub const OBJECT_HEADER: u8 = 0x20;
     pub const INIT: u8 = 0x21;
     pub const SEGMENT_START: u8 = 0x22;
@@ -210,6 +219,7 @@ fn kind(frame_type: u8) -> Option<(&'static str, Class)> {
         ty::RELEASE => ("Release", Control),
         ty::HEARTBEAT => ("Heartbeat", Control),
         ty::HEARTBEAT_ACK => ("HeartbeatAck", Control),
+        ty::QOE => ("Qoe", Control),
         ty::OBJECT_HEADER => ("ObjectHeader", Control),
         ty::INIT => ("Init", Media),
         ty::SEGMENT_START => ("SegmentStart", Control),
@@ -241,6 +251,7 @@ impl Frame {
             Self::Release { .. } => ty::RELEASE,
             Self::Heartbeat { .. } => ty::HEARTBEAT,
             Self::HeartbeatAck { .. } => ty::HEARTBEAT_ACK,
+            Self::Qoe { .. } => ty::QOE,
             Self::ObjectHeader { .. } => ty::OBJECT_HEADER,
             Self::Init { .. } => ty::INIT,
             Self::SegmentStart { .. } => ty::SEGMENT_START,
@@ -393,6 +404,21 @@ impl Frame {
                 s.varint(*bytes_held);
             }
             Self::HeartbeatAck { seq } => s.varint(*seq),
+            Self::Qoe { event, report } => {
+                s.string(event);
+                let counters = report.counters();
+                s.varint(counters.len() as u64);
+                for c in counters {
+                    s.varint(c);
+                }
+                for h in report.hists() {
+                    s.varint(h.buckets().count() as u64);
+                    for (b, n) in h.buckets() {
+                        s.varint(u64::from(b));
+                        s.varint(n);
+                    }
+                }
+            }
             Self::ObjectHeader { sub, seq } => {
                 s.varint(*sub);
                 s.varint(*seq);
@@ -528,6 +554,10 @@ impl fmt::Debug for Frame {
                 .field("slots", slots)
                 .field("bytes_held", bytes_held),
             Self::HeartbeatAck { seq } => d.field("seq", seq),
+            Self::Qoe { event, report } => d
+                .field("event", event)
+                .field("sessions_started", &report.sessions_started)
+                .field("buckets", &report.hists().map(|h| h.buckets().count())),
             Self::ObjectHeader { sub, seq } => d.field("sub", sub).field("seq", seq),
             Self::Init { data, part_target_ns } => d
                 .field("data", &Len(data.len()))
@@ -938,6 +968,30 @@ impl Reader<'_> {
         Ok(items)
     }
 
+    /// A histogram: (bucket, count) pairs, at most one per bucket there can be.
+    fn hist(&mut self, field: &'static str, h: &mut crate::qoe::Hist) -> Result<(), RelayError> {
+        use crate::qoe::hist::MAX_BUCKETS;
+        let at = self.pos;
+        let count = self.varint(field)?;
+        if count > MAX_BUCKETS as u64 {
+            return Err(self.malformed(
+                field,
+                format!(
+                    "histogram of {count} buckets at payload byte {at} exceeds the {MAX_BUCKETS} there are"
+                ),
+            ));
+        }
+        for _ in 0..count {
+            let at = self.pos;
+            let b = self.varint(field)?;
+            if b >= MAX_BUCKETS as u64 {
+                return Err(self.malformed(field, format!("bucket {b} at payload byte {at} does not exist")));
+            }
+            h.add_n(b as u16, self.varint(field)?);
+        }
+        Ok(())
+    }
+
     fn strings(&mut self, field: &'static str) -> Result<Vec<String>, RelayError> {
         let count = self.list_count(field)?;
         // Each item takes at least a byte, so the payload bounds the allocation too.
@@ -1059,6 +1113,28 @@ fn parse(
         ty::HEARTBEAT_ACK => Frame::HeartbeatAck {
             seq: r.varint("seq")?,
         },
+        ty::QOE => {
+            let event = r.string("event")?;
+            let mut report = crate::qoe::Report::default();
+            let n = r.list_count("counters")?;
+            let mut counters = Vec::with_capacity(n.min(r.left()));
+            for _ in 0..n {
+                counters.push(r.varint("counters")?);
+            }
+            report.set_counters(&counters);
+            for (h, field) in
+                report
+                    .hists_mut()
+                    .into_iter()
+                    .zip(["startup", "latency", "bitrate", "stall_len"])
+            {
+                r.hist(field, h)?;
+            }
+            Frame::Qoe {
+                event,
+                report: Box::new(report),
+            }
+        }
         ty::OBJECT_HEADER => Frame::ObjectHeader {
             sub: r.varint("sub")?,
             seq: r.varint("seq")?,
@@ -1220,6 +1296,25 @@ mod tests {
                 bytes_held: 180_000_000,
             },
             Frame::HeartbeatAck { seq: 42 },
+            Frame::Qoe {
+                event: s("keynote"),
+                report: Box::new({
+                    let mut r = crate::qoe::Report {
+                        viewers_now: 12,
+                        sessions_started: 15,
+                        qualified: 10,
+                        clean: 9,
+                        stalls: 2,
+                        ..Default::default()
+                    };
+                    r.errors[1] = 3;
+                    for v in [700, 710, 1500] {
+                        r.latency.add(v);
+                    }
+                    r.bitrate.add(3000);
+                    r
+                }),
+            },
             Frame::ObjectHeader { sub: 7, seq: 0 },
             Frame::Init {
                 data: Bytes::from_static(b"\x00\x00\x00\x18ftypiso6\x00\x00\x00\x00iso6cmfc"),
@@ -1350,6 +1445,23 @@ mod tests {
                 bytes_held: MAX,
             },
             Frame::HeartbeatAck { seq: 0 },
+            Frame::Qoe {
+                event: s(""),
+                report: Box::default(),
+            },
+            Frame::Qoe {
+                event: long.clone(),
+                report: Box::new({
+                    let mut r = crate::qoe::Report::default();
+                    r.set_counters(&[MAX; crate::qoe::COUNTERS]);
+                    for h in r.hists_mut() {
+                        for b in 0..crate::qoe::hist::MAX_BUCKETS as u16 {
+                            h.add_n(b, MAX);
+                        }
+                    }
+                    r
+                }),
+            },
             Frame::ObjectHeader { sub: MAX, seq: MAX },
             Frame::Init {
                 data: Bytes::new(),
@@ -1435,7 +1547,7 @@ mod tests {
             assert_eq!((dec.offset(), dec.buffered()), (bytes.len() as u64, 0));
             assert_eq!(kind(frame.frame_type()).map(|k| k.0), Some(frame.name()));
         }
-        let expected: Vec<u8> = (0x01..=0x0e).chain(0x20..=0x28).collect();
+        let expected: Vec<u8> = (0x01..=0x0f).chain(0x20..=0x28).collect();
         assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
     }
 
@@ -1711,8 +1823,39 @@ mod tests {
     }
 
     #[test]
+    fn qoe_reports_with_impossible_histograms_are_refused_naming_the_field() {
+        use crate::qoe::hist::MAX_BUCKETS;
+        // event "", no counters, startup: one bucket past the last.
+        let mut p = BytesMut::new();
+        p.put_u8(0);
+        p.put_u8(0);
+        varint::encode(1, &mut p);
+        varint::encode(MAX_BUCKETS as u64, &mut p);
+        p.put_u8(1);
+        let e = error_of(&raw(0x0f, &p)).to_string();
+        assert!(
+            e.contains("startup: bucket") && e.contains("does not exist"),
+            "{e}"
+        );
+        // latency: more buckets than there are.
+        let mut p = BytesMut::new();
+        p.put_u8(0);
+        p.put_u8(0);
+        p.put_u8(0);
+        varint::encode(MAX_BUCKETS as u64 + 1, &mut p);
+        let e = error_of(&raw(0x0f, &p)).to_string();
+        assert!(e.contains("latency: histogram of"), "{e}");
+        // 65 counters: over the list limit.
+        let mut p = BytesMut::new();
+        p.put_u8(0);
+        varint::encode(65, &mut p);
+        let e = error_of(&raw(0x0f, &p)).to_string();
+        assert!(e.contains("counters: list of 65"), "{e}");
+    }
+
+    #[test]
     fn unknown_types_are_refused_from_the_type_byte() {
-        for frame_type in [0x00, 0x0f, 0x10, 0x1f, 0x29, 0x40, 0xff] {
+        for frame_type in [0x00, 0x10, 0x1f, 0x29, 0x40, 0xff] {
             let mut dec = FrameDecoder::new(Limits::default());
             dec.push(&[frame_type]);
             let err = dec.next_frame().unwrap_err();
@@ -2032,7 +2175,7 @@ mod tests {
             let name = format!("{:02x}_{}", frame.frame_type(), frame.name());
             std::fs::write(dir.join(name), encode(std::slice::from_ref(frame))).unwrap();
         }
-        let control = &typical[..14];
+        let control = &typical[..15];
         std::fs::write(dir.join("control_session"), encode(control)).unwrap();
         std::fs::write(dir.join("object_stream"), encode(&object_stream())).unwrap();
     }

@@ -20,5 +20,5 @@ pub use frame::{EventState, Frame, FrameDecoder, Limits, RelayError, Resume, chu
 pub const ALPN: &[u8] = b"popcast-relay/1";
 
 /// The relay version an edge announces in [`Frame::Hello`].
-/// 2: the hello carries the edge's public URL.
-pub const VERSION: u32 = 2;
+/// 2: the hello carries the edge's public URL. 3: edges send QoE reports ([`Frame::Qoe`]).
+pub const VERSION: u32 = 3;
