@@ -1421,6 +1421,304 @@ fn the_stream_success_rate_stalls_and_rebuffer_ratio_in_the_stats_equal_what_the
         "{text}"
     );
     assert!(text.contains("popcast_edge_hits_total{event=\"ev\"}"), "{text}");
+    // Every series the Grafana dashboard charts is one origin or edges export.
+    let (_, origin_text) = get_with_token(
+        &format!("http://127.0.0.1:{}/metrics", t.origin().http_addr.port()),
+        OPERATOR,
+    );
+    let exported = format!("{origin_text}\n{text}");
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/grafana/popcast.json"),
+    )
+    .unwrap();
+    let board: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let mut charted = 0;
+    for panel in board["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("popcast_"))
+            {
+                assert!(
+                    exported.contains(&format!("\n{name}{{")) || exported.contains(&format!("\n{name} ")),
+                    "the dashboard charts {name}, which nothing exports"
+                );
+                charted += 1;
+            }
+        }
+    }
+    assert!(charted >= 15, "{charted} series charted");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+/// A POST with curl: (status, body).
+fn post(url: &str, ctype: &str, body: &[u8]) -> (u16, String) {
+    use std::io::Write;
+    let mut child = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}", "-X", "POST", "-H"])
+        .arg(format!("Content-Type: {ctype}"))
+        .args(["--data-binary", "@-", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn garbage_cmcd_and_beacons_never_break_a_viewer_request_nor_poison_the_numbers() {
+    let t = Topology::start("qoe-garbage", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 40);
+    let master = t.edge_url(0, "/live/ev/master.m3u8");
+    wait_until(30, "the edge's playlist", || curl(&master).0 == 200);
+    let qoe = t.edge_url(0, "/qoe");
+    // One honest session: CMCD on a request, a first-frame beacon.
+    let honest = format!("{master}?CMCD=sid%3D%22honest%22%2Cot%3Dm%2Csu");
+    assert_eq!(curl(&honest).0, 200);
+    let (code, body) = post(
+        &qoe,
+        "application/json",
+        br#"{"event":"ev","sid":"honest","seq":1,"startup_ms":400}"#,
+    );
+    assert_eq!(code, 204, "{body}");
+    let stats_url = format!(
+        "http://127.0.0.1:{}/api/v1/events/ev/stats",
+        t.origin().http_addr.port()
+    );
+    let stats = || -> serde_json::Value {
+        let (code, body) = get_with_token(&stats_url, OPERATOR);
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let mut before = serde_json::Value::Null;
+    wait_until(10, "the honest session in the stats", || {
+        before = stats();
+        before["total"]["sessions_playing"] == 1
+    });
+
+    // Garbage CMCD: the viewer's request is answered as if it had none.
+    let long = format!("sid%3D%22{}%22", "x".repeat(900)); // under the query limit, over the 64-character one
+    for cmcd in [
+        "br%3D-5%2Cbl%3D1e9%2Csid%3Dunquoted%2Cot%3Dzz%2Cpr%3DNaN%2Cbs%3Dmaybe",
+        "%ZZ%2C%2C%2C",
+        "sid%3D%22unterminated",
+        "bl%3D99999999999999999999999",
+        &long,
+    ] {
+        let (code, body) = curl(&format!("{master}?CMCD={cmcd}"));
+        assert_eq!(code, 200, "CMCD={}: {body}", &cmcd[..cmcd.len().min(40)]);
+        assert!(body.starts_with("#EXTM3U"));
+    }
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "CMCD-Request: bl=,,,=x,\"",
+            "-H",
+        ])
+        .arg("CMCD-Session: sid=\"a\\\",st=q,cid=\u{e9}")
+        .arg(&master)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+
+    // Garbage beacons: each refused with the status and the problem named.
+    let big = format!(r#"{{"event":"ev","sid":"s","pad":"{}"}}"#, "x".repeat(20_000));
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("application/json", big.into_bytes(), 413, "bytes"),
+        (
+            "application/xml",
+            br#"{"event":"ev","sid":"s"}"#.to_vec(),
+            415,
+            "application/json",
+        ),
+        ("application/json", b"{not json".to_vec(), 400, "invalid json"),
+        (
+            "application/json",
+            br#"{"event":"ev","sid":"s","watch_ms":"long"}"#.to_vec(),
+            400,
+            "invalid type",
+        ),
+        (
+            "application/json",
+            br#"{"event":"ev","sid":"s","watch_ms":1e30}"#.to_vec(),
+            400,
+            "invalid type",
+        ),
+        (
+            "application/json",
+            br#"{"event":"ev","sid":"s","stalls":-3}"#.to_vec(),
+            400,
+            "invalid value",
+        ),
+        (
+            "application/json",
+            br#"{"event":"ev","sid":"s","startup_ms":99999999}"#.to_vec(),
+            422,
+            "startup_ms",
+        ),
+        (
+            "text/plain",
+            br#"{"event":"nope","sid":"s"}"#.to_vec(),
+            404,
+            "not served by this edge",
+        ),
+        // An unknown session claiming a long, stall-free watch it cannot have had.
+        (
+            "application/json",
+            br#"{"event":"ev","sid":"liar","watch_ms":86400000,"stalls":0,"ended":true}"#.to_vec(),
+            422,
+            "watch_ms",
+        ),
+        // A known session claiming more stalls than its watch time allows.
+        (
+            "application/json",
+            br#"{"event":"ev","sid":"honest","seq":2,"watch_ms":1000,"stalls":99}"#.to_vec(),
+            422,
+            "stalls",
+        ),
+    ];
+    for (ctype, body, want, named) in &cases {
+        let (code, answer) = post(&qoe, ctype, body);
+        assert_eq!(code, *want, "{answer}");
+        assert!(answer.contains(named), "{want}: {answer} should name {named:?}");
+    }
+    // A flood from one session: refused past the per-minute limit.
+    let mut codes = Vec::new();
+    for i in 0..65 {
+        let b = format!(r#"{{"event":"ev","sid":"flood","seq":{i}}}"#);
+        codes.push(post(&qoe, "application/json", b.as_bytes()).0);
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 204).count(), 60, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 429).count(), 5, "{codes:?}");
+
+    // None of it changed the honest numbers; it is all counted as refused or malformed.
+    let mut after = serde_json::Value::Null;
+    wait_until(10, "the refusals in the stats", || {
+        after = stats();
+        after["total"]["beacons_refused"].as_u64() >= Some(6)
+    });
+    let (b, a) = (&before["total"], &after["total"]);
+    for key in [
+        "sessions_playing",
+        "qualified",
+        "clean",
+        "stalls",
+        "stall_ms",
+        "watch_ms",
+        "never_started",
+    ] {
+        assert_eq!(a[key], b[key], "{key} moved: {b} → {a}");
+    }
+    assert_eq!(a["latency_ms"]["count"], b["latency_ms"]["count"]);
+    // The flood's session exists (it is a session, just a quiet one); no other new one does.
+    assert_eq!(
+        a["sessions_started"].as_u64(),
+        b["sessions_started"].as_u64().map(|n| n + 1)
+    );
+    assert!(a["cmcd_malformed"].as_u64() >= Some(5), "{a}");
+    assert!(a["beacons_refused"].as_u64() >= Some(7), "{a}");
+    // A viewer's request still plays after all that.
+    assert_eq!(curl(&master).0, 200);
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+#[test]
+fn the_operator_dashboard_charts_a_live_events_numbers_in_chromium() {
+    use popcast_player::beacon::BeaconConfig;
+    use popcast_player::session::{CmcdMode, SessionConfig, watch};
+    let harness = browser_harness();
+    let t = Topology::start_tuned("dashboard", &["eu-west"], |c| c.qoe.sample_secs = 1, |_| {});
+    let mut ff = publish(&t.rtmp(), 60);
+    let master = t.edge_url(0, "/live/ev/master.m3u8");
+    wait_until(30, "the edge's playlist", || curl(&master).0 == 200);
+    let viewers: Vec<_> = (0..2)
+        .map(|i| {
+            let mut cfg = SessionConfig::new(master.clone(), Duration::from_secs(30));
+            cfg.cmcd = CmcdMode::Headers;
+            cfg.session_id = format!("dash-{i}");
+            cfg.beacon = Some(BeaconConfig {
+                every: Duration::from_secs(1),
+                ..BeaconConfig::new("ev")
+            });
+            t.rt.spawn(watch(cfg))
+        })
+        .collect();
+    let stats_url = format!(
+        "http://127.0.0.1:{}/api/v1/events/ev/stats",
+        t.origin().http_addr.port()
+    );
+    wait_until(20, "both viewers playing in the stats", || {
+        let (_, body) = get_with_token(&stats_url, OPERATOR);
+        serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| v["total"]["viewers_now"] == 2)
+    });
+    // The page, given the operator token in its fragment (never sent to the server).
+    let dashboard = format!(
+        "http://127.0.0.1:{}/dashboard?event=ev#token={OPERATOR}",
+        t.origin().http_addr.port()
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("dashboard.png");
+    let out = Command::new("node")
+        .arg(harness.join("dashboard.mjs"))
+        .args(["--url", &dashboard, "--seconds", "30", "--screenshot"])
+        .arg(&shot)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    println!("dashboard: {line}\nscreenshot: {}", shot.display());
+    assert!(
+        out.status.success(),
+        "{line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(line).expect("one JSON line");
+    assert_eq!(report["state"], "ready");
+    assert!(report["polylines"]["viewers"].as_u64() >= Some(2), "{report}");
+    assert!(report["polylines"]["latency_p50"].as_u64() >= Some(2), "{report}");
+    assert_eq!(report["tiles"]["viewers"], "2", "{report}");
+    assert!(
+        report["tiles"]["success"]
+            .as_str()
+            .is_some_and(|s| s.ends_with('%') || s == "—"),
+        "{report}"
+    );
+    assert!(
+        report["tiles"]["latency"]
+            .as_str()
+            .is_some_and(|s| s.contains("ms") || s.contains(" s")),
+        "{report}"
+    );
+    assert_eq!(report["regions"], serde_json::json!(["eu-west"]));
+    assert_eq!(report["edges"].as_array().map(|e| e.len()), Some(1));
+    assert_eq!(report["pageErrors"], serde_json::json!([]));
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+        "a screenshot was kept"
+    );
+    // Without the token the page asks for it; the data API refuses it.
+    assert_eq!(get_with_token(&stats_url, "wrong").0, 401);
+    for v in viewers {
+        let q = t.rt.block_on(v).unwrap().expect("the session starts");
+        assert_eq!(q.beacons.accepted, q.beacons.sent);
+    }
     let _ = ff.kill();
     let _ = ff.wait();
     drop(t.rt.enter());

@@ -376,6 +376,87 @@ pub mod fuzzing {
         }
     }
 
+    /// CMCD as an edge receives it: the input up to its first NUL is the query string, the
+    /// rest one `CMCD-Request` header value. Never a panic (nor an error: CMCD never fails a
+    /// request); kept strings fit the limit; `pr` is finite and in range; nothing is set when
+    /// no CMCD was sent; and a tracker fed the request counts it once and at most one session.
+    pub fn qoe_cmcd(data: &[u8]) {
+        use crate::qoe::{Cmcd, CmcdLimits, Tracker, TrackerConfig};
+        let (query, header) = match data.iter().position(|b| *b == 0) {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (data, &[][..]),
+        };
+        let Ok(query) = std::str::from_utf8(query) else {
+            return;
+        };
+        let limits = CmcdLimits {
+            max_bytes: 512,
+            max_pairs: 16,
+            max_string: 16,
+        };
+        let headers: Vec<(&str, &[u8])> = if header.is_empty() {
+            Vec::new()
+        } else {
+            vec![("cmcd-request", header)]
+        };
+        let c = Cmcd::parse(query, headers, &limits);
+        for s in [&c.sid, &c.cid].into_iter().flatten() {
+            assert!(s.chars().count() <= limits.max_string);
+        }
+        if let Some(pr) = c.pr {
+            assert!(pr.is_finite() && (0.0..=100.0).contains(&pr));
+        }
+        if !c.present {
+            assert_eq!(c, Cmcd::default());
+        }
+        let mut t = Tracker::new(TrackerConfig::default());
+        t.request(5, &c, 200);
+        let r = t.report(10, 0);
+        assert_eq!(r.requests, 1);
+        assert!(r.sessions_started <= 1 && r.sessions_started == u64::from(c.sid.is_some()));
+        assert_eq!(r.cmcd_malformed, u64::from(c.malformed));
+    }
+
+    /// QoE beacons: parsing never panics; a parsed beacon keeps its lists and values within
+    /// the limits; applied to a tracker it is taken whole or refused whole, the same beacon
+    /// again changes nothing but the beacon count, and the report stays consistent (clean ≤
+    /// qualified ≤ playing ≤ started, stalled time ≤ watch time).
+    pub fn qoe_beacon(data: &[u8]) {
+        use crate::qoe::{Beacon, BeaconLimits, Tracker, TrackerConfig};
+        let limits = BeaconLimits {
+            max_bytes: 4096,
+            max_list: 8,
+            max_ms: 600_000,
+        };
+        let Ok(b) = Beacon::parse(data, &limits) else {
+            return;
+        };
+        assert!(b.latency_ms.len() <= 8 && b.stall_events.len() <= 8 && b.errors.len() <= 8);
+        assert!(b.startup_ms.is_none_or(|s| s <= limits.max_ms));
+        assert!(!b.sid.is_empty() && b.sid.len() <= 64 && !b.event.is_empty());
+        let mut t = Tracker::new(TrackerConfig::default());
+        let before = t.report(60_000, 0);
+        let applied = t.beacon(60_000, &b).is_ok();
+        let once = t.report(60_000, 0);
+        if !applied {
+            let mut same = once.clone();
+            same.beacons_refused = before.beacons_refused;
+            assert_eq!(same, before, "a refused beacon changed the numbers");
+            return;
+        }
+        if b.seq.is_some() {
+            let _ = t.beacon(60_000, &b);
+            let mut twice = t.report(60_000, 0);
+            twice.beacons = once.beacons;
+            twice.beacons_refused = once.beacons_refused;
+            assert_eq!(twice, once, "a repeated beacon counted twice");
+        }
+        let r = &once;
+        assert!(r.clean <= r.qualified && r.qualified <= r.sessions_playing);
+        assert!(r.sessions_playing <= r.sessions_started && r.sessions_started == 1);
+        assert!(r.stall_ms <= r.watch_ms);
+    }
+
     /// Relay frames (`relay::FrameDecoder`, under small limits so fuzzed inputs reach
     /// them): the same frames and the same error whether the bytes arrive whole, split at
     /// an offset the input picks, or (under 512 bytes) byte by byte; an error names the

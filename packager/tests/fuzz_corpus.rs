@@ -56,4 +56,6 @@ fn relay_frame_corpus() {
 #[test]
 fn token_corpus() {
     replay("token", popcast_packager::fuzzing::token);
+    replay("qoe_cmcd", popcast_packager::fuzzing::qoe_cmcd);
+    replay("qoe_beacon", popcast_packager::fuzzing::qoe_beacon);
 }

@@ -1,5 +1,6 @@
 //! Origin HTTP (HTTP/1.1 and HTTP/2, TLS when configured): DESIGN's playback URLs from the
-//! live store with LL-HLS semantics, the embed page, and `/healthz`.
+//! live store with LL-HLS semantics, the embed page, the operator dashboard, `/metrics`
+//! and `/healthz`.
 
 mod request;
 
@@ -19,6 +20,9 @@ use tokio_rustls::TlsAcceptor;
 /// hls.js, served to the embed page from the origin itself (no third-party CDN).
 const HLS_JS: &[u8] = include_bytes!("../../assets/hls.min.js");
 const EMBED_HTML: &str = include_str!("embed.html");
+/// The operator dashboard: reads `/api/v1/events` and each event's `/stats` with the
+/// operator token it is given in its URL fragment (never sent to the server) or a form.
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 /// Limits of the HTTP server.
 #[derive(Debug, Clone)]
@@ -164,6 +168,24 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             req.headers(),
             uri.query().unwrap_or(""),
         ),
+        Route::Dashboard => {
+            let mut r = reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                Body::full(Bytes::from_static(DASHBOARD_HTML.as_bytes())),
+            );
+            let h = r.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // The page runs only its own inline script and talks only to this origin.
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                ),
+            );
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            r
+        }
         Route::HlsJs => {
             let mut r = reply(
                 StatusCode::OK,

@@ -20,6 +20,9 @@ pub enum Route {
     HlsJs,
     /// `/healthz`
     Health,
+    /// `/dashboard`: the operator dashboard (a static page; its data needs the operator
+    /// token).
+    Dashboard,
     /// `/calendar.ics`
     Calendar,
     /// `/play/{event}?region=&format=json`: which edge to watch from.
@@ -69,6 +72,7 @@ pub fn route(path: &str, query: &str, max_query_bytes: usize) -> Result<Route, R
     match path {
         "/healthz" => return Ok(Route::Health),
         "/calendar.ics" => return Ok(Route::Calendar),
+        "/dashboard" => return Ok(Route::Dashboard),
         "/assets/hls.min.js" => return Ok(Route::HlsJs),
         _ => {}
     }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 /// Values above this are counted in the top bucket (2^40 ms is 34 years).
 pub const MAX_VALUE: u64 = 1 << 40;
+/// A bucket's count saturates here (2^62 − 1, the largest the relay's varints carry).
+pub const MAX_COUNT: u64 = (1 << 62) - 1;
 /// Sub-buckets per power of two.
 const SUB: u64 = 16;
 const SUB_BITS: u32 = 4;
@@ -58,7 +60,7 @@ impl Hist {
         }
         let b = b.min(MAX_BUCKETS as u16 - 1);
         let c = self.buckets.entry(b).or_default();
-        *c = c.saturating_add(n);
+        *c = c.saturating_add(n).min(MAX_COUNT);
     }
 
     pub fn merge(&mut self, other: &Hist) {

@@ -217,21 +217,31 @@ impl Tracker {
 
     fn apply(&mut self, now: u64, b: &Beacon) -> Result<(), Refused> {
         let cfg = self.cfg.clone();
-        let s = self.session(&b.sid, now).ok_or(Refused::Full)?;
-        if now.saturating_sub(s.window_start) >= 60_000 {
-            s.window_start = now;
-            s.window_count = 0;
+        // Everything is checked before anything changes: a refused beacon leaves no trace
+        // (not even a new session).
+        let (first_ms, known_watch, ended) = match self.sessions.get(&b.sid) {
+            Some(s) => (s.first_ms, if s.beacons { s.watch_ms } else { 0 }, s.ended),
+            None => (now, 0, false),
+        };
+        if let Some(s) = self.sessions.get_mut(&b.sid) {
+            if now.saturating_sub(s.window_start) >= 60_000 {
+                s.window_start = now;
+                s.window_count = 0;
+            }
+            // Refused beacons count against the rate too (a flood is a flood).
+            s.window_count += 1;
+            if s.window_count > cfg.beacons_per_minute {
+                return Err(Refused::RateLimited(b.sid.clone(), cfg.beacons_per_minute));
+            }
         }
-        s.window_count += 1;
-        if s.window_count > cfg.beacons_per_minute {
-            return Err(Refused::RateLimited(b.sid.clone(), cfg.beacons_per_minute));
+        if ended {
+            // A repeated final beacon.
+            if let Some(s) = self.sessions.get_mut(&b.sid) {
+                s.last_ms = s.last_ms.max(now);
+            }
+            return Ok(());
         }
-        s.last_ms = s.last_ms.max(now);
-        if s.ended {
-            return Ok(()); // a repeated final beacon
-        }
-        // Claims against the edge's clock.
-        let age = now.saturating_sub(s.first_ms) + cfg.watch_slack_ms;
+        let age = now.saturating_sub(first_ms) + cfg.watch_slack_ms;
         let field = |field: &'static str, why: String| Refused::Invalid(BeaconError::Field { field, why });
         if let Some(w) = b.watch_ms.filter(|w| *w > age) {
             return Err(field(
@@ -239,7 +249,7 @@ impl Tracker {
                 format!("{w} ms is more than this session can have watched ({age} ms)"),
             ));
         }
-        let watch = b.watch_ms.unwrap_or(0).max(s.watch_ms);
+        let watch = b.watch_ms.unwrap_or(0).max(known_watch);
         if let Some(n) = b.stalls.filter(|n| *n > 1 + watch / 100) {
             return Err(field("stalls", format!("{n} stalls in {watch} ms watched")));
         }
@@ -249,6 +259,12 @@ impl Tracker {
                 format!("{st} ms stalled in {watch} ms watched"),
             ));
         }
+        let new = !self.sessions.contains_key(&b.sid);
+        let s = self.session(&b.sid, now).ok_or(Refused::Full)?;
+        if new {
+            s.window_count = 1;
+        }
+        s.last_ms = s.last_ms.max(now);
         let fresh = match (b.seq, s.last_seq) {
             (Some(n), Some(last)) => n > last,
             _ => true,

@@ -406,16 +406,20 @@ impl Frame {
             Self::HeartbeatAck { seq } => s.varint(*seq),
             Self::Qoe { event, report } => {
                 s.string(event);
+                // Trailing zero counters are left out (a reader takes missing ones as 0), and
+                // values are capped at the varint maximum (totals merged from the wire
+                // saturate above it).
                 let counters = report.counters();
-                s.varint(counters.len() as u64);
-                for c in counters {
-                    s.varint(c);
+                let len = counters.iter().rposition(|c| *c != 0).map_or(0, |i| i + 1);
+                s.varint(len as u64);
+                for c in &counters[..len] {
+                    s.varint((*c).min(varint::MAX));
                 }
                 for h in report.hists() {
                     s.varint(h.buckets().count() as u64);
                     for (b, n) in h.buckets() {
                         s.varint(u64::from(b));
-                        s.varint(n);
+                        s.varint(n.min(varint::MAX));
                     }
                 }
             }
