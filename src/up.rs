@@ -30,16 +30,17 @@ fn configured_events(config: &Config) -> anyhow::Result<Arc<Events>> {
     Ok(events)
 }
 
-/// The demo event's key: kept in the data directory so a creator's OBS setup survives
-/// restarts; created on first use with owner-only permissions.
-fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("demo.stream-key");
+/// A secret of this all-in-one kept in `data_dir/file` (the demo event's key, so a creator's
+/// OBS setup survives restarts; the operator token, so a bookmarked dashboard does):
+/// created on first use with owner-only permissions.
+fn saved_secret(data_dir: &Path, file: &str) -> anyhow::Result<String> {
+    let path = data_dir.join(file);
     if let Ok(k) = std::fs::read_to_string(&path) {
         let k = k.trim().to_string();
         if k.len() >= 16 && k.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(k);
         }
-        tracing::warn!(path = %path.display(), "ignoring a malformed demo key file; writing a new key");
+        tracing::warn!(path = %path.display(), "ignoring a malformed secret file; writing a new one");
     }
     let key = new_stream_key().map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
     let saved = std::fs::create_dir_all(data_dir).and_then(|()| {
@@ -54,7 +55,7 @@ fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
         f.write_all(key.as_bytes())
     });
     if let Err(e) = saved {
-        tracing::warn!(path = %path.display(), error = %e, "cannot save the demo key; it changes on every run");
+        tracing::warn!(path = %path.display(), error = %e, "cannot save the secret; it changes on every run");
     }
     Ok(key)
 }
@@ -102,11 +103,21 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     };
     config.origin.node_secret = Some(secret.clone());
     config.edge.node_secret = Some(secret);
+    // The operator API and dashboard: the configured token, or one kept for this data
+    // directory (then the dashboard link carries it, in its fragment, which is never sent).
+    let made_token = match &config.origin.operator_token {
+        Some(_) => None,
+        None => {
+            let t = saved_secret(&config.node.data_dir, "operator.token")?;
+            config.origin.operator_token = Some(popcast_config::Secret::new(t.clone()));
+            Some(t)
+        }
+    };
     let events = configured_events(&config)?;
     let key = match config.origin.events.iter().find(|e| e.name == DEMO) {
         Some(e) => e.stream_key.expose().to_string(),
         None => {
-            let key = demo_key(&config.node.data_dir)?;
+            let key = saved_secret(&config.node.data_dir, "demo.stream-key")?;
             events.add(LiveEvent::new(DEMO, key.as_bytes(), &config.packager))?;
             key
         }
@@ -127,7 +138,10 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     );
     println!("WHIP publish: not yet available (issue #9)");
     println!("embed page: {base}/embed/{DEMO}");
-    println!("dashboard: not yet available (issue #7)");
+    match &made_token {
+        Some(t) => println!("dashboard: {base}/dashboard#token={t}"),
+        None => println!("dashboard: {base}/dashboard (sign in with origin.operator_token)"),
+    }
 
     let source = match args.source {
         SourceKind::Test => Some(tokio::spawn(test_source(

@@ -1723,3 +1723,51 @@ fn the_operator_dashboard_charts_a_live_events_numbers_in_chromium() {
     let _ = ff.wait();
     drop(t.rt.enter());
 }
+
+#[test]
+fn hlsjs_cmcd_is_read_at_the_edge_without_a_malformed_key() {
+    let harness = browser_harness();
+    let t = Topology::start("qoe-hlsjs", &["eu-west"], |_| {});
+    let mut ff = publish(&t.rtmp(), 40);
+    let master = t.edge_url(0, "/live/ev/master.m3u8");
+    wait_until(30, "the edge's playlist", || {
+        curl(&t.edge_url(0, "/live/ev/source/index.m3u8"))
+            .1
+            .matches("#EXTINF")
+            .count()
+            >= 2
+    });
+    // hls.js 1.7's own CMCD (query form), as the web player will send it.
+    play_hlsjs(
+        &harness,
+        &master,
+        8,
+        &["--cmcd-sid", "hlsjs-viewer", "--cmcd-cid", "ev"],
+        "hls.js with CMCD",
+    );
+    let stats_url = format!(
+        "http://127.0.0.1:{}/api/v1/events/ev/stats",
+        t.origin().http_addr.port()
+    );
+    let mut stats = serde_json::Value::Null;
+    wait_until(10, "the hls.js session in the stats", || {
+        let (_, body) = get_with_token(&stats_url, OPERATOR);
+        stats = serde_json::from_str(&body).unwrap_or_default();
+        stats["total"]["sessions_playing"] == 1
+    });
+    let total = &stats["total"];
+    println!("stats after hls.js: {total}");
+    assert_eq!(total["sessions_started"], 1, "one sid, one session");
+    assert_eq!(total["cmcd_malformed"], 0, "hls.js's CMCD parses cleanly");
+    assert!(
+        total["bitrate_kbps"]["p50"].as_u64().is_some(),
+        "br read from hls.js's requests"
+    );
+    assert!(
+        total["startup_ms"]["p50"].as_u64().is_some(),
+        "startup seen from CMCD alone"
+    );
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}

@@ -227,6 +227,30 @@ fn up_prints_its_urls_in_order_and_serves_the_demo_event() {
     assert!(key.len() >= 32, "{key}");
     let saved = std::fs::read_to_string(up._dir.0.join("data/demo.stream-key")).unwrap();
     assert_eq!(saved.trim(), key);
+    // The dashboard link carries a per-data-directory operator token in its fragment; the
+    // page is served and the token opens the demo's stats.
+    let dashboard = up.url("dashboard");
+    let (page, token) = dashboard.split_once("#token=").expect("a token in the fragment");
+    assert!(
+        page.starts_with("http://127.0.0.1:") && page.ends_with("/dashboard"),
+        "{dashboard}"
+    );
+    let (code, html) = get(page);
+    assert!(
+        code == 200 && html.contains("data-testid=\"chart-viewers\""),
+        "{code}"
+    );
+    let saved = std::fs::read_to_string(up._dir.0.join("data/operator.token")).unwrap();
+    assert_eq!(saved.trim(), token);
+    let stats = page.replace("/dashboard", "/api/v1/events/demo/stats");
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(&stats)
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("\"event\":\"demo\""), "{body}");
 }
 
 #[test]

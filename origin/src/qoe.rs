@@ -47,7 +47,11 @@ pub struct Sample {
 pub struct Point {
     pub total: Sample,
     pub regions: BTreeMap<String, Sample>,
+    pub edges: BTreeMap<String, Sample>,
 }
+
+/// The reports a sample was taken from: merged, per region, per edge.
+type Snapshot = (Report, BTreeMap<String, Report>, BTreeMap<String, Report>);
 
 #[derive(Debug, Default)]
 struct EventBoard {
@@ -55,9 +59,8 @@ struct EventBoard {
     edges: BTreeMap<String, (String, Report, u64)>,
     updated_ms: u64,
     series: VecDeque<Point>,
-    /// The merged totals and per-region reports at the previous sample (for interval
-    /// quantiles).
-    last: Option<(Report, BTreeMap<String, Report>)>,
+    /// The reports at the previous sample (for interval quantiles).
+    last: Option<Snapshot>,
 }
 
 /// What the origin knows of every event's QoE.
@@ -146,11 +149,16 @@ impl QoeBoard {
         let max = self.cfg.max_samples;
         for board in self.lock().values_mut() {
             let (total, regions) = merge_of(&board.edges);
-            if let Some((last, _)) = &board.last {
+            if let Some((last, _, _)) = &board.last {
                 if total.viewers_now == 0 && *last == total {
                     continue;
                 }
             }
+            let edges: BTreeMap<String, Report> = board
+                .edges
+                .iter()
+                .map(|(n, (_, r, _))| (n.clone(), r.clone()))
+                .collect();
             let prev = board.last.as_ref();
             let point = Point {
                 total: sample_of(now, &total, prev.map(|p| &p.0)),
@@ -158,12 +166,16 @@ impl QoeBoard {
                     .iter()
                     .map(|(name, r)| (name.clone(), sample_of(now, r, prev.and_then(|p| p.1.get(name)))))
                     .collect(),
+                edges: edges
+                    .iter()
+                    .map(|(name, r)| (name.clone(), sample_of(now, r, prev.and_then(|p| p.2.get(name)))))
+                    .collect(),
             };
             board.series.push_back(point);
             while board.series.len() > max {
                 board.series.pop_front();
             }
-            board.last = Some((total, regions));
+            board.last = Some((total, regions, edges));
         }
     }
 
@@ -285,6 +297,7 @@ pub fn stats_json(event: &str, state: &str, m: Option<&Merged>) -> Value {
         "series": m.map(|m| m.series.iter().map(|p| json!({
             "total": sample_json(&p.total),
             "regions": p.regions.iter().map(|(k, s)| (k.clone(), sample_json(s))).collect::<serde_json::Map<_, _>>(),
+            "edges": p.edges.iter().map(|(k, s)| (k.clone(), sample_json(s))).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>()).unwrap_or_default(),
     })
 }

@@ -6,7 +6,9 @@
 //
 //   node play.mjs --url <m3u8 URL> --seconds N [--low-latency] [--expect-live] [--screenshot f.png]
 //                 [--trust-spki <base64 SHA-256 of a server certificate's SPKI>]
+//                 [--cmcd-sid <session id> [--cmcd-cid <content id>]]
 //
+// --cmcd-sid turns on hls.js's CMCD (CTA-5004, as a query argument) with that session id.
 // --trust-spki lets Chromium accept a test server's certificate (Chromium's
 // --ignore-certificate-errors-spki-list, which TESTING-CLIENTS.md names). The result's
 // `protocols` counts the stream server's responses by the protocol Chromium used for them
@@ -46,6 +48,8 @@ try {
       'expect-live': { type: 'boolean', default: false },
       screenshot: { type: 'string' },
       'trust-spki': { type: 'string' },
+      'cmcd-sid': { type: 'string' },
+      'cmcd-cid': { type: 'string' },
     },
   }).values;
 } catch (e) {
@@ -102,7 +106,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>popcast player test</t
 <script src="/hls.min.js"></script>
 <script>
 window.popcast = {
-  start(url, lowLatency) {
+  start(url, lowLatency, cmcd) {
     const v = document.getElementById('v');
     const s = this.state = {
       fatal: [], nonFatal: [], kinds: {}, bufferCodecs: {}, stalls: 0, playing: false, firstPlayingMs: null,
@@ -112,7 +116,9 @@ window.popcast = {
       },
     };
     if (!Hls.isSupported()) { s.fatal.push('hlsNotSupported'); return; }
-    const hls = this.hls = new Hls({ lowLatencyMode: lowLatency, debug: false });
+    const config = { lowLatencyMode: lowLatency, debug: false };
+    if (cmcd) config.cmcd = { sessionId: cmcd.sid, contentId: cmcd.cid, useHeaders: false };
+    const hls = this.hls = new Hls(config);
     const kind = (u, k) => { if (u) s.kinds[u] = k; };
     hls.on(Hls.Events.MANIFEST_LOADING, (_, d) => kind(d.url, 'playlist'));
     hls.on(Hls.Events.LEVEL_LOADING, (_, d) => kind(d.url, 'playlist'));
@@ -227,7 +233,8 @@ try {
   });
 
   await page.goto(pageUrl, { timeout: 10_000 });
-  await page.evaluate(([u, ll]) => window.popcast.start(u, ll), [opts.url, opts['low-latency']]);
+  const cmcd = opts['cmcd-sid'] ? { sid: opts['cmcd-sid'], cid: opts['cmcd-cid'] } : null;
+  await page.evaluate(([u, ll, c]) => window.popcast.start(u, ll, c), [opts.url, opts['low-latency'], cmcd]);
 
   // Play for N seconds, ending early on a fatal error.
   const end = Date.now() + seconds * 1000;

@@ -83,7 +83,7 @@ pub struct Cmcd {
     pub sid: Option<String>,
     /// The object is needed to start or resume playback.
     pub su: bool,
-    /// Stream type `l` (live).
+    /// Stream type `l` or `ll` (live, low-latency live).
     pub live: bool,
     /// Any CMCD was sent at all.
     pub present: bool,
@@ -238,9 +238,10 @@ impl Cmcd {
             "cid" => ok(&mut self.cid, string(value)),
             "sid" => ok(&mut self.sid, string(value)),
             "ot" => ok(&mut self.ot, value.and_then(ObjectType::from_token)),
+            // `ll` (low-latency live) is CMCD v2's, and what hls.js sends in low-latency mode.
             "st" => {
-                self.live = value == Some("l");
-                matches!(value, Some("l" | "v"))
+                self.live = matches!(value, Some("l" | "ll"));
+                matches!(value, Some("l" | "ll" | "v"))
             }
             "pr" => ok(
                 &mut self.pr,
@@ -320,7 +321,7 @@ mod tests {
         let h: [(&str, &[u8]); 4] = [
             ("cmcd-request", b"bl=500,mtp=25400,su"),
             ("cmcd-object", b"br=3200,d=200,ot=v"),
-            ("cmcd-session", b"cid=\"ev,1\",sid=\"s\\\"1\",st=l"),
+            ("cmcd-session", b"cid=\"ev,1\",sid=\"s\\\"1\",st=ll"),
             ("accept", b"*/*"),
         ];
         let c = Cmcd::parse("", h, &CmcdLimits::default());
