@@ -1398,6 +1398,8 @@ fn the_stream_success_rate_stalls_and_rebuffer_ratio_in_the_stats_equal_what_the
     assert!(total["latency_ms"]["count"].as_u64().unwrap_or(0) > 20);
     assert!(total["startup_ms"]["p50"].as_u64().is_some());
     assert!(total["bitrate_kbps"]["p50"].as_u64().is_some());
+    assert!(total["buffer_ms"]["count"].as_u64() > Some(100), "CMCD bl from every video request");
+    assert!(total["throughput_kbps"]["p50"].as_u64().is_some(), "CMCD mtp");
 
     // Prometheus: the origin with its operator token; an edge with the metrics token only.
     let (code, text) = get_with_token(

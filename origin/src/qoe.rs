@@ -249,6 +249,8 @@ pub fn report_json(r: &Report) -> Value {
         "startup_ms": quantiles(&r.startup),
         "latency_ms": quantiles(&r.latency),
         "stall_length_ms": quantiles(&r.stall_len),
+        "throughput_kbps": quantiles(&r.throughput),
+        "buffer_ms": quantiles(&r.buffer),
         "bitrate_kbps": { "p50": r.bitrate.quantile(0.5), "p95": r.bitrate.quantile(0.95), "buckets": bitrate },
         "errors": errors,
         "error_count": r.error_count(),

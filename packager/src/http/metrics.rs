@@ -80,6 +80,14 @@ pub fn describe_qoe() {
         "popcast_qoe_bitrate_kbps",
         "Bitrate of video objects requested, by quantile"
     );
+    describe_gauge!(
+        "popcast_qoe_throughput_kbps",
+        "Throughput players measured (CMCD mtp), by quantile"
+    );
+    describe_gauge!(
+        "popcast_qoe_buffer_seconds",
+        "Players' buffer at each video request (CMCD bl), by quantile"
+    );
     describe_counter!(
         "popcast_delivery_errors_total",
         "Error responses to viewers, by cause"
@@ -132,6 +140,8 @@ pub fn qoe(event: &str, r: &Report) {
         ("popcast_qoe_startup_seconds", &r.startup, 1000.0),
         ("popcast_qoe_latency_seconds", &r.latency, 1000.0),
         ("popcast_qoe_bitrate_kbps", &r.bitrate, 1.0),
+        ("popcast_qoe_throughput_kbps", &r.throughput, 1.0),
+        ("popcast_qoe_buffer_seconds", &r.buffer, 1000.0),
     ] {
         for (q, label) in [(0.5, "0.5"), (0.95, "0.95")] {
             if let Some(v) = h.quantile(q) {

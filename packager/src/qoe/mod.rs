@@ -136,7 +136,22 @@ pub struct Report {
     pub bitrate: Hist,
     /// Length of each stall, ms.
     pub stall_len: Hist,
+    /// Throughput players measured (CMCD `mtp`) on each video request, kb/s.
+    pub throughput: Hist,
+    /// Players' buffer (CMCD `bl`) at each video request, ms.
+    pub buffer: Hist,
 }
+
+/// The number of histograms in a [`Report`], and their names in wire order.
+pub const HISTS: usize = 6;
+pub const HIST_NAMES: [&str; HISTS] = [
+    "startup",
+    "latency",
+    "bitrate",
+    "stall_len",
+    "throughput",
+    "buffer",
+];
 
 /// The number of counters [`Report::counters`] lists.
 pub const COUNTERS: usize = 17 + CAUSES;
@@ -195,16 +210,25 @@ impl Report {
     }
 
     /// The histograms in wire order.
-    pub fn hists(&self) -> [&Hist; 4] {
-        [&self.startup, &self.latency, &self.bitrate, &self.stall_len]
+    pub fn hists(&self) -> [&Hist; HISTS] {
+        [
+            &self.startup,
+            &self.latency,
+            &self.bitrate,
+            &self.stall_len,
+            &self.throughput,
+            &self.buffer,
+        ]
     }
 
-    pub fn hists_mut(&mut self) -> [&mut Hist; 4] {
+    pub fn hists_mut(&mut self) -> [&mut Hist; HISTS] {
         [
             &mut self.startup,
             &mut self.latency,
             &mut self.bitrate,
             &mut self.stall_len,
+            &mut self.throughput,
+            &mut self.buffer,
         ]
     }
 

@@ -175,9 +175,15 @@ impl Tracker {
         let media = cmcd
             .ot
             .is_some_and(|o| o.is_video() || o == super::cmcd::ObjectType::Audio);
-        if let (Some(br), true) = (cmcd.br, cmcd.ot.is_some_and(|o| o.is_video())) {
-            if status < 400 {
+        if cmcd.ot.is_some_and(|o| o.is_video()) && status < 400 {
+            if let Some(br) = cmcd.br {
                 self.done.bitrate.add(br);
+            }
+            if let Some(mtp) = cmcd.mtp {
+                self.done.throughput.add(mtp);
+            }
+            if let Some(bl) = cmcd.bl {
+                self.done.buffer.add(bl);
             }
         }
         let Some(sid) = &cmcd.sid else { return };

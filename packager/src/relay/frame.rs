@@ -132,9 +132,10 @@ pub enum Frame {
     /// 0x0E origin→edge.
     HeartbeatAck { seq: u64 },
     /// 0x0F edge→origin: an event's QoE on this edge, its running totals (sent when they
-    /// change, at most once per heartbeat). Counters are a list (newer edges may send more;
-    /// unknown ones are ignored), then four histograms (startup, latency, bitrate, stall
-    /// length) as lists of (bucket, count), each bounded by [`crate::qoe::hist::MAX_BUCKETS`].
+    /// change, at most once per heartbeat). Counters are a list, then a list of histograms
+    /// ([`crate::qoe::HIST_NAMES`] order), each a list of (bucket, count) bounded by
+    /// [`crate::qoe::hist::MAX_BUCKETS`]; newer edges may send more of either, and readers
+    /// ignore what they do not know.
     Qoe {
         event: String,
         report: Box<crate::qoe::Report>,
@@ -415,7 +416,12 @@ impl Frame {
                 for c in &counters[..len] {
                     s.varint((*c).min(varint::MAX));
                 }
-                for h in report.hists() {
+                // Histograms: a count, then each (trailing empty ones left out; a reader
+                // skips any past the ones it knows).
+                let hists = report.hists();
+                let n = hists.iter().rposition(|h| !h.is_empty()).map_or(0, |i| i + 1);
+                s.varint(n as u64);
+                for h in &hists[..n] {
                     s.varint(h.buckets().count() as u64);
                     for (b, n) in h.buckets() {
                         s.varint(u64::from(b));
@@ -1126,13 +1132,15 @@ fn parse(
                 counters.push(r.varint("counters")?);
             }
             report.set_counters(&counters);
-            for (h, field) in
-                report
-                    .hists_mut()
-                    .into_iter()
-                    .zip(["startup", "latency", "bitrate", "stall_len"])
+            let n = r.list_count("hists")?;
             {
-                r.hist(field, h)?;
+                let mut known = report.hists_mut().into_iter().zip(crate::qoe::HIST_NAMES);
+                for _ in 0..n {
+                    match known.next() {
+                        Some((h, field)) => r.hist(field, h)?,
+                        None => r.hist("hists", &mut crate::qoe::Hist::new())?,
+                    }
+                }
             }
             Frame::Qoe {
                 event,
@@ -1829,10 +1837,11 @@ mod tests {
     #[test]
     fn qoe_reports_with_impossible_histograms_are_refused_naming_the_field() {
         use crate::qoe::hist::MAX_BUCKETS;
-        // event "", no counters, startup: one bucket past the last.
+        // event "", no counters, 1 histogram (startup): one bucket, past the last.
         let mut p = BytesMut::new();
         p.put_u8(0);
         p.put_u8(0);
+        p.put_u8(1);
         varint::encode(1, &mut p);
         varint::encode(MAX_BUCKETS as u64, &mut p);
         p.put_u8(1);
@@ -1841,14 +1850,35 @@ mod tests {
             e.contains("startup: bucket") && e.contains("does not exist"),
             "{e}"
         );
-        // latency: more buckets than there are.
+        // 2 histograms; latency has more buckets than there are.
         let mut p = BytesMut::new();
         p.put_u8(0);
         p.put_u8(0);
+        p.put_u8(2);
         p.put_u8(0);
         varint::encode(MAX_BUCKETS as u64 + 1, &mut p);
         let e = error_of(&raw(0x0f, &p)).to_string();
         assert!(e.contains("latency: histogram of"), "{e}");
+        // A histogram past the known ones is read and dropped (a newer edge).
+        let mut p = BytesMut::new();
+        p.put_u8(0);
+        p.put_u8(0);
+        varint::encode(crate::qoe::HISTS as u64 + 1, &mut p);
+        for _ in 0..crate::qoe::HISTS {
+            p.put_u8(0);
+        }
+        p.put_u8(1);
+        p.put_u8(3);
+        p.put_u8(9);
+        let mut dec = FrameDecoder::new(Limits::default());
+        dec.push(&raw(0x0f, &p));
+        assert_eq!(
+            dec.next_frame(),
+            Ok(Some(Frame::Qoe {
+                event: String::new(),
+                report: Box::default()
+            }))
+        );
         // 65 counters: over the list limit.
         let mut p = BytesMut::new();
         p.put_u8(0);
