@@ -21,11 +21,9 @@ pub const DEMO: &str = "demo";
 fn configured_events(config: &Config) -> anyhow::Result<Arc<Events>> {
     let events = Arc::new(Events::new());
     for e in &config.origin.events {
-        events.add(LiveEvent::new(
-            &e.name,
-            e.stream_key.expose().as_bytes(),
-            &config.packager,
-        ))?;
+        let live = LiveEvent::new(&e.name, e.stream_key.expose().as_bytes(), &config.packager);
+        live.set_ladder(Some(config.ladder.clone()));
+        events.add(live)?;
     }
     Ok(events)
 }
@@ -104,13 +102,13 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     config.origin.node_secret = Some(secret.clone());
     config.edge.node_secret = Some(secret);
     // The operator API and dashboard: the configured token, or one kept for this data
-    // directory (then the dashboard link carries it, in its fragment, which is never sent).
+    // directory (owner-only; its path is printed, never the token).
     let made_token = match &config.origin.operator_token {
         Some(_) => None,
         None => {
             let t = saved_secret(&config.node.data_dir, "operator.token")?;
-            config.origin.operator_token = Some(popcast_config::Secret::new(t.clone()));
-            Some(t)
+            config.origin.operator_token = Some(popcast_config::Secret::new(t));
+            Some(config.node.data_dir.join("operator.token"))
         }
     };
     let events = configured_events(&config)?;
@@ -118,7 +116,9 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         Some(e) => e.stream_key.expose().to_string(),
         None => {
             let key = saved_secret(&config.node.data_dir, "demo.stream-key")?;
-            events.add(LiveEvent::new(DEMO, key.as_bytes(), &config.packager))?;
+            let demo = LiveEvent::new(DEMO, key.as_bytes(), &config.packager);
+            demo.set_ladder(Some(config.ladder.clone()));
+            events.add(demo)?;
             key
         }
     };
@@ -139,7 +139,10 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     println!("WHIP publish: not yet available (issue #9)");
     println!("embed page: {base}/embed/{DEMO}");
     match &made_token {
-        Some(t) => println!("dashboard: {base}/dashboard#token={t}"),
+        Some(path) => println!(
+            "dashboard: {base}/dashboard (operator token in {}; or open {base}/dashboard#token=<token>)",
+            path.display()
+        ),
         None => println!("dashboard: {base}/dashboard (sign in with origin.operator_token)"),
     }
 

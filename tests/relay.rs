@@ -1398,7 +1398,10 @@ fn the_stream_success_rate_stalls_and_rebuffer_ratio_in_the_stats_equal_what_the
     assert!(total["latency_ms"]["count"].as_u64().unwrap_or(0) > 20);
     assert!(total["startup_ms"]["p50"].as_u64().is_some());
     assert!(total["bitrate_kbps"]["p50"].as_u64().is_some());
-    assert!(total["buffer_ms"]["count"].as_u64() > Some(100), "CMCD bl from every video request");
+    assert!(
+        total["buffer_ms"]["count"].as_u64() > Some(100),
+        "CMCD bl from every video request"
+    );
     assert!(total["throughput_kbps"]["p50"].as_u64().is_some(), "CMCD mtp");
 
     // Prometheus: the origin with its operator token; an edge with the metrics token only.
@@ -1408,9 +1411,7 @@ fn the_stream_success_rate_stalls_and_rebuffer_ratio_in_the_stats_equal_what_the
     );
     assert_eq!(code, 200);
     assert!(
-        text.contains(&format!(
-            "popcast_qoe_sessions_clean_total{{event=\"ev\"}} {clean}"
-        )),
+        text.contains(&format!("popcast_qoe_sessions_clean{{event=\"ev\"}} {clean}")),
         "{text}"
     );
     assert!(text.contains("popcast_qoe_success_ratio{event=\"ev\"}"), "{text}");

@@ -82,6 +82,7 @@ impl Config {
         for (key, secret) in [
             ("origin.operator_token", &o.operator_token),
             ("origin.node_secret", &o.node_secret),
+            ("qoe.metrics_token", &self.qoe.metrics_token),
         ] {
             if let Some(s) = secret {
                 r.check(

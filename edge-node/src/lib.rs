@@ -160,6 +160,7 @@ impl Edge {
             },
             beacons_unrouted: Default::default(),
             metrics_token: config.qoe.metrics_token.clone(),
+            body_timeout: Duration::from_secs(10),
         });
         let mut tasks = vec![
             tokio::spawn(upstream::run(up, slots.clone(), wanted, link.clone())),

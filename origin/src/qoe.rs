@@ -120,8 +120,27 @@ impl QoeBoard {
         self.events.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Edge `node`'s latest report for `event`, at `now` (Unix ms).
-    pub fn update(&self, event: &str, node: &str, region: &str, report: Report, now: u64) {
+    /// Edge `node` disconnected: nobody watches through it now (its totals stay).
+    pub fn edge_gone(&self, node: &str) {
+        for board in self.lock().values_mut() {
+            if let Some((_, r, _)) = board.edges.get_mut(node) {
+                r.viewers_now = 0;
+                r.connections = 0;
+            }
+        }
+    }
+
+    /// Edge `node`'s latest report for `event`, at `now` (Unix ms). What cannot be true is
+    /// clamped (clean ≤ qualified ≤ playing ≤ started; stalled ≤ watched), so a broken edge
+    /// cannot push a success rate past 100 %.
+    pub fn update(&self, event: &str, node: &str, region: &str, mut report: Report, now: u64) {
+        let r = &mut report;
+        r.sessions_playing = r.sessions_playing.min(r.sessions_started);
+        r.qualified = r.qualified.min(r.sessions_playing);
+        r.clean = r.clean.min(r.qualified);
+        r.never_started = r.never_started.min(r.sessions_started);
+        r.sessions_ended = r.sessions_ended.min(r.sessions_started);
+        r.stall_ms = r.stall_ms.min(r.watch_ms);
         let mut events = self.lock();
         if !events.contains_key(event) && events.len() >= self.cfg.max_events {
             // Make room: the event heard from least recently goes.

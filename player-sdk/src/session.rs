@@ -223,7 +223,6 @@ impl Run {
             .collect();
         b.stalls_sent += stall_events.len();
         let new_errors = self.qoe.errors.saturating_sub(b.errors_sent);
-        b.errors_sent = self.qoe.errors;
         let base = crate::beacon::Beacon {
             event: b.event.clone(),
             sid: self.cfg.session_id.clone(),
@@ -240,6 +239,7 @@ impl Run {
         // At most 64 of each list per beacon (the edge's limit): what is left goes next.
         let mut events = stall_events;
         let mut errors = new_errors.min(64);
+        b.errors_sent += errors;
         loop {
             let latency: Vec<u64> = self.qoe.latency[b.latency_sent..]
                 .iter()

@@ -42,6 +42,8 @@ pub struct ServeState {
     pub cmcd: popcast_packager::qoe::CmcdLimits,
     /// Beacons refused before an event was known (bad JSON, unknown event, ...).
     pub beacons_unrouted: std::sync::atomic::AtomicU64,
+    /// How long a POST body may take to arrive.
+    pub body_timeout: Duration,
     /// The bearer token `/metrics` needs (unset: `/metrics` is refused).
     pub metrics_token: Option<popcast_config::Secret>,
 }
@@ -64,7 +66,13 @@ pub async fn serve(
             async move {
                 let (parts, body) = req.into_parts();
                 let posted = if parts.method == Method::POST {
-                    Some(read_body(body, state.qoe.beacon.max_bytes, &parts.headers).await)
+                    // A body that trickles in is cut off like a slow request head.
+                    let read = read_body(body, state.qoe.beacon.max_bytes, &parts.headers);
+                    Some(
+                        tokio::time::timeout(state.body_timeout, read)
+                            .await
+                            .unwrap_or(Posted::Broken),
+                    )
                 } else {
                     None
                 };

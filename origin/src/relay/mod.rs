@@ -587,6 +587,8 @@ impl Drop for Registered {
         {
             edges.remove(&self.node_id);
             lock(&self.shared.conns).remove(&self.node_id);
+            // Its viewers are no longer watching there (its totals stay).
+            self.shared.qoe.edge_gone(&self.node_id);
             tracing::info!(node = %self.node_id, "edge disconnected");
         }
     }

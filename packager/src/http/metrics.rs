@@ -52,12 +52,13 @@ pub fn describe_qoe() {
         "popcast_qoe_sessions_never_started_total",
         "Sessions that ended without a first frame"
     );
-    describe_counter!(
-        "popcast_qoe_sessions_qualified_total",
+    // Gauges: a live session counted clean stops being clean when it stalls.
+    describe_gauge!(
+        "popcast_qoe_sessions_qualified",
         "Sessions counted in the stream success rate"
     );
-    describe_counter!(
-        "popcast_qoe_sessions_clean_total",
+    describe_gauge!(
+        "popcast_qoe_sessions_clean",
         "Qualified sessions that never stalled"
     );
     describe_gauge!(
@@ -117,8 +118,6 @@ pub fn qoe(event: &str, r: &Report) {
         ("popcast_qoe_sessions_playing_total", r.sessions_playing),
         ("popcast_qoe_sessions_ended_total", r.sessions_ended),
         ("popcast_qoe_sessions_never_started_total", r.never_started),
-        ("popcast_qoe_sessions_qualified_total", r.qualified),
-        ("popcast_qoe_sessions_clean_total", r.clean),
         ("popcast_qoe_stalls_total", r.stalls),
         ("popcast_qoe_player_errors_total", r.player_errors),
         ("popcast_qoe_beacons_total", r.beacons),
@@ -127,6 +126,8 @@ pub fn qoe(event: &str, r: &Report) {
     ] {
         counter!(name, "event" => ev.clone()).absolute(v);
     }
+    gauge!("popcast_qoe_sessions_qualified", "event" => ev.clone()).set(r.qualified as f64);
+    gauge!("popcast_qoe_sessions_clean", "event" => ev.clone()).set(r.clean as f64);
     // Seconds, as Prometheus wants; counters are integers, so these are gauges of totals.
     gauge!("popcast_qoe_stall_seconds_total", "event" => ev.clone()).set(r.stall_ms as f64 / 1000.0);
     gauge!("popcast_qoe_watch_seconds_total", "event" => ev.clone()).set(r.watch_ms as f64 / 1000.0);

@@ -63,6 +63,17 @@ impl Hist {
         *c = c.saturating_add(n).min(MAX_COUNT);
     }
 
+    /// Takes back one [`Hist::add`] of `v` (a session re-opened after it was folded).
+    pub fn remove(&mut self, v: u64) {
+        let b = bucket_of(v);
+        if let Some(c) = self.buckets.get_mut(&b) {
+            *c -= 1;
+            if *c == 0 {
+                self.buckets.remove(&b);
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: &Hist) {
         for (b, n) in &other.buckets {
             self.add_n(*b, *n);

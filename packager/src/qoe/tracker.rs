@@ -1,7 +1,8 @@
 //! One event's viewing sessions on one edge, keyed by CMCD/beacon session id, and the
 //! running [`Report`] they add up to. Claims are held to the edge's own clock (a session
-//! cannot have watched longer than it has existed), so a lying or broken player can skew
-//! only its own session, within bounds, and never the event's other numbers.
+//! cannot have watched longer than it has existed), so a lying or broken player skews only
+//! its own session, within bounds. Session ids are not authenticated on public events: a
+//! client that invents ids can add invented sessions, up to the table's bound.
 
 use super::beacon::{Beacon, BeaconError, BeaconLimits};
 use super::cmcd::Cmcd;
@@ -94,6 +95,29 @@ impl Session {
         self.playing_from.is_some()
     }
 
+    /// Takes back what [`Session::add_to`] added to `r` as an ended session.
+    fn remove_from(&self, r: &mut Report, qualify_ms: u64) {
+        r.sessions_started = r.sessions_started.saturating_sub(1);
+        r.sessions_ended = r.sessions_ended.saturating_sub(1);
+        if self.playing() {
+            r.sessions_playing = r.sessions_playing.saturating_sub(1);
+            if let Some(s) = self.startup_ms {
+                r.startup.remove(s);
+            }
+            r.watch_ms = r.watch_ms.saturating_sub(self.watch_ms);
+            r.stalls = r.stalls.saturating_sub(self.stalls);
+            r.stall_ms = r.stall_ms.saturating_sub(self.stall_ms);
+            if self.watch_ms >= qualify_ms || self.stalls > 0 {
+                r.qualified = r.qualified.saturating_sub(1);
+                if self.stalls == 0 {
+                    r.clean = r.clean.saturating_sub(1);
+                }
+            }
+        } else {
+            r.never_started = r.never_started.saturating_sub(1);
+        }
+    }
+
     /// Adds this session to `r`; `ended` when it is over (also by going idle).
     fn add_to(&self, r: &mut Report, qualify_ms: u64, ended: bool) {
         r.sessions_started += 1;
@@ -128,6 +152,10 @@ impl Session {
 pub struct Tracker {
     cfg: TrackerConfig,
     sessions: HashMap<String, Session>,
+    /// Sessions folded into `done` after going idle, kept a while (when folded, by sid): a
+    /// player back from a long stall or a late final beacon re-opens its session instead of
+    /// counting as a new viewer.
+    folded: HashMap<String, (u64, Session)>,
     /// Sessions that are over, request-level counts, and every per-sample histogram.
     done: Report,
 }
@@ -137,6 +165,7 @@ impl Tracker {
         Self {
             cfg,
             sessions: HashMap::new(),
+            folded: HashMap::new(),
             done: Report::default(),
         }
     }
@@ -147,6 +176,12 @@ impl Tracker {
 
     /// The session `sid`, made at `now` when new; `None` when the table is full.
     fn session(&mut self, sid: &str, now: u64) -> Option<&mut Session> {
+        if !self.sessions.contains_key(sid) && self.sessions.len() < self.cfg.max_sessions {
+            if let Some((_, s)) = self.folded.remove(sid) {
+                s.remove_from(&mut self.done, self.cfg.qualify_ms);
+                self.sessions.insert(sid.to_string(), s);
+            }
+        }
         if !self.sessions.contains_key(sid) {
             if self.sessions.len() >= self.cfg.max_sessions {
                 self.done.untracked += 1;
@@ -186,22 +221,25 @@ impl Tracker {
                 self.done.buffer.add(bl);
             }
         }
-        let Some(sid) = &cmcd.sid else { return };
+        // A refused request (no valid token, say) opens or refreshes no session.
+        let Some(sid) = cmcd.sid.as_ref().filter(|_| status < 400) else {
+            return;
+        };
         let Some(s) = self.session(sid, now) else { return };
         s.last_ms = s.last_ms.max(now);
         if s.ended || s.beacons {
             return;
         }
         // CMCD alone: the first media object fetched without `su` means playback began.
-        if !s.playing() && media && !cmcd.su && status < 400 {
+        if !s.playing() && media && !cmcd.su {
             s.playing_from = Some(now);
-            s.startup_ms = Some(now - s.first_ms);
+            s.startup_ms = Some(now.saturating_sub(s.first_ms));
         }
         if let Some(from) = s.playing_from {
             if cmcd.bs && !s.starved {
                 s.stalls += 1;
             }
-            s.watch_ms = now.saturating_sub(from);
+            s.watch_ms = s.watch_ms.max(now.saturating_sub(from));
         }
         s.starved = cmcd.bs;
     }
@@ -225,7 +263,11 @@ impl Tracker {
         let cfg = self.cfg.clone();
         // Everything is checked before anything changes: a refused beacon leaves no trace
         // (not even a new session).
-        let (first_ms, known_watch, ended) = match self.sessions.get(&b.sid) {
+        let known = self
+            .sessions
+            .get(&b.sid)
+            .or_else(|| self.folded.get(&b.sid).map(|(_, s)| s));
+        let (first_ms, known_watch, ended) = match known {
             Some(s) => (s.first_ms, if s.beacons { s.watch_ms } else { 0 }, s.ended),
             None => (now, 0, false),
         };
@@ -275,8 +317,10 @@ impl Tracker {
             (Some(n), Some(last)) => n > last,
             _ => true,
         };
-        if !s.beacons {
-            // From now on beacons are the truth; what CMCD guessed is dropped.
+        let timing = b.watch_ms.is_some() || b.startup_ms.is_some();
+        if !s.beacons && timing {
+            // From now on beacons are the truth; what CMCD guessed is dropped. (A beacon
+            // with only samples or errors leaves CMCD's figures alone.)
             s.beacons = true;
             s.stalls = 0;
             s.stall_ms = 0;
@@ -292,9 +336,11 @@ impl Tracker {
                 s.startup_ms = b.startup_ms;
             }
         }
-        s.watch_ms = watch;
-        s.stalls = s.stalls.max(b.stalls.unwrap_or(0));
-        s.stall_ms = s.stall_ms.max(b.stall_ms.unwrap_or(0));
+        if s.beacons {
+            s.watch_ms = watch;
+            s.stalls = s.stalls.max(b.stalls.unwrap_or(0));
+            s.stall_ms = s.stall_ms.max(b.stall_ms.unwrap_or(0));
+        }
         if b.ended {
             s.ended = true;
         }
@@ -324,13 +370,30 @@ impl Tracker {
         let idle = self.cfg.idle_ms;
         let qualify = self.cfg.qualify_ms;
         let done = &mut self.done;
-        self.sessions.retain(|_, s| {
+        let folded = &mut self.folded;
+        self.sessions.retain(|sid, s| {
             if now.saturating_sub(s.last_ms) < idle {
                 return true;
             }
             s.add_to(done, qualify, true);
+            folded.insert(sid.clone(), (now, std::mem::take(s)));
             false
         });
+        // Folded sessions are remembered for 20 idle periods (10 min by default), and at
+        // most as many as the table holds.
+        let keep = idle.saturating_mul(20);
+        self.folded.retain(|_, (at, _)| now.saturating_sub(*at) < keep);
+        while self.folded.len() > self.cfg.max_sessions {
+            let Some(oldest) = self
+                .folded
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.folded.remove(&oldest);
+        }
     }
 
     /// The running report at `now` (after a sweep), with `connections` as given.
@@ -430,10 +493,36 @@ mod tests {
         let r = t.report(13_000, 1);
         assert_eq!(r.startup.count(), 1);
         assert!(r.startup.quantile(0.5).unwrap().abs_diff(600) <= 600 / 16);
-        assert_eq!((r.stalls, r.watch_ms, r.qualified, r.clean), (1, 12_100, 1, 0));
+        // (The 404 at 12.7 s refreshes nothing: refused requests are not the session's.)
+        assert_eq!((r.stalls, r.watch_ms, r.qualified, r.clean), (1, 12_000, 1, 0));
         assert_eq!(r.errors[ErrorCause::NotFound as usize], 1);
         assert_eq!(r.bitrate.count(), 5);
         assert_eq!(r.requests, 7);
+    }
+
+    #[test]
+    fn a_session_back_after_going_idle_is_the_same_session() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        t.beacon(0, &beacon(r#"{"event":"e","sid":"a","seq":1,"startup_ms":500}"#))
+            .unwrap();
+        t.beacon(
+            20_000,
+            &beacon(r#"{"event":"e","sid":"a","seq":2,"watch_ms":20000,"stalls":0}"#),
+        )
+        .unwrap();
+        // Silent for 40 s (a long stall, a dead network): folded as a clean, ended session.
+        let r = t.report(60_000, 0);
+        assert_eq!((r.sessions_started, r.sessions_ended, r.clean), (1, 1, 1));
+        // Back, with its running totals: re-opened, not a second viewer, and its stall counts.
+        t.beacon(
+            61_000,
+            &beacon(r#"{"event":"e","sid":"a","seq":3,"watch_ms":61000,"stalls":1,"stall_ms":38000}"#),
+        )
+        .unwrap();
+        let r = t.report(61_000, 0);
+        assert_eq!((r.sessions_started, r.sessions_ended, r.viewers_now), (1, 0, 1));
+        assert_eq!((r.qualified, r.clean, r.stalls, r.watch_ms), (1, 0, 1, 61_000));
+        assert_eq!(r.startup.count(), 1);
     }
 
     #[test]
