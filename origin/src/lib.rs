@@ -123,7 +123,7 @@ impl Origin {
                 continue;
             }
             let live = live::LiveEvent::with_key_hash(&r.id, r.key_hash, &config.packager);
-            events::api::sync_record(&db, &live, &r, config.events.provision_lead_secs)?;
+            events::api::sync_record(&db, &live, &r, config.events.provision_lead_secs, &config.ladder)?;
             if let Err(e) = events.add(live) {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }
@@ -143,6 +143,7 @@ impl Origin {
             edges: std::sync::OnceLock::new(),
             qoe: qoe_board.clone(),
             metrics_token: config.qoe.metrics_token.clone(),
+            ladder: config.ladder.clone(),
         });
         let api_edges = api.clone();
         let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));

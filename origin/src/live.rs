@@ -70,14 +70,48 @@ pub enum FeedError {
     Frame(#[from] SegmenterError),
 }
 
+/// One session's segmenter, the source tracks it was set up with, the rendition each track
+/// feeds, and the ABR ladder encoding from the source's video.
+struct Pipeline {
+    seg: Segmenter,
+    tracks: Vec<TrackInfo>,
+    names: Vec<(TrackId, String)>,
+    ladder: Option<Ladder>,
+    /// Tells this session's ladder output from a later session's.
+    generation: u64,
+}
+
+impl Pipeline {
+    /// Applies what the segmenter produced to `store`.
+    fn flush(&mut self, store: &EventStore) {
+        let events: Vec<_> = self.seg.drain().collect();
+        if !events.is_empty() {
+            let names = &self.names;
+            store.apply(events, |t| {
+                names.iter().find(|(id, _)| *id == t).map(|(_, n)| n.clone())
+            });
+        }
+    }
+}
+
+#[cfg(feature = "ladder")]
+type Ladder = popcast_packager::ffmpeg::ladder::Ladder;
+/// Without FFmpeg (the fuzz build) there is no ladder.
+#[cfg(not(feature = "ladder"))]
+struct Ladder;
+
+#[cfg(not(feature = "ladder"))]
+impl Ladder {
+    fn push(&self, _: Frame) {}
+}
+
 /// Who feeds the event now and the pipeline it feeds.
 struct FeedState {
     /// Id of the source holding the event (`None`: nobody feeds it).
     owner: Option<(u64, SourceKind)>,
-    /// The current session's segmenter and the tracks it was set up with. It outlives a
-    /// source, so that a source with the same tracks continues the timeline after a
-    /// discontinuity.
-    pipeline: Option<(Segmenter, Vec<TrackInfo>)>,
+    /// The current session's pipeline. It outlives a source, so that a source with the same
+    /// tracks continues the timeline after a discontinuity.
+    pipeline: Option<Pipeline>,
     /// When the current source last gave a frame.
     last_frame: Option<Instant>,
     ended: bool,
@@ -104,6 +138,13 @@ pub struct LiveEvent {
     /// everywhere.
     schedule: Mutex<Option<Schedule>>,
     packager: PackagerConfig,
+    /// The ABR ladder new sessions get (`None`: the source alone).
+    ladder: Mutex<Option<popcast_config::LadderConfig>>,
+    /// Sessions started, numbering each pipeline.
+    generations: AtomicU64,
+    /// The running ladder's counters, for /metrics.
+    #[cfg(feature = "ladder")]
+    ladder_stats: Mutex<Option<Arc<popcast_packager::ffmpeg::ladder::LadderStats>>>,
     /// The store viewers read now; watchers (the relay) learn when a new session replaces it.
     store: watch::Sender<Arc<EventStore>>,
     state: Mutex<FeedState>,
@@ -171,6 +212,10 @@ impl LiveEvent {
             tickets: Mutex::new(None),
             schedule: Mutex::new(None),
             packager: packager.clone(),
+            ladder: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            #[cfg(feature = "ladder")]
+            ladder_stats: Mutex::new(None),
             store: watch::Sender::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
             state: Mutex::new(FeedState {
                 owner: None,
@@ -191,6 +236,21 @@ impl LiveEvent {
     /// Edges learn it when the relay provisions them again ([`crate::Events::touch`]).
     pub fn set_tickets(&self, keys: Option<Vec<(String, bytes::Bytes)>>) {
         *self.tickets.lock().unwrap_or_else(|e| e.into_inner()) = keys.map(Arc::from);
+    }
+
+    /// Sets the ABR ladder of the event's next sessions (`None`: the source alone). A session
+    /// under way keeps its ladder.
+    pub fn set_ladder(&self, ladder: Option<popcast_config::LadderConfig>) {
+        *self.ladder.lock().unwrap_or_else(|e| e.into_inner()) = ladder;
+    }
+
+    /// The running ladder's counters per rendition (for /metrics).
+    #[cfg(feature = "ladder")]
+    pub fn ladder_stats(&self) -> Option<Arc<popcast_packager::ffmpeg::ladder::LadderStats>> {
+        self.ladder_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sets when and where edges serve the event (see [`Schedule`]).
@@ -313,18 +373,100 @@ impl LiveEvent {
 
     /// Closes the open segments and marks a discontinuity for whoever feeds next.
     fn end_timeline(&self, state: &mut FeedState) {
-        if let Some((seg, tracks)) = &mut state.pipeline {
-            seg.discontinuity();
-            let events: Vec<_> = seg.drain().collect();
-            self.store().apply(events, |t| Self::route(t, tracks));
+        if let Some(p) = &mut state.pipeline {
+            p.seg.discontinuity();
+            p.flush(&self.store());
         }
     }
 
-    fn route(track: TrackId, tracks: &[TrackInfo]) -> Option<String> {
-        tracks.iter().find(|t| t.id == track).map(|t| match t.codec {
+    /// The rendition a source track feeds.
+    fn source_rendition(t: &TrackInfo) -> String {
+        match t.codec {
             CodecConfig::H264(_) => VIDEO_RENDITION.to_string(),
             CodecConfig::Aac(_) => AUDIO_RENDITION.to_string(),
-        })
+        }
+    }
+
+    /// A frame the ladder encoded for session `generation`: into that session's segmenter,
+    /// if it is still the current one.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    fn ladder_frame(&self, generation: u64, frame: Frame) {
+        let mut state = self.lock();
+        if state.ended {
+            return;
+        }
+        let store = self.store();
+        let Some(p) = state.pipeline.as_mut().filter(|p| p.generation == generation) else {
+            return;
+        };
+        if let Err(e) = p.seg.push(frame) {
+            tracing::debug!(event = %self.name, error = %e, "ladder frame refused");
+        }
+        p.flush(&store);
+    }
+
+    /// Starts the ladder for a new session's source video, when the event has one and the
+    /// source is large enough for any rendition: its tracks join the segmenter and the store.
+    #[cfg(feature = "ladder")]
+    fn start_ladder(
+        self: &Arc<Self>,
+        generation: u64,
+        source: &[TrackInfo],
+        seg: &mut Segmenter,
+        store: &EventStore,
+        names: &mut Vec<(TrackId, String)>,
+    ) -> Option<Ladder> {
+        use popcast_packager::ffmpeg::ladder::{Ladder, LadderSettings};
+        let cfg = self.ladder.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let video = source.iter().find(|t| matches!(t.codec, CodecConfig::H264(_)))?;
+        let targets = popcast_packager::ladder::plan(&video.video?, &cfg);
+        if targets.is_empty() {
+            return None;
+        }
+        let weak = Arc::downgrade(self);
+        let sink = Arc::new(move |f: Frame| {
+            if let Some(ev) = weak.upgrade() {
+                ev.ladder_frame(generation, f);
+            }
+        });
+        let ladder = match Ladder::start(video, &targets, &LadderSettings::from_config(&cfg), sink) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(event = %self.name, error = %e, "ABR ladder not started; the source alone is served");
+                return None;
+            }
+        };
+        for (t, track) in targets.iter().zip(ladder.tracks()) {
+            let added = seg
+                .add_track(track.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    store
+                        .add_rendition(&t.name, track.clone())
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = added {
+                tracing::warn!(event = %self.name, rendition = %t.name, error = %e, "ABR ladder not started");
+                return None;
+            }
+            names.push((track.id, t.name.clone()));
+        }
+        tracing::info!(event = %self.name, renditions = ?targets.iter().map(|t| format!("{} {}x{} {} kb/s", t.name, t.width, t.height, t.kbps)).collect::<Vec<_>>(), "ABR ladder started");
+        *self.ladder_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(ladder.stats().clone());
+        Some(ladder)
+    }
+
+    #[cfg(not(feature = "ladder"))]
+    fn start_ladder(
+        self: &Arc<Self>,
+        _: u64,
+        _: &[TrackInfo],
+        _: &mut Segmenter,
+        _: &EventStore,
+        _: &mut Vec<(TrackId, String)>,
+    ) -> Option<Ladder> {
+        None
     }
 }
 
@@ -365,12 +507,10 @@ impl Feed {
     /// store (players must reload: versioned init segments arrive with event continuity).
     pub fn set_tracks(&self, tracks: Vec<TrackInfo>) -> Result<(), FeedError> {
         let mut state = self.owned()?;
-        if let Some((seg, current)) = &mut state.pipeline {
-            if *current == tracks {
-                seg.discontinuity();
-                let events: Vec<_> = seg.drain().collect();
-                let store = self.event.store();
-                store.apply(events, |t| LiveEvent::route(t, &tracks));
+        if let Some(p) = &mut state.pipeline {
+            if p.tracks == tracks {
+                p.seg.discontinuity();
+                p.flush(&self.event.store());
                 tracing::info!(event = %self.event.name, "same tracks: the session continues after a discontinuity");
                 return Ok(());
             }
@@ -380,25 +520,26 @@ impl Feed {
         // names other bytes (caches hold segments and parts as immutable).
         let old = self.event.store();
         let mut next_msn = 0;
-        if let Some((mut seg, tracks)) = state.pipeline.take() {
-            seg.discontinuity();
-            let events: Vec<_> = seg.drain().collect();
-            old.apply(events, |t| LiveEvent::route(t, &tracks));
+        if let Some(mut p) = state.pipeline.take() {
+            p.seg.discontinuity();
+            p.flush(&old);
         }
-        for name in [VIDEO_RENDITION, AUDIO_RENDITION] {
-            if let Some((msn, _)) = old.rendition(name).ok().and_then(|r| r.last_part()) {
+        for name in old.rendition_names() {
+            if let Some((msn, _)) = old.rendition(&name).ok().and_then(|r| r.last_part()) {
                 next_msn = next_msn.max(msn + 1);
             }
         }
         let mut seg = Segmenter::new(SegmenterConfig::from(&self.event.packager));
         seg.start_at(next_msn);
         let store = EventStore::new(StoreConfig::from_config(&self.event.packager));
+        let mut names = Vec::new();
         for t in &tracks {
             let added = seg
                 .add_track(t.clone())
                 .map_err(|e| FeedError::BadTracks(e.to_string()))
                 .and_then(|()| {
-                    let name = LiveEvent::route(t.id, &tracks).expect("the track is in the set");
+                    let name = LiveEvent::source_rendition(t);
+                    names.push((t.id, name.clone()));
                     store
                         .add_rendition(&name, t.clone())
                         .map(drop)
@@ -409,7 +550,17 @@ impl Feed {
                 return Err(e);
             }
         }
-        state.pipeline = Some((seg, tracks));
+        let generation = self.event.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let ladder = self
+            .event
+            .start_ladder(generation, &tracks, &mut seg, &store, &mut names);
+        state.pipeline = Some(Pipeline {
+            seg,
+            tracks,
+            names,
+            ladder,
+            generation,
+        });
         // Replaced before the old one ends, so whoever sees the end can already tell a new
         // session from the event's end.
         self.event.store.send_replace(Arc::new(store));
@@ -426,15 +577,24 @@ impl Feed {
     pub fn push(&self, frame: Frame) -> Result<(), FeedError> {
         let mut state = self.owned()?;
         state.last_frame = Some(Instant::now());
-        let Some((seg, tracks)) = &mut state.pipeline else {
+        let Some(p) = &mut state.pipeline else {
             return Err(FeedError::NoTracks);
         };
-        let pushed = seg.push(frame);
+        // The source's video also goes to the ladder (never waiting: a full ladder drops).
+        let to_ladder = p
+            .ladder
+            .as_ref()
+            .filter(|_| {
+                p.tracks
+                    .iter()
+                    .any(|t| t.id == frame.track && matches!(t.codec, CodecConfig::H264(_)))
+            })
+            .map(|_| frame.clone());
+        let pushed = p.seg.push(frame);
         // A refused frame may still have closed segments (a timestamp jump): apply those.
-        let events: Vec<_> = seg.drain().collect();
-        if !events.is_empty() {
-            let store = self.event.store();
-            store.apply(events, |t| LiveEvent::route(t, tracks));
+        p.flush(&self.event.store());
+        if let (Some(f), Some(l), true) = (to_ladder, &p.ladder, pushed.is_ok()) {
+            l.push(f);
         }
         pushed.map_err(FeedError::from)
     }

@@ -23,6 +23,7 @@ pub mod fixtures;
 pub mod hls;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod ladder;
 pub mod media;
 pub mod naming;
 pub mod qoe;

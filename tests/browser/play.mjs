@@ -6,8 +6,12 @@
 //
 //   node play.mjs --url <m3u8 URL> --seconds N [--low-latency] [--expect-live] [--screenshot f.png]
 //                 [--trust-spki <base64 SHA-256 of a server certificate's SPKI>]
-//                 [--cmcd-sid <session id> [--cmcd-cid <content id>]]
+//                 [--cmcd-sid <session id> [--cmcd-cid <content id>]] [--switch-every S]
 //
+// --switch-every S forces renditions as a viewer's quality menu would (hls.currentLevel):
+// S seconds after playback starts the lowest, S later the highest, S later the lowest again.
+// `switches` lists the levels hls.js switched to ({at, level, height}); `stalls` counts
+// `waiting` events after playback began, switches included.
 // --cmcd-sid turns on hls.js's CMCD (CTA-5004, as a query argument) with that session id.
 // --trust-spki lets Chromium accept a test server's certificate (Chromium's
 // --ignore-certificate-errors-spki-list, which TESTING-CLIENTS.md names). The result's
@@ -50,6 +54,7 @@ try {
       'trust-spki': { type: 'string' },
       'cmcd-sid': { type: 'string' },
       'cmcd-cid': { type: 'string' },
+      'switch-every': { type: 'string' },
     },
   }).values;
 } catch (e) {
@@ -110,6 +115,7 @@ window.popcast = {
     const v = document.getElementById('v');
     const s = this.state = {
       fatal: [], nonFatal: [], kinds: {}, bufferCodecs: {}, stalls: 0, playing: false, firstPlayingMs: null,
+      switches: [], forced: [], stallsAt: [],
       mse: {
         avc1: MediaSource.isTypeSupported('video/mp4; codecs="avc1.64001f"'),
         mp4a: MediaSource.isTypeSupported('audio/mp4; codecs="mp4a.40.2"'),
@@ -133,19 +139,34 @@ window.popcast = {
     hls.on(Hls.Events.MANIFEST_PARSED, () => v.play().catch((e) => console.warn('video.play(): ' + e)));
     hls.on(Hls.Events.ERROR, (_, d) => {
       (d.fatal ? s.fatal : s.nonFatal).push(d.details);
+      if (d.details === 'bufferSeekOverHole') console.warn('hole at ' + Math.round(performance.now() - s.t0) + ' ms: ' + JSON.stringify({ hole: d.hole, reason: d.reason, currentTime: v.currentTime }));
       const code = d.response && d.response.code ? ' HTTP ' + d.response.code : '';
       console.warn('hls.js ' + (d.fatal ? 'FATAL ' : '') + d.type + '/' + d.details + code +
         (d.url || (d.frag && d.frag.url) ? ' ' + (d.url || d.frag.url) : '') +
         (d.reason ? ' (' + d.reason + ')' : '') + (d.error ? ': ' + d.error.message : ''));
     });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => {
+      const l = hls.levels[d.level];
+      s.switches.push({ at: Math.round(performance.now() - s.t0), level: d.level, height: l ? l.height : null });
+    });
     v.addEventListener('playing', () => {
       if (!s.playing) { s.playing = true; s.firstPlayingMs = Math.round(performance.now() - s.t0); }
     });
-    v.addEventListener('waiting', () => { if (s.playing) s.stalls++; });
+    v.addEventListener('waiting', () => {
+      if (!s.playing) return;
+      s.stalls++;
+      s.stallsAt.push({ at: Math.round(performance.now() - s.t0), time: Math.round(v.currentTime * 1000) / 1000 });
+    });
     v.addEventListener('error', () => s.fatal.push('mediaElementError: ' + (v.error && (v.error.code + ' ' + v.error.message))));
     s.t0 = performance.now();
     hls.attachMedia(v);
     hls.loadSource(url);
+  },
+  force(level) {
+    const hls = this.hls, s = this.state;
+    const to = level < 0 ? hls.levels.length - 1 : level;
+    s.forced.push({ at: Math.round(performance.now() - s.t0), level: to });
+    hls.currentLevel = to;
   },
   snapshot() {
     const v = document.getElementById('v'), s = this.state, hls = this.hls;
@@ -165,6 +186,7 @@ window.popcast = {
       bufferCodecs: s.bufferCodecs,
       fatalErrors: s.fatal, nonFatalErrors: s.nonFatal,
       videoWidth: v.videoWidth, videoHeight: v.videoHeight, kinds: s.kinds,
+      switches: s.switches, forced: s.forced, stallsAt: s.stallsAt,
     };
   },
 };
@@ -238,7 +260,18 @@ try {
 
   // Play for N seconds, ending early on a fatal error.
   const end = Date.now() + seconds * 1000;
+  const every = opts['switch-every'] ? Number(opts['switch-every']) * 1000 : 0;
+  const plan = every > 0 ? [0, -1, 0] : []; // lowest, highest, lowest
+  let playingSince = null;
   for (;;) {
+    if (plan.length && result.firstPlayingMs !== null) {
+      playingSince ??= Date.now();
+      const due = playingSince + every * (4 - plan.length);
+      if (Date.now() >= due) {
+        const level = plan.shift();
+        await page.evaluate((l) => window.popcast.force(l), level);
+      }
+    }
     // Kept as we go, so a hard timeout still reports the last state seen.
     const { kinds, ...seen } = await page.evaluate(() => window.popcast.snapshot());
     Object.assign(result, seen);

@@ -44,6 +44,8 @@ pub struct ApiState {
     pub edges: std::sync::OnceLock<crate::relay::EdgesView>,
     /// Edges' QoE reports, merged per event (`GET /api/v1/events/{id}/stats`).
     pub qoe: Arc<crate::qoe::QoeBoard>,
+    /// The deployment's ABR ladder (events with `"ladder": "default"`).
+    pub ladder: popcast_config::LadderConfig,
     /// The bearer token of `/metrics` (else the operator token).
     pub metrics_token: Option<popcast_config::Secret>,
 }
@@ -101,7 +103,15 @@ fn db_error(e: DbError) -> Reply {
 
 /// Gives the served event what edges must know of the record: its schedule (an ended
 /// event's end is when it ended) and, when it is ticketed, its token keys.
-pub fn sync_record(db: &EventDb, event: &LiveEvent, r: &EventRecord, lead_secs: u64) -> Result<(), DbError> {
+pub fn sync_record(
+    db: &EventDb,
+    event: &LiveEvent,
+    r: &EventRecord,
+    lead_secs: u64,
+    ladder: &popcast_config::LadderConfig,
+) -> Result<(), DbError> {
+    // `none`: the source alone; `default`: the deployment's ladder (the next session on).
+    event.set_ladder((r.ladder != "none").then(|| ladder.clone()));
     event.set_schedule(Some(crate::live::Schedule {
         publish_from: r
             .start
@@ -509,7 +519,13 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         return db_error(e);
     }
     let live = LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager);
-    if let Err(e) = sync_record(&state.db, &live, &r, state.defaults.provision_lead_secs) {
+    if let Err(e) = sync_record(
+        &state.db,
+        &live,
+        &r,
+        state.defaults.provision_lead_secs,
+        &state.ladder,
+    ) {
         return db_error(e);
     }
     if let Err(e) = state.events.add(live) {
@@ -634,7 +650,13 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     match state.db.update(&next, version, now) {
         Ok(r) => {
             if let Some(live) = state.events.get(&r.id) {
-                if let Err(e) = sync_record(&state.db, &live, &r, state.defaults.provision_lead_secs) {
+                if let Err(e) = sync_record(
+                    &state.db,
+                    &live,
+                    &r,
+                    state.defaults.provision_lead_secs,
+                    &state.ladder,
+                ) {
                     return db_error(e);
                 }
                 state.events.touch();
@@ -651,7 +673,13 @@ fn end(state: &ApiState, id: &str) -> Reply {
         Ok(r) => {
             if let Some(e) = state.events.get(id) {
                 e.end();
-                if let Err(err) = sync_record(&state.db, &e, &r, state.defaults.provision_lead_secs) {
+                if let Err(err) = sync_record(
+                    &state.db,
+                    &e,
+                    &r,
+                    state.defaults.provision_lead_secs,
+                    &state.ladder,
+                ) {
                     return db_error(err);
                 }
                 state.events.touch();
@@ -786,7 +814,13 @@ async fn rotate(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
         Err(e) => return db_error(e),
     };
     if let Some(live) = state.events.get(id) {
-        if let Err(e) = sync_record(&state.db, &live, &r, state.defaults.provision_lead_secs) {
+        if let Err(e) = sync_record(
+            &state.db,
+            &live,
+            &r,
+            state.defaults.provision_lead_secs,
+            &state.ladder,
+        ) {
             return db_error(e);
         }
         state.events.touch();
@@ -893,11 +927,45 @@ pub fn metrics(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply 
             gauge!("popcast_origin_events", "state" => s.as_str()).set(n as f64);
         }
         gauge!("popcast_origin_edges").set(edges.len() as f64);
+        #[cfg(feature = "ladder")]
+        ladder_metrics(&state.events);
         for (event, r) in &totals {
             popcast_packager::http::metrics::qoe(event, r);
         }
     });
     popcast_packager::http::metrics::exposition(text)
+}
+
+/// Each running ABR ladder's renditions: encoder delay, frames out and dropped.
+#[cfg(feature = "ladder")]
+fn ladder_metrics(events: &crate::Events) {
+    use metrics::{counter, gauge};
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics::describe_gauge!(
+        "popcast_ladder_encode_delay_seconds",
+        "Source frame in → encoded frame out, per rendition (last, and worst since start)"
+    );
+    metrics::describe_counter!("popcast_ladder_frames_total", "Frames encoded per rendition");
+    metrics::describe_counter!(
+        "popcast_ladder_dropped_frames_total",
+        "Frames a rendition dropped because its encoder fell behind"
+    );
+    for name in events.names() {
+        let Some(stats) = events.get(&name).and_then(|e| e.ladder_stats()) else {
+            continue;
+        };
+        for (rendition, s) in &stats.renditions {
+            let (ev, r) = (name.clone(), rendition.clone());
+            gauge!("popcast_ladder_encode_delay_seconds", "event" => ev.clone(), "rendition" => r.clone(), "stat" => "last")
+                .set(s.delay_us_last.load(Relaxed) as f64 / 1e6);
+            gauge!("popcast_ladder_encode_delay_seconds", "event" => ev.clone(), "rendition" => r.clone(), "stat" => "max")
+                .set(s.delay_us_max.load(Relaxed) as f64 / 1e6);
+            counter!("popcast_ladder_frames_total", "event" => ev.clone(), "rendition" => r.clone())
+                .absolute(s.frames_out.load(Relaxed));
+            counter!("popcast_ladder_dropped_frames_total", "event" => ev, "rendition" => r)
+                .absolute(s.dropped.load(Relaxed));
+        }
+    }
 }
 
 /// Answers `/api/v1/edges`: the connected edges with their region, load and slots.

@@ -72,9 +72,13 @@ pub async fn run(state: Arc<ApiState>) {
                     tracing::info!(event = %r.id, from = %r.state, to = %next, "event state");
                     if next == EventState::Ended {
                         live.end();
-                        if let Err(e) =
-                            sync_record(&state.db, &live, &updated, state.defaults.provision_lead_secs)
-                        {
+                        if let Err(e) = sync_record(
+                            &state.db,
+                            &live,
+                            &updated,
+                            state.defaults.provision_lead_secs,
+                            &state.ladder,
+                        ) {
                             tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
                         }
                         state.events.touch();

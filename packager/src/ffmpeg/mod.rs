@@ -1,7 +1,8 @@
 //! The one boundary to FFmpeg's libraries (ffmpeg-next). Everything that decodes, encodes,
-//! scales or filters with FFmpeg lives under this module: today the built-in test source;
-//! later the ABR ladder and the slate. Nothing outside it names an `ffmpeg_next` type.
+//! scales or filters with FFmpeg lives under this module: the built-in test source and the ABR
+//! ladder ([`ladder`]); later the slate. Nothing outside it names an `ffmpeg_next` type.
 
+pub mod ladder;
 mod test_source;
 
 pub use test_source::{Pacing, TestSource, TestSourceError};

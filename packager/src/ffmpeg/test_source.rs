@@ -216,7 +216,7 @@ impl Encoders {
             &format!("keyint={gop}:min-keyint={gop}:scenecut=0"),
         );
         let video = v.open_as_with(x264, opts).map_err(ff("open the video encoder"))?;
-        let avcc = avc_config(extradata(&video)).map_err(|source| TestSourceError::Codec {
+        let avcc = annexb_avc_config(encoder_extradata(&video)).map_err(|source| TestSourceError::Codec {
             what: "H.264 header (extradata)",
             source,
         })?;
@@ -237,9 +237,11 @@ impl Encoders {
         a.set_time_base(Rational::new(1, c.audio_sample_rate as i32));
         a.set_flags(codec::Flags::GLOBAL_HEADER);
         let audio = a.open_as(aac).map_err(ff("open the audio encoder"))?;
-        let asc = AudioSpecificConfig::parse(extradata(&audio)).map_err(|source| TestSourceError::Codec {
-            what: "AudioSpecificConfig (extradata)",
-            source,
+        let asc = AudioSpecificConfig::parse(encoder_extradata(&audio)).map_err(|source| {
+            TestSourceError::Codec {
+                what: "AudioSpecificConfig (extradata)",
+                source,
+            }
         })?;
 
         // Timestamp zero is now, after the encoders opened (which can take a while on a busy
@@ -469,7 +471,7 @@ impl Encoders {
 }
 
 /// The encoder's extradata (global header) bytes.
-fn extradata(encoder: &codec::encoder::encoder::Encoder) -> &[u8] {
+pub(super) fn encoder_extradata(encoder: &codec::encoder::encoder::Encoder) -> &[u8] {
     // SAFETY: an opened encoder owns `extradata` of `extradata_size` bytes (or null) for its
     // whole life; the slice borrows the encoder.
     unsafe {
@@ -484,7 +486,7 @@ fn extradata(encoder: &codec::encoder::encoder::Encoder) -> &[u8] {
 }
 
 /// libx264 writes SPS and PPS into extradata as Annex B.
-fn avc_config(extradata: &[u8]) -> Result<AvcDecoderConfig, CodecError> {
+pub(super) fn annexb_avc_config(extradata: &[u8]) -> Result<AvcDecoderConfig, CodecError> {
     let nals: Vec<&[u8]> = annexb_nal_units(extradata).collect();
     let of = |t| {
         nals.iter()
