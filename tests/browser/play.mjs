@@ -8,7 +8,8 @@
 //                 [--trust-spki <base64 SHA-256 of a server certificate's SPKI>]
 //                 [--cmcd-sid <session id> [--cmcd-cid <content id>]] [--switch-every S]
 //
-// --switch-every S forces renditions as a viewer's quality menu would (hls.currentLevel):
+// --switch-every S forces renditions as a viewer's quality menu would (hls.currentLevel, or
+// hls.nextLevel with --switch-with nextLevel):
 // S seconds after playback starts the lowest, S later the highest, S later the lowest again.
 // `switches` lists the levels hls.js switched to ({at, level, height}); `stalls` counts
 // `waiting` events after playback began, switches included.
@@ -55,6 +56,7 @@ try {
       'cmcd-sid': { type: 'string' },
       'cmcd-cid': { type: 'string' },
       'switch-every': { type: 'string' },
+      'switch-with': { type: 'string', default: 'currentLevel' },
     },
   }).values;
 } catch (e) {
@@ -162,11 +164,13 @@ window.popcast = {
     hls.attachMedia(v);
     hls.loadSource(url);
   },
-  force(level) {
+  force(level, how) {
     const hls = this.hls, s = this.state;
     const to = level < 0 ? hls.levels.length - 1 : level;
     s.forced.push({ at: Math.round(performance.now() - s.t0), level: to });
-    hls.currentLevel = to;
+    // currentLevel: immediate (hls.js flushes its buffer and refetches); nextLevel: from the
+    // next fragment on (what hls.js's own ABR does going up).
+    if (how === 'nextLevel') hls.nextLevel = to; else hls.currentLevel = to;
   },
   snapshot() {
     const v = document.getElementById('v'), s = this.state, hls = this.hls;
@@ -269,7 +273,7 @@ try {
       const due = playingSince + every * (4 - plan.length);
       if (Date.now() >= due) {
         const level = plan.shift();
-        await page.evaluate((l) => window.popcast.force(l), level);
+        await page.evaluate(([l, how]) => window.popcast.force(l, how), [level, opts['switch-with']]);
       }
     }
     // Kept as we go, so a hard timeout still reports the last state seen.
