@@ -112,7 +112,6 @@ bench: deps-bench deps-browser
 	$(CARGO) test -p popcast-packager --release --test hlsjs -- --ignored --nocapture part_target_sweep
 	$(CARGO) run --release -q -- bench all --short
 	$(CARGO) run --release -q -- bench results
-	@echo "make bench: not yet measured: transcode (the ladder, issue #5)" >&2
 
 clean:
 	$(CARGO) clean

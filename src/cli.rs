@@ -206,7 +206,7 @@ pub enum Scenario {
     Transcode,
     /// The same source and load against peers (nginx-rtmp, nginx as a caching edge).
     Compare,
-    /// latency, startup, fanout and compare, one after another.
+    /// latency, startup, fanout, compare and transcode, one after another.
     All,
     /// Remake bench/RESULTS.md from the JSON results.
     Results,

@@ -11,17 +11,6 @@ use cli::{Cli, Command};
 use popcast_config::Config;
 use std::process::ExitCode;
 
-/// Exit status of a command whose work is not built yet (distinct from failures, which exit 1).
-const EXIT_NOT_YET_AVAILABLE: u8 = 3;
-
-/// A command that exists in the interface but whose work lands with a later issue.
-#[derive(Debug, thiserror::Error)]
-#[error("not yet available: {what} (it arrives with issue #{issue})")]
-struct NotYetAvailable {
-    what: &'static str,
-    issue: u32,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
@@ -36,11 +25,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("popcast: {e:#}");
-            if e.downcast_ref::<NotYetAvailable>().is_some() {
-                ExitCode::from(EXIT_NOT_YET_AVAILABLE)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::FAILURE
         }
     }
 }
@@ -52,21 +37,13 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     })
 }
 
-/// Validates the config a command would use (so its errors show today), then reports that
-/// the command's work is not built yet.
-fn not_yet(config: Option<&std::path::Path>, what: &'static str, issue: u32) -> anyhow::Result<()> {
-    load(config)?;
-    Err(NotYetAvailable { what, issue }.into())
-}
-
 /// `popcast bench`: runs scenarios, prints each table, writes its JSON; `results` remakes
 /// bench/RESULTS.md from the JSON files.
 async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
     use popcast_bench::{report, scenarios};
     let opts = scenarios::Options { short: args.short };
-    let order = ["latency", "startup", "fanout", "compare"];
+    let order = ["latency", "startup", "fanout", "compare", "transcode"];
     let run: Vec<cli::Scenario> = match args.scenario {
-        cli::Scenario::Transcode => return not_yet(None, "the transcode benchmark", 5),
         cli::Scenario::Results => {
             let md = report::results_markdown(&args.results, &order);
             let path = args
@@ -83,6 +60,7 @@ async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
             cli::Scenario::Startup,
             cli::Scenario::Fanout,
             cli::Scenario::Compare,
+            cli::Scenario::Transcode,
         ],
         s => vec![s],
     };
@@ -91,6 +69,7 @@ async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
             cli::Scenario::Latency => scenarios::latency(opts).await,
             cli::Scenario::Startup => scenarios::startup(opts).await,
             cli::Scenario::Compare => popcast_bench::compare::compare(opts).await,
+            cli::Scenario::Transcode => popcast_bench::transcode::transcode(opts).await,
             _ => scenarios::fanout(opts).await,
         }?;
         println!("{}", r.table());

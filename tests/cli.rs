@@ -1,11 +1,8 @@
-//! The `popcast` binary as a user runs it: help for every command, real work where it
-//! exists (`config check`; `up` has its own tests in up.rs), and a clear "not yet
-//! available" with exit status 3 where it does not.
+//! The `popcast` binary as a user runs it: help for every command, `config check`, and the
+//! errors a user meets first (`up` has its own tests in up.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const NOT_YET_AVAILABLE: i32 = 3;
 
 fn popcast(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_popcast"))
@@ -53,21 +50,6 @@ fn every_command_explains_itself() {
         assert!(
             popcast(&["event", sub, "--help"]).status.success(),
             "event {sub} --help"
-        );
-    }
-}
-
-#[test]
-fn unbuilt_commands_say_so_and_exit_3() {
-    let cases: &[&[&str]] = &[&["bench", "transcode"]];
-    for args in cases {
-        let out = popcast(args);
-        let (_, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(NOT_YET_AVAILABLE), "{args:?}: {stderr}");
-        assert!(stderr.contains("not yet available"), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("issue #"),
-            "{args:?} should say where the work lands: {stderr}"
         );
     }
 }

@@ -12,12 +12,12 @@
 //!   nginx) and the prft-timing [`viewer`] they share.
 //! - [`compare`]: the same stream into our origin and nginx-rtmp, the same load through our
 //!   edge and an nginx caching proxy; [`peers`] runs the nginx processes.
-//! - Not built yet: `transcode` (the ladder, issue #5); `popcast bench` says so and exits
-//!   non-zero.
+//! - [`transcode`]: the ABR ladder against the ffmpeg CLI making the same ladder.
 
 pub mod compare;
 pub mod peers;
 pub mod report;
 pub mod rig;
 pub mod scenarios;
+pub mod transcode;
 pub mod viewer;

@@ -57,6 +57,8 @@ pub struct LadderSettings {
     pub decode_queue: usize,
     /// Frames queued per encoder at most; more are dropped for that rendition.
     pub encode_queue: usize,
+    /// Wait instead of dropping (a file, not a live source: the transcode benchmark).
+    pub lossless: bool,
 }
 
 impl LadderSettings {
@@ -66,6 +68,7 @@ impl LadderSettings {
             preset: c.preset.clone(),
             decode_queue: 60,
             encode_queue: 30,
+            lossless: false,
         }
     }
 }
@@ -114,6 +117,7 @@ pub struct Ladder {
     /// Drop frames until the next keyframe (one was dropped; the decoder cannot use P-frames
     /// without it).
     resync: AtomicBool,
+    lossless: bool,
 }
 
 impl Ladder {
@@ -169,15 +173,17 @@ impl Ladder {
             });
         }
         let dstats = stats.clone();
+        let lossless = settings.lossless;
         std::thread::Builder::new()
             .name("ladder-decode".into())
-            .spawn(move || decode_loop(decoder, rx, outputs, dstats))
+            .spawn(move || decode_loop(decoder, rx, outputs, dstats, lossless))
             .map_err(|_| ff("start the decoder thread")(ffmpeg_next::Error::Bug))?;
         Ok(Self {
             input,
             tracks,
             stats,
             resync: AtomicBool::new(false),
+            lossless: settings.lossless,
         })
     }
 
@@ -191,8 +197,12 @@ impl Ladder {
     }
 
     /// Hands one source video frame over, never waiting. A full queue drops it, and the
-    /// frames after it until the next keyframe.
+    /// frames after it until the next keyframe. In lossless mode it waits for room instead.
     pub fn push(&self, frame: Frame) {
+        if self.lossless {
+            let _ = self.input.send((frame, Instant::now()));
+            return;
+        }
         if self.resync.load(Ordering::Relaxed) {
             if !frame.keyframe {
                 self.stats.source_dropped.fetch_add(1, Ordering::Relaxed);
@@ -311,6 +321,7 @@ fn decode_loop(
     rx: Receiver<(Frame, Instant)>,
     mut outputs: Vec<Output>,
     stats: Arc<LadderStats>,
+    lossless: bool,
 ) {
     let mut metas: HashMap<i64, Meta> = HashMap::new();
     let mut decoded = frame::Video::empty();
@@ -357,7 +368,17 @@ fn decode_loop(
                 continue;
             };
             for (out, scaler) in outputs.iter_mut().zip(&mut scalers) {
-                scale_and_queue(out, scaler, &decoded, meta);
+                scale_and_queue(out, scaler, &decoded, meta, lossless);
+            }
+        }
+    }
+    // The source ended: what the decoder still holds (frame threading keeps one back).
+    if decoder.send_eof().is_ok() {
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            if let Some(meta) = decoded.pts().and_then(|p| metas.remove(&p)) {
+                for (out, scaler) in outputs.iter_mut().zip(&mut scalers) {
+                    scale_and_queue(out, scaler, &decoded, meta, lossless);
+                }
             }
         }
     }
@@ -367,7 +388,13 @@ fn decode_loop(
 type Scaler = (scaling::Context, (format::Pixel, u32, u32));
 
 /// Scales `decoded` for one rendition and queues it for its encoder (never waiting).
-fn scale_and_queue(out: &mut Output, scaler: &mut Option<Scaler>, decoded: &frame::Video, meta: Meta) {
+fn scale_and_queue(
+    out: &mut Output,
+    scaler: &mut Option<Scaler>,
+    decoded: &frame::Video,
+    meta: Meta,
+    lossless: bool,
+) {
     out.stats.frames_in.fetch_add(1, Ordering::Relaxed);
     if out.waiting_key && !meta.keyframe {
         out.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -407,6 +434,10 @@ fn scale_and_queue(out: &mut Output, scaler: &mut Option<Scaler>, decoded: &fram
     } else {
         picture::Type::None
     });
+    if lossless {
+        let _ = out.tx.send((scaled, meta));
+        return;
+    }
     match out.tx.try_send((scaled, meta)) {
         Ok(()) => out.waiting_key = false,
         Err(TrySendError::Full(_)) => {
@@ -436,18 +467,29 @@ fn encode_loop(
     let mut shift: i64 = 0;
     let mut packet = Packet::empty();
     let mut logged = false;
-    while let Ok((mut picture, meta)) = rx.recv() {
-        picture.set_pts(Some(counter));
-        counter += 1;
-        if let Err(e) = enc.send_frame(&picture) {
-            if !logged {
-                logged = true;
-                tracing::warn!(rendition = %target.name, error = %e, "ladder: a frame did not encode");
+    let mut input = rx.iter();
+    loop {
+        // Each frame in, then what came out; at the end of the source, the encoder's rest.
+        match input.next() {
+            Some((mut picture, meta)) => {
+                picture.set_pts(Some(counter));
+                counter += 1;
+                if let Err(e) = enc.send_frame(&picture) {
+                    if !logged {
+                        logged = true;
+                        tracing::warn!(rendition = %target.name, error = %e, "ladder: a frame did not encode");
+                    }
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                pending.push_back(meta);
             }
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
+            None => {
+                if enc.send_eof().is_err() || pending.is_empty() {
+                    return;
+                }
+            }
         }
-        pending.push_back(meta);
         while enc.receive_packet(&mut packet).is_ok() {
             let Some(meta) = pending.pop_front() else { break };
             if meta.keyframe {
