@@ -109,7 +109,10 @@ fn a_720p_publish_gets_480p_and_360p_renditions_cut_on_the_same_boundaries() {
     c.origin.operator_token = Some(popcast_config::Secret::new(OPERATOR));
     let events = Arc::new(Events::new());
     let event = LiveEvent::new("lad", KEY.as_bytes(), &c.packager);
-    event.set_ladder(Some(LadderConfig::default()));
+    event.set_ladder(Some(LadderConfig {
+        preset: std::env::var("LADDER_PRESET").unwrap_or("veryfast".into()),
+        ..LadderConfig::default()
+    }));
     events.add(event.clone()).unwrap();
     let origin = rt.block_on(Origin::start(&c, events)).unwrap();
     let base = format!("http://127.0.0.1:{}/live/lad", origin.http_addr.port());
@@ -247,7 +250,12 @@ fn a_720p_publish_gets_480p_and_360p_renditions_cut_on_the_same_boundaries() {
             "--low-latency",
             "--expect-live",
         ])
-        .args(["--switch-every", "4"])
+        .args([
+            "--switch-every",
+            "4",
+            "--switch-with",
+            &std::env::var("LADDER_SWITCH_WITH").unwrap_or("currentLevel".into()),
+        ])
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);

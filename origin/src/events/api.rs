@@ -947,6 +947,10 @@ fn ladder_metrics(events: &crate::Events) {
     );
     metrics::describe_counter!("popcast_ladder_frames_total", "Frames encoded per rendition");
     metrics::describe_counter!(
+        "popcast_ladder_paused_total",
+        "Times a rendition missed a source keyframe and waited for the next (a gap in it)"
+    );
+    metrics::describe_counter!(
         "popcast_ladder_dropped_frames_total",
         "Frames a rendition dropped because its encoder fell behind"
     );
@@ -962,8 +966,10 @@ fn ladder_metrics(events: &crate::Events) {
                 .set(s.delay_us_max.load(Relaxed) as f64 / 1e6);
             counter!("popcast_ladder_frames_total", "event" => ev.clone(), "rendition" => r.clone())
                 .absolute(s.frames_out.load(Relaxed));
-            counter!("popcast_ladder_dropped_frames_total", "event" => ev, "rendition" => r)
+            counter!("popcast_ladder_dropped_frames_total", "event" => ev.clone(), "rendition" => r.clone())
                 .absolute(s.dropped.load(Relaxed));
+            counter!("popcast_ladder_paused_total", "event" => ev, "rendition" => r)
+                .absolute(s.paused.load(Relaxed));
         }
     }
 }
