@@ -345,6 +345,8 @@ mod tests {
 
     fn report(qualified: u64, clean: u64, viewers: u64, latency: &[u64]) -> Report {
         let mut r = Report {
+            sessions_started: qualified,
+            sessions_playing: qualified,
             qualified,
             clean,
             viewers_now: viewers,
@@ -388,6 +390,26 @@ mod tests {
         b.update("b", "fra", "eu-west", Report::default(), 41);
         assert!(b.merged("ev").is_none());
         assert_eq!(b.totals().len(), 2);
+        // An impossible report (clean > qualified > started) is clamped, never > 100 %.
+        b.update(
+            "a",
+            "bad",
+            "eu-west",
+            Report {
+                sessions_started: 1,
+                qualified: 50,
+                clean: 99,
+                ..Default::default()
+            },
+            42,
+        );
+        assert!(
+            b.merged("a")
+                .unwrap()
+                .total
+                .success_rate()
+                .is_none_or(|r| r <= 1.0)
+        );
         let j = stats_json("ev", "live", None);
         assert_eq!(j["total"]["success_rate"], Value::Null);
     }
