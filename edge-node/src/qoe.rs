@@ -201,12 +201,7 @@ pub fn metrics(state: &ServeState, headers: &HeaderMap) -> Reply {
             None,
         );
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if !presented.is_some_and(|p| want.matches(p.as_bytes())) {
+    if !metrics::bearer_is(headers, want) {
         let mut r = refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -882,13 +882,7 @@ fn list(state: &ApiState, query: &str) -> Reply {
 pub fn metrics(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply {
     match &state.metrics_token {
         Some(t) => {
-            let presented = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            if !presented.is_some_and(|p| t.matches(p.as_bytes())) {
+            if !popcast_packager::http::metrics::bearer_is(req.headers(), t) {
                 let mut r = error(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",

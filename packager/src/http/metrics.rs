@@ -18,6 +18,15 @@ pub fn render(fill: impl FnOnce()) -> String {
     handle.render()
 }
 
+/// Whether a request bears `token` (`Authorization: Bearer …`), compared in constant time.
+pub fn bearer_is(headers: &http::HeaderMap, token: &popcast_config::Secret) -> bool {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|p| token.matches(p.trim().as_bytes()))
+}
+
 /// The `/metrics` response.
 pub fn exposition(text: String) -> Reply {
     let mut r = reply(
