@@ -17,14 +17,28 @@ use std::time::Instant;
 pub struct SlotQoe {
     tracker: Mutex<Tracker>,
     born: Instant,
+    /// Names this tracker to the origin (random: a restarted edge's trackers are new ones).
+    epoch: u64,
 }
 
 impl SlotQoe {
     pub fn new(cfg: TrackerConfig) -> Self {
+        // Distinct per tracker in this process (a counter) and across restarts (the clock).
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let epoch = nanos.wrapping_add(MADE.fetch_add(1, Ordering::Relaxed) << 40) & ((1 << 62) - 1);
         Self {
             tracker: Mutex::new(Tracker::new(cfg)),
             born: Instant::now(),
+            epoch,
         }
+    }
+
+    /// This tracker's epoch (see [`SlotQoe::new`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     fn now(&self) -> u64 {

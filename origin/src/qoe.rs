@@ -53,10 +53,31 @@ pub struct Point {
 /// The reports a sample was taken from: merged, per region, per edge.
 type Snapshot = (Report, BTreeMap<String, Report>, BTreeMap<String, Report>);
 
+/// One edge's reports of one event.
+#[derive(Debug, Default)]
+struct EdgeEntry {
+    region: String,
+    /// The tracker the latest report came from, and that report.
+    epoch: u64,
+    latest: Report,
+    /// The last reports of its earlier trackers (a restarted edge, a re-made slot), summed,
+    /// with nobody watching through them any more.
+    earlier: Report,
+    at: u64,
+}
+
+impl EdgeEntry {
+    fn total(&self) -> Report {
+        let mut r = self.earlier.clone();
+        r.merge(&self.latest);
+        r
+    }
+}
+
 #[derive(Debug, Default)]
 struct EventBoard {
-    /// node id → (region, its latest report, when it came).
-    edges: BTreeMap<String, (String, Report, u64)>,
+    /// node id → its reports.
+    edges: BTreeMap<String, EdgeEntry>,
     updated_ms: u64,
     series: VecDeque<Point>,
     /// The reports at the previous sample (for interval quantiles).
@@ -79,12 +100,13 @@ pub struct Merged {
     pub series: Vec<Point>,
 }
 
-fn merge_of(edges: &BTreeMap<String, (String, Report, u64)>) -> (Report, BTreeMap<String, Report>) {
+fn merge_of(edges: &BTreeMap<String, EdgeEntry>) -> (Report, BTreeMap<String, Report>) {
     let mut total = Report::default();
     let mut regions: BTreeMap<String, Report> = BTreeMap::new();
-    for (region, r, _) in edges.values() {
-        total.merge(r);
-        regions.entry(region.clone()).or_default().merge(r);
+    for e in edges.values() {
+        let r = e.total();
+        total.merge(&r);
+        regions.entry(e.region.clone()).or_default().merge(&r);
     }
     (total, regions)
 }
@@ -123,9 +145,9 @@ impl QoeBoard {
     /// Edge `node` disconnected: nobody watches through it now (its totals stay).
     pub fn edge_gone(&self, node: &str) {
         for board in self.lock().values_mut() {
-            if let Some((_, r, _)) = board.edges.get_mut(node) {
-                r.viewers_now = 0;
-                r.connections = 0;
+            if let Some(e) = board.edges.get_mut(node) {
+                e.latest.viewers_now = 0;
+                e.latest.connections = 0;
             }
         }
     }
@@ -133,7 +155,7 @@ impl QoeBoard {
     /// Edge `node`'s latest report for `event`, at `now` (Unix ms). What cannot be true is
     /// clamped (clean ≤ qualified ≤ playing ≤ started; stalled ≤ watched), so a broken edge
     /// cannot push a success rate past 100 %.
-    pub fn update(&self, event: &str, node: &str, region: &str, mut report: Report, now: u64) {
+    pub fn update(&self, event: &str, node: &str, region: &str, epoch: u64, mut report: Report, now: u64) {
         let r = &mut report;
         r.sessions_playing = r.sessions_playing.min(r.sessions_started);
         r.qualified = r.qualified.min(r.sessions_playing);
@@ -156,9 +178,18 @@ impl QoeBoard {
         if !board.edges.contains_key(node) && board.edges.len() >= self.cfg.max_edges_per_event {
             return;
         }
-        board
-            .edges
-            .insert(node.to_string(), (region.to_string(), report, now));
+        let e = board.edges.entry(node.to_string()).or_default();
+        if e.epoch != epoch && e.at > 0 {
+            // A new tracker on that edge: keep what the old one counted.
+            let mut old = std::mem::take(&mut e.latest);
+            old.viewers_now = 0;
+            old.connections = 0;
+            e.earlier.merge(&old);
+        }
+        e.region = region.to_string();
+        e.epoch = epoch;
+        e.latest = report;
+        e.at = now.max(1);
         board.updated_ms = now;
     }
 
@@ -173,11 +204,8 @@ impl QoeBoard {
                     continue;
                 }
             }
-            let edges: BTreeMap<String, Report> = board
-                .edges
-                .iter()
-                .map(|(n, (_, r, _))| (n.clone(), r.clone()))
-                .collect();
+            let edges: BTreeMap<String, Report> =
+                board.edges.iter().map(|(n, e)| (n.clone(), e.total())).collect();
             let prev = board.last.as_ref();
             let point = Point {
                 total: sample_of(now, &total, prev.map(|p| &p.0)),
@@ -209,7 +237,7 @@ impl QoeBoard {
             edges: board
                 .edges
                 .iter()
-                .map(|(n, (region, r, _))| (n.clone(), (region.clone(), r.clone())))
+                .map(|(n, e)| (n.clone(), (e.region.clone(), e.total())))
                 .collect(),
             updated_ms: board.updated_ms,
             series: board.series.iter().cloned().collect(),
@@ -365,10 +393,10 @@ mod tests {
             max_events: 2,
             max_edges_per_event: 2,
         });
-        b.update("ev", "fra", "eu-west", report(1, 1, 1, &[700]), 1);
-        b.update("ev", "fra", "eu-west", report(4, 3, 2, &[700, 720]), 2);
-        b.update("ev", "iad", "us-east", report(6, 6, 3, &[900]), 3);
-        b.update("ev", "extra", "us-east", report(100, 0, 0, &[]), 4); // over the edge bound
+        b.update("ev", "fra", "eu-west", 1, report(1, 1, 1, &[700]), 1);
+        b.update("ev", "fra", "eu-west", 1, report(4, 3, 2, &[700, 720]), 2);
+        b.update("ev", "iad", "us-east", 1, report(6, 6, 3, &[900]), 3);
+        b.update("ev", "extra", "us-east", 1, report(100, 0, 0, &[]), 4); // over the edge bound
         let m = b.merged("ev").unwrap();
         assert_eq!(m.total.success_rate(), Some(0.9));
         assert_eq!(m.total.viewers_now, 5);
@@ -376,8 +404,8 @@ mod tests {
         assert_eq!(m.edges.len(), 2);
         // Samples: interval latency, bounded series, nothing added while idle and unchanged.
         b.sample(10);
-        b.update("ev", "iad", "us-east", report(6, 6, 0, &[900, 2000]), 11);
-        b.update("ev", "fra", "eu-west", report(4, 3, 0, &[700, 720]), 11);
+        b.update("ev", "iad", "us-east", 1, report(6, 6, 0, &[900, 2000]), 11);
+        b.update("ev", "fra", "eu-west", 1, report(4, 3, 0, &[700, 720]), 11);
         b.sample(20);
         b.sample(30);
         let s = b.merged("ev").unwrap().series;
@@ -386,8 +414,8 @@ mod tests {
         assert_eq!(s[1].total.latency_p50_ms.map(|v| v / 100), Some(20));
         assert_eq!(s[1].regions["eu-west"].latency_p50_ms, None);
         // The event count is bounded: the least recently heard goes.
-        b.update("a", "fra", "eu-west", Report::default(), 40);
-        b.update("b", "fra", "eu-west", Report::default(), 41);
+        b.update("a", "fra", "eu-west", 1, Report::default(), 40);
+        b.update("b", "fra", "eu-west", 1, Report::default(), 41);
         assert!(b.merged("ev").is_none());
         assert_eq!(b.totals().len(), 2);
         // An impossible report (clean > qualified > started) is clamped, never > 100 %.
@@ -395,6 +423,7 @@ mod tests {
             "a",
             "bad",
             "eu-west",
+            1,
             Report {
                 sessions_started: 1,
                 qualified: 50,
@@ -410,6 +439,11 @@ mod tests {
                 .success_rate()
                 .is_none_or(|r| r <= 1.0)
         );
+        // An edge that restarts (a new tracker epoch) does not take its old totals away.
+        b.update("a", "fra", "eu-west", 1, report(10, 9, 4, &[]), 50);
+        b.update("a", "fra", "eu-west", 2, report(2, 2, 2, &[]), 51);
+        let m = b.merged("a").unwrap().total;
+        assert_eq!((m.qualified, m.clean, m.viewers_now), (12, 11, 2));
         let j = stats_json("ev", "live", None);
         assert_eq!(j["total"]["success_rate"], Value::Null);
     }

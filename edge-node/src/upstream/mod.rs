@@ -380,6 +380,7 @@ async fn session(
                     if qoe_sent.get(slot.name()) != Some(&report) {
                         write_frame(&mut send, &Frame::Qoe {
                             event: slot.name().to_string(),
+                            epoch: slot.qoe.epoch(),
                             report: Box::new(report.clone()),
                         }).await?;
                         qoe_sent.insert(slot.name().to_string(), report);

@@ -497,11 +497,11 @@ async fn serve_edge(conn: quinn::Connection, shared: Arc<Shared>) -> Result<(), 
                 let _ = ctl.send(Frame::HeartbeatAck { seq }).await;
             }
             // Only events the origin runs: an edge cannot make it hold numbers for others.
-            Frame::Qoe { event, report } => {
+            Frame::Qoe { event, epoch, report } => {
                 if shared.events.get(&event).is_some() {
                     shared
                         .qoe
-                        .update(&event, &node_id, &region, *report, crate::qoe::unix_ms());
+                        .update(&event, &node_id, &region, epoch, *report, crate::qoe::unix_ms());
                 }
             }
             Frame::Watch { event } => {

@@ -136,8 +136,11 @@ pub enum Frame {
     /// ([`crate::qoe::HIST_NAMES`] order), each a list of (bucket, count) bounded by
     /// [`crate::qoe::hist::MAX_BUCKETS`]; newer edges may send more of either, and readers
     /// ignore what they do not know.
+    /// `epoch` names the edge's tracker (a new slot or a restarted edge starts a new one):
+    /// the origin keeps the totals of earlier epochs instead of seeing them fall.
     Qoe {
         event: String,
+        epoch: u64,
         report: Box<crate::qoe::Report>,
     },
     /// 0x20: the first frame of an object stream: which subscription, which object.
@@ -405,8 +408,9 @@ impl Frame {
                 s.varint(*bytes_held);
             }
             Self::HeartbeatAck { seq } => s.varint(*seq),
-            Self::Qoe { event, report } => {
+            Self::Qoe { event, epoch, report } => {
                 s.string(event);
+                s.varint(*epoch);
                 // Trailing zero counters are left out (a reader takes missing ones as 0), and
                 // values are capped at the varint maximum (totals merged from the wire
                 // saturate above it).
@@ -564,8 +568,9 @@ impl fmt::Debug for Frame {
                 .field("slots", slots)
                 .field("bytes_held", bytes_held),
             Self::HeartbeatAck { seq } => d.field("seq", seq),
-            Self::Qoe { event, report } => d
+            Self::Qoe { event, epoch, report } => d
                 .field("event", event)
+                .field("epoch", epoch)
                 .field("sessions_started", &report.sessions_started)
                 .field("buckets", &report.hists().map(|h| h.buckets().count())),
             Self::ObjectHeader { sub, seq } => d.field("sub", sub).field("seq", seq),
@@ -1125,6 +1130,7 @@ fn parse(
         },
         ty::QOE => {
             let event = r.string("event")?;
+            let epoch = r.varint("epoch")?;
             let mut report = crate::qoe::Report::default();
             let n = r.list_count("counters")?;
             let mut counters = Vec::with_capacity(n.min(r.left()));
@@ -1144,6 +1150,7 @@ fn parse(
             }
             Frame::Qoe {
                 event,
+                epoch,
                 report: Box::new(report),
             }
         }
@@ -1310,6 +1317,7 @@ mod tests {
             Frame::HeartbeatAck { seq: 42 },
             Frame::Qoe {
                 event: s("keynote"),
+                epoch: 7,
                 report: Box::new({
                     let mut r = crate::qoe::Report {
                         viewers_now: 12,
@@ -1459,10 +1467,12 @@ mod tests {
             Frame::HeartbeatAck { seq: 0 },
             Frame::Qoe {
                 event: s(""),
+                epoch: 0,
                 report: Box::default(),
             },
             Frame::Qoe {
                 event: long.clone(),
+                epoch: MAX,
                 report: Box::new({
                     let mut r = crate::qoe::Report::default();
                     r.set_counters(&[MAX; crate::qoe::COUNTERS]);
@@ -1840,6 +1850,7 @@ mod tests {
         // event "", no counters, 1 histogram (startup): one bucket, past the last.
         let mut p = BytesMut::new();
         p.put_u8(0);
+        p.put_u8(0); // epoch
         p.put_u8(0);
         p.put_u8(1);
         varint::encode(1, &mut p);
@@ -1853,6 +1864,7 @@ mod tests {
         // 2 histograms; latency has more buckets than there are.
         let mut p = BytesMut::new();
         p.put_u8(0);
+        p.put_u8(0); // epoch
         p.put_u8(0);
         p.put_u8(2);
         p.put_u8(0);
@@ -1862,6 +1874,7 @@ mod tests {
         // A histogram past the known ones is read and dropped (a newer edge).
         let mut p = BytesMut::new();
         p.put_u8(0);
+        p.put_u8(0); // epoch
         p.put_u8(0);
         varint::encode(crate::qoe::HISTS as u64 + 1, &mut p);
         for _ in 0..crate::qoe::HISTS {
@@ -1876,12 +1889,14 @@ mod tests {
             dec.next_frame(),
             Ok(Some(Frame::Qoe {
                 event: String::new(),
+                epoch: 0,
                 report: Box::default()
             }))
         );
         // 65 counters: over the list limit.
         let mut p = BytesMut::new();
         p.put_u8(0);
+        p.put_u8(0); // epoch
         varint::encode(65, &mut p);
         let e = error_of(&raw(0x0f, &p)).to_string();
         assert!(e.contains("counters: list of 65"), "{e}");
