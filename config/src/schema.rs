@@ -18,6 +18,9 @@ pub struct Config {
     pub edge: EdgeConfig,
     pub packager: PackagerConfig,
     pub ladder: LadderConfig,
+    /// More ladders events may choose by name (`"ladder": "mobile"`), beside `default` (the
+    /// `[ladder]` section) and `none` (the source alone).
+    pub ladders: std::collections::BTreeMap<String, LadderConfig>,
     pub events: EventDefaults,
     pub qoe: QoeConfig,
     pub test_source: TestSourceConfig,

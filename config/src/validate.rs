@@ -52,6 +52,9 @@ impl Rules {
     }
 }
 
+/// Most named ladders (`[ladders.NAME]`).
+pub const MAX_LADDERS: usize = 16;
+
 /// Most ladder renditions accepted (each costs an encoder; real ladders have 3-6).
 pub const MAX_RENDITIONS: usize = 16;
 /// Most regions in the event defaults (bounds placement work per event).
@@ -283,41 +286,16 @@ impl Config {
             60_000,
         );
 
-        let ladder = &self.ladder;
-        r.check(
-            !ladder.encoder.is_empty(),
-            "ladder.encoder",
-            "must name an FFmpeg encoder",
-        );
-        r.check(
-            ladder.passthrough || !ladder.renditions.is_empty(),
-            "ladder.renditions",
-            "with passthrough = false the ladder needs at least one rendition",
-        );
-        r.at_most(
-            "ladder.renditions",
-            ladder.renditions.len(),
-            MAX_RENDITIONS,
-            "renditions",
-        );
-        for (i, rend) in ladder.renditions.iter().take(MAX_RENDITIONS).enumerate() {
-            let key = format!("ladder.renditions[{i}]");
-            r.url_safe(&format!("{key}.name"), &rend.name);
+        check_ladder(&mut r, "ladder", &self.ladder);
+        r.at_most("ladders", self.ladders.len(), MAX_LADDERS, "named ladders");
+        for (name, ladder) in self.ladders.iter().take(MAX_LADDERS) {
+            r.url_safe(&format!("ladders.{name}"), name);
             r.check(
-                rend.name != "source" && rend.name != "audio",
-                format!("{key}.name"),
-                format!(
-                    "`{}` is reserved for the passthrough and audio renditions",
-                    rend.name
-                ),
+                name != "default" && name != "none",
+                format!("ladders.{name}"),
+                "`default` is the [ladder] section and `none` the source alone: pick another name",
             );
-            r.check(
-                !ladder.renditions[..i].iter().any(|other| other.name == rend.name),
-                format!("{key}.name"),
-                format!("`{}` is used by an earlier rendition", rend.name),
-            );
-            r.even_size(&key, rend.width, rend.height);
-            r.range(&format!("{key}.video_kbps"), rend.video_kbps, 50, 100_000);
+            check_ladder(&mut r, &format!("ladders.{name}"), ladder);
         }
 
         let ev = &self.events;
@@ -384,5 +362,44 @@ impl Config {
         r.range("test_source.tone_hz", t.tone_hz, 20, 20_000);
 
         r.0
+    }
+}
+
+/// The rules of one ladder (`[ladder]` or a `[ladders.NAME]`), its keys under `prefix`.
+fn check_ladder(r: &mut Rules, prefix: &str, ladder: &crate::LadderConfig) {
+    r.check(
+        !ladder.encoder.is_empty(),
+        format!("{prefix}.encoder"),
+        "must name an FFmpeg encoder",
+    );
+    r.check(
+        ladder.passthrough || !ladder.renditions.is_empty(),
+        format!("{prefix}.renditions"),
+        "with passthrough = false the ladder needs at least one rendition",
+    );
+    r.at_most(
+        &format!("{prefix}.renditions"),
+        ladder.renditions.len(),
+        MAX_RENDITIONS,
+        "renditions",
+    );
+    for (i, rend) in ladder.renditions.iter().take(MAX_RENDITIONS).enumerate() {
+        let key = format!("{prefix}.renditions[{i}]");
+        r.url_safe(&format!("{key}.name"), &rend.name);
+        r.check(
+            rend.name != "source" && rend.name != "audio",
+            format!("{key}.name"),
+            format!(
+                "`{}` is reserved for the passthrough and audio renditions",
+                rend.name
+            ),
+        );
+        r.check(
+            !ladder.renditions[..i].iter().any(|other| other.name == rend.name),
+            format!("{key}.name"),
+            format!("`{}` is used by an earlier rendition", rend.name),
+        );
+        r.even_size(&key, rend.width, rend.height);
+        r.range(&format!("{key}.video_kbps"), rend.video_kbps, 50, 100_000);
     }
 }

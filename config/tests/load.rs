@@ -255,3 +255,22 @@ fn garbage_never_panics() {
         let _ = Config::from_toml_str(&text[..end], "prefix.toml");
     }
 }
+
+#[test]
+fn named_ladders_load_and_bad_ones_name_their_key() {
+    let ok =
+        "[ladders.mobile]\nrenditions = [{ name = \"240p\", width = 426, height = 240, video_kbps = 300 }]\n";
+    let c = Config::from_toml_str(ok, "ok.toml").expect("a named ladder");
+    assert_eq!(c.ladders["mobile"].renditions[0].name, "240p");
+    assert_eq!(c.ladders["mobile"].encoder, "libx264", "defaults fill the rest");
+    let bad =
+        "[ladders.none]\nrenditions = [{ name = \"source\", width = 427, height = 240, video_kbps = 300 }]\n";
+    let e = Config::from_toml_str(bad, "bad.toml").unwrap_err().to_string();
+    for key in [
+        "ladders.none",
+        "ladders.none.renditions[0].name",
+        "ladders.none.renditions[0]",
+    ] {
+        assert!(e.contains(key), "{key} in {e}");
+    }
+}

@@ -118,12 +118,13 @@ impl Origin {
             }
             None => events::db::EventDb::in_memory()?,
         });
+        let ladders = live::Ladders::from_config(config);
         for r in db.list(None, None)? {
             if r.state == events::record::EventState::Ended {
                 continue;
             }
             let live = live::LiveEvent::with_key_hash(&r.id, r.key_hash, &config.packager);
-            events::api::sync_record(&db, &live, &r, config.events.provision_lead_secs, &config.ladder)?;
+            events::api::sync_record(&db, &live, &r, config.events.provision_lead_secs, &ladders)?;
             if let Err(e) = events.add(live) {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }
@@ -143,7 +144,7 @@ impl Origin {
             edges: std::sync::OnceLock::new(),
             qoe: qoe_board.clone(),
             metrics_token: config.qoe.metrics_token.clone(),
-            ladder: config.ladder.clone(),
+            ladders: ladders.clone(),
         });
         let api_edges = api.clone();
         let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));

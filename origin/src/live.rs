@@ -105,6 +105,53 @@ impl Ladder {
     fn push(&self, _: Frame) {}
 }
 
+/// The ABR ladders events choose from by name: `default` (the `[ladder]` section), `none`
+/// (the source alone), and the `[ladders.NAME]` sections.
+#[derive(Debug, Clone, Default)]
+pub struct Ladders {
+    pub default: popcast_config::LadderConfig,
+    pub named: std::collections::BTreeMap<String, popcast_config::LadderConfig>,
+}
+
+impl Ladders {
+    pub fn from_config(c: &popcast_config::Config) -> Self {
+        Self {
+            default: c.ladder.clone(),
+            named: c.ladders.clone(),
+        }
+    }
+
+    /// The ladder an event named: `None` for `none`; a name no longer configured falls back
+    /// to the default (said so).
+    pub fn pick(&self, name: &str) -> Option<popcast_config::LadderConfig> {
+        match name {
+            "none" => None,
+            "default" => Some(self.default.clone()),
+            other => Some(self.named.get(other).cloned().unwrap_or_else(|| {
+                tracing::warn!(
+                    ladder = other,
+                    "an event names a ladder the config no longer has; using the default"
+                );
+                self.default.clone()
+            })),
+        }
+    }
+
+    /// Whether `name` is a ladder an event may choose.
+    pub fn knows(&self, name: &str) -> bool {
+        name == "default" || name == "none" || self.named.contains_key(name)
+    }
+
+    /// The names an event may choose.
+    pub fn names(&self) -> Vec<String> {
+        ["default", "none"]
+            .into_iter()
+            .map(String::from)
+            .chain(self.named.keys().cloned())
+            .collect()
+    }
+}
+
 /// Who feeds the event now and the pipeline it feeds.
 struct FeedState {
     /// Id of the source holding the event (`None`: nobody feeds it).

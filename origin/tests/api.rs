@@ -424,6 +424,24 @@ fn bad_requests_get_the_right_status_and_name_the_problem() {
         id.starts_with("friday-q-a-rust-") && id.len() == "friday-q-a-rust-".len() + 6,
         "{id}"
     );
+    // Ladders by name: `default`, `none`, or one the deployment configures; others are
+    // refused with the names there are.
+    for (ladder, status) in [("none", 201), ("default", 201), ("4k-hdr", 422)] {
+        let a = post(
+            "application/json",
+            &format!(
+                r#"{{"title":"ladder {ladder}","creator":"c{ladder}","start":{},"ladder":"{ladder}"}}"#,
+                in_an_hour()
+            ),
+        );
+        assert_eq!(a.status, status, "{ladder}: {}", a.text());
+        if status == 422 {
+            assert_eq!(json(&a)["fields"], serde_json::json!(["ladder"]));
+            assert!(a.text().contains("default, none"), "{}", a.text());
+        } else {
+            assert_eq!(json(&a)["ladder"], ladder);
+        }
+    }
 }
 
 #[test]

@@ -44,8 +44,8 @@ pub struct ApiState {
     pub edges: std::sync::OnceLock<crate::relay::EdgesView>,
     /// Edges' QoE reports, merged per event (`GET /api/v1/events/{id}/stats`).
     pub qoe: Arc<crate::qoe::QoeBoard>,
-    /// The deployment's ABR ladder (events with `"ladder": "default"`).
-    pub ladder: popcast_config::LadderConfig,
+    /// The ABR ladders events choose from by name.
+    pub ladders: crate::live::Ladders,
     /// The bearer token of `/metrics` (else the operator token).
     pub metrics_token: Option<popcast_config::Secret>,
 }
@@ -69,6 +69,20 @@ pub(crate) fn ok(status: StatusCode, body: Value) -> Reply {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// 422 for a ladder name the deployment does not configure.
+fn unknown_ladder(state: &ApiState, name: &str) -> Option<Reply> {
+    (!state.ladders.knows(name)).then(|| {
+        unprocessable(&[ferr(
+            "ladder",
+            format!(
+                "{:?} is not a configured ladder; choose one of: {}",
+                name.chars().take(40).collect::<String>(),
+                state.ladders.names().join(", ")
+            ),
+        )])
+    })
 }
 
 fn unprocessable(errs: &[FieldError]) -> Reply {
@@ -108,10 +122,10 @@ pub fn sync_record(
     event: &LiveEvent,
     r: &EventRecord,
     lead_secs: u64,
-    ladder: &popcast_config::LadderConfig,
+    ladders: &crate::live::Ladders,
 ) -> Result<(), DbError> {
-    // `none`: the source alone; `default`: the deployment's ladder (the next session on).
-    event.set_ladder((r.ladder != "none").then(|| ladder.clone()));
+    // The ladder the record names, from the event's next session on.
+    event.set_ladder(ladders.pick(&r.ladder));
     event.set_schedule(Some(crate::live::Schedule {
         publish_from: r
             .start
@@ -502,6 +516,9 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
     if let Err(errs) = r.check() {
         return unprocessable(&errs);
     }
+    if let Some(refused) = unknown_ladder(state, &r.ladder) {
+        return refused;
+    }
     if state.events.get(&r.id).is_some() {
         return error(
             StatusCode::CONFLICT,
@@ -524,7 +541,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         &live,
         &r,
         state.defaults.provision_lead_secs,
-        &state.ladder,
+        &state.ladders,
     ) {
         return db_error(e);
     }
@@ -641,6 +658,9 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     if let Err(errs) = next.check() {
         return unprocessable(&errs);
     }
+    if let Some(refused) = unknown_ladder(state, &next.ladder) {
+        return refused;
+    }
     // Moving an event to another day or creator must not step around the daily cap.
     if (next.creator != current.creator || next.start.div_euclid(86_400) != current.start.div_euclid(86_400))
         && let Some(refused) = creator_cap(state, &next)
@@ -655,7 +675,7 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
                     &live,
                     &r,
                     state.defaults.provision_lead_secs,
-                    &state.ladder,
+                    &state.ladders,
                 ) {
                     return db_error(e);
                 }
@@ -678,7 +698,7 @@ fn end(state: &ApiState, id: &str) -> Reply {
                     &e,
                     &r,
                     state.defaults.provision_lead_secs,
-                    &state.ladder,
+                    &state.ladders,
                 ) {
                     return db_error(err);
                 }
@@ -819,7 +839,7 @@ async fn rotate(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
             &live,
             &r,
             state.defaults.provision_lead_secs,
-            &state.ladder,
+            &state.ladders,
         ) {
             return db_error(e);
         }

@@ -77,7 +77,7 @@ pub async fn run(state: Arc<ApiState>) {
                             &live,
                             &updated,
                             state.defaults.provision_lead_secs,
-                            &state.ladder,
+                            &state.ladders,
                         ) {
                             tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
                         }

@@ -171,14 +171,9 @@ impl EventRecord {
                 format!("{} is outside 1..={MAX_VIEWER_CAP}", self.viewer_cap),
             ));
         }
-        if !matches!(self.ladder.as_str(), "default" | "none") {
-            errs.push(field(
-                "ladder",
-                format!(
-                    "{:?} is not a ladder: \"default\" (the deployment's renditions) or \"none\" (the source alone)",
-                    self.ladder.chars().take(40).collect::<String>()
-                ),
-            ));
+        // Whether the deployment configures it is the API's to check.
+        if let Err(e) = popcast_packager::naming::check_name("ladder", &self.ladder) {
+            errs.push(field("ladder", e.to_string()));
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
