@@ -204,18 +204,10 @@ fn a_720p_publish_gets_480p_and_360p_renditions_cut_on_the_same_boundaries() {
         assert!(p.contains("codec_name=h264") && p.contains(want), "{r}: {p}");
     }
     // The encoder delay per rendition is a metric.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-m",
-            "10",
-            "-H",
-            &format!("Authorization: Bearer {OPERATOR}"),
-        ])
-        .arg(format!("http://127.0.0.1:{}/metrics", origin.http_addr.port()))
-        .output()
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&out.stdout);
+    let (_, metrics) = common::get_with_token(
+        &format!("http://127.0.0.1:{}/metrics", origin.http_addr.port()),
+        OPERATOR,
+    );
     for r in ["480p", "360p"] {
         let line =
             format!("popcast_ladder_encode_delay_seconds{{event=\"lad\",rendition=\"{r}\",stat=\"last\"}}");
@@ -235,11 +227,7 @@ fn a_720p_publish_gets_480p_and_360p_renditions_cut_on_the_same_boundaries() {
 
     // hls.js in Chromium, forced down to 360p, up to the source and down again, as a
     // viewer's quality menu does: every switch lands, and playback never stalls.
-    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules/playwright-core").exists(),
-        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
-    );
+    let harness = common::browser_harness();
     let out = Command::new("node")
         .arg(harness.join("play.mjs"))
         .args([

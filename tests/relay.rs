@@ -5,6 +5,7 @@
 mod common;
 
 use bytes::Bytes;
+use common::{browser_harness, get_with_token};
 use http_body_util::{BodyExt, Empty};
 use popcast_config::{Config, Secret};
 use popcast_edge::Edge;
@@ -272,16 +273,6 @@ fn an_event_the_operator_ends_ends_at_the_edge_too() {
     let _ = ff.kill();
     let _ = ff.wait();
     drop(t.rt.enter());
-}
-
-/// The browser harness directory, installed by `make deps-test deps-browser`.
-fn browser_harness() -> PathBuf {
-    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        harness.join("node_modules/playwright-core").exists(),
-        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
-    );
-    harness
 }
 
 /// hls.js in Chromium (`play.mjs`, low-latency, expecting a live stream) playing `url` for
@@ -1268,19 +1259,6 @@ fn a_slot_past_its_memory_budget_slides_its_window_early() {
         "edge:\n{edge_pl}\norigin:\n{origin_pl}"
     );
     assert!(segments(&edge_pl) >= 1);
-}
-
-/// A GET with a bearer token: (status, body).
-fn get_with_token(url: &str, token: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "10", "-w", "\n%{http_code}", "-H"])
-        .arg(format!("Authorization: Bearer {token}"))
-        .arg(url)
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
 #[test]

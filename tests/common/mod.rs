@@ -33,3 +33,26 @@ pub fn ffmpeg_publish_gop(url: &str, secs: u32, size: &str, gop: u32) -> Child {
         .expect("run ffmpeg")
 }
 pub mod tls;
+
+/// The browser harness directory, installed by `make deps-test deps-browser`.
+pub fn browser_harness() -> std::path::PathBuf {
+    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        harness.join("node_modules/playwright-core").exists(),
+        "the browser harness is not installed: run `make deps-test deps-browser` (make test does)"
+    );
+    harness
+}
+
+/// A GET with a bearer token: (status, body).
+pub fn get_with_token(url: &str, token: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}

@@ -50,6 +50,19 @@ pub struct ApiState {
     pub metrics_token: Option<popcast_config::Secret>,
 }
 
+impl ApiState {
+    /// [`sync_record`] with this deployment's provisioning lead time and ladders.
+    pub fn sync(&self, event: &LiveEvent, r: &EventRecord) -> Result<(), DbError> {
+        sync_record(
+            &self.db,
+            event,
+            r,
+            self.defaults.provision_lead_secs,
+            &self.ladders,
+        )
+    }
+}
+
 pub fn system_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -536,13 +549,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         return db_error(e);
     }
     let live = LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager);
-    if let Err(e) = sync_record(
-        &state.db,
-        &live,
-        &r,
-        state.defaults.provision_lead_secs,
-        &state.ladders,
-    ) {
+    if let Err(e) = state.sync(&live, &r) {
         return db_error(e);
     }
     if let Err(e) = state.events.add(live) {
@@ -670,13 +677,7 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     match state.db.update(&next, version, now) {
         Ok(r) => {
             if let Some(live) = state.events.get(&r.id) {
-                if let Err(e) = sync_record(
-                    &state.db,
-                    &live,
-                    &r,
-                    state.defaults.provision_lead_secs,
-                    &state.ladders,
-                ) {
+                if let Err(e) = state.sync(&live, &r) {
                     return db_error(e);
                 }
                 state.events.touch();
@@ -693,13 +694,7 @@ fn end(state: &ApiState, id: &str) -> Reply {
         Ok(r) => {
             if let Some(e) = state.events.get(id) {
                 e.end();
-                if let Err(err) = sync_record(
-                    &state.db,
-                    &e,
-                    &r,
-                    state.defaults.provision_lead_secs,
-                    &state.ladders,
-                ) {
+                if let Err(err) = state.sync(&e, &r) {
                     return db_error(err);
                 }
                 state.events.touch();
@@ -834,13 +829,7 @@ async fn rotate(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
         Err(e) => return db_error(e),
     };
     if let Some(live) = state.events.get(id) {
-        if let Err(e) = sync_record(
-            &state.db,
-            &live,
-            &r,
-            state.defaults.provision_lead_secs,
-            &state.ladders,
-        ) {
+        if let Err(e) = state.sync(&live, &r) {
             return db_error(e);
         }
         state.events.touch();

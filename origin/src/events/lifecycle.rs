@@ -8,7 +8,7 @@
 //! - **ended** when the creator stops after the end, at the end plus the release grace
 //!   period at the latest, or at the end when nobody ever published.
 
-use super::api::{ApiState, sync_record};
+use super::api::ApiState;
 use super::record::{EventRecord, EventState};
 use crate::live::SourceKind;
 use std::sync::Arc;
@@ -72,13 +72,7 @@ pub async fn run(state: Arc<ApiState>) {
                     tracing::info!(event = %r.id, from = %r.state, to = %next, "event state");
                     if next == EventState::Ended {
                         live.end();
-                        if let Err(e) = sync_record(
-                            &state.db,
-                            &live,
-                            &updated,
-                            state.defaults.provision_lead_secs,
-                            &state.ladders,
-                        ) {
+                        if let Err(e) = state.sync(&live, &updated) {
                             tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
                         }
                         state.events.touch();
