@@ -10,12 +10,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test deps-bench deps-browser deps-h3client deps-ical toolchain build-release lint unit-tests browser-selftest fuzz bench clean
+.PHONY: up test deps deps-test deps-bench deps-browser deps-web deps-h3client deps-ical toolchain build-release lint web-check player unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
 
-test: deps-test deps-browser deps-h3client deps-ical toolchain lint browser-selftest unit-tests
+test: deps-test deps-browser deps-web deps-h3client deps-ical toolchain lint web-check browser-selftest unit-tests
 
 deps:
 	@scripts/install-system-deps.sh build
@@ -38,6 +38,25 @@ deps-browser:
 	else \
 		echo "browser harness: node_modules up to date"; \
 	fi
+
+# The web player's build and test tools (esbuild, TypeScript, hls.js), as deps-browser.
+deps-web:
+	@command -v npm >/dev/null || { echo "deps-web: needs Node.js >= 20 with npm" >&2; exit 1; }
+	@cd player-sdk/web && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
+		echo "web player: npm ci in player-sdk/web"; \
+		npm ci --no-audit --no-fund && touch node_modules; \
+	else \
+		echo "web player: node_modules up to date"; \
+	fi
+
+# The web player: type-check, unit tests (node's test runner), and a check that the
+# committed bundle (player-sdk/web/dist/player.js, which cargo embeds) is what src/ builds to.
+web-check: deps-web
+	cd player-sdk/web && npm run -s check
+
+# Rebuilds player-sdk/web/dist/player.js after a change to player-sdk/web/src (commit it).
+player: deps-web
+	cd player-sdk/web && npm run -s build
 
 # The HTTP/3 client the edge's tests drive: curl_cffi's `curl-cffi` CLI, from PyPI (its wheel
 # carries a libcurl with HTTP/3; Debian 12's curl has none). Pinned; pip only when that

@@ -1752,3 +1752,210 @@ fn hlsjs_cmcd_is_read_at_the_edge_without_a_malformed_key() {
     let _ = ff.wait();
     drop(t.rt.enter());
 }
+
+/// Runs `tests/browser/player.mjs` with `args`; returns its JSON report and the MARK lines'
+/// nodes (each handed to `on_mark` as it is printed, while the player keeps playing).
+fn run_web_player(
+    harness: &std::path::Path,
+    args: &[&str],
+    mut on_mark: impl FnMut(&str),
+) -> (bool, serde_json::Value, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("node")
+        .arg(harness.join("player.mjs"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run node");
+    let stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
+        s
+    });
+    let mut last = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap_or_default();
+        if let Some(mark) = line.strip_prefix("MARK ") {
+            let v: serde_json::Value = serde_json::from_str(mark).expect("MARK JSON");
+            on_mark(v["node"].as_str().expect("the serving node"));
+        } else if !line.trim().is_empty() {
+            last = line;
+        }
+    }
+    let ok = child.wait().unwrap().success();
+    let stderr = err.join().unwrap();
+    let report = serde_json::from_str(&last).unwrap_or(serde_json::Value::Null);
+    (ok, report, stderr)
+}
+
+/// The acceptance run: `<popcast-player>` embedded in another site's page plays an
+/// event through an edge for 60 s holding its live latency within ±0.5 s of its target with
+/// no stall, and its QoE beacons reach the edge and show in the event's stats.
+#[test]
+fn the_web_player_holds_its_latency_target_for_60_s_and_its_beacons_reach_the_stats() {
+    let harness = browser_harness();
+    let t = Topology::start("web-player", &["eu-west", "us-east"], |_| {});
+    let mut ff = publish(&t.rtmp(), 110);
+    wait_until(30, "the edges' playlists", || {
+        (0..2).all(|i| {
+            curl(&t.edge_url(i, "/live/ev/source/index.m3u8"))
+                .1
+                .matches("#EXTINF")
+                .count()
+                >= 2
+        })
+    });
+    let origin = format!("http://127.0.0.1:{}", t.origin().http_addr.port());
+    let (ok, report, stderr) = run_web_player(
+        &harness,
+        &[
+            "--origin",
+            &origin,
+            "--event",
+            "ev",
+            "--region",
+            "us-east",
+            "--seconds",
+            "60",
+            "--within",
+            "0.5",
+        ],
+        |_| {},
+    );
+    println!("web player, 60 s: {report}");
+    assert!(ok, "{report}\n{stderr}");
+    assert_eq!(report["state"], "playing");
+    assert_eq!(report["waiting"], 0, "no stall");
+    assert_eq!(
+        report["nodes"],
+        serde_json::json!(["us-east"]),
+        "the viewer's region's edge"
+    );
+    assert_eq!(report["latency"]["outside"], 0);
+    assert!(report["latency"]["samples"].as_u64() > Some(200), "{report}");
+    let beacons = &report["beacons"];
+    assert!(
+        beacons["accepted"].as_u64() >= Some(5),
+        "a beacon every 10 s: {beacons}"
+    );
+    assert_eq!(beacons["refused"], 0);
+    // The page went away (Chromium closed): its last beacon, sent on pagehide, ends the
+    // session. The stats show what the player reported, under the us-east edge.
+    let stats_url = format!("{origin}/api/v1/events/ev/stats");
+    let mut stats = serde_json::Value::Null;
+    wait_until(15, "the player's session in the stats", || {
+        let (_, body) = get_with_token(&stats_url, OPERATOR);
+        stats = serde_json::from_str(&body).unwrap_or_default();
+        stats["regions"]["us-east"]["beacons"].as_u64() >= beacons["accepted"].as_u64()
+    });
+    println!("stats: {}", stats["total"]);
+    let region = &stats["regions"]["us-east"];
+    assert_eq!(region["sessions_started"], 1, "one player, one session: {region}");
+    assert_eq!(region["stalls"], 0);
+    assert!(region["startup_ms"]["p50"].as_u64().is_some(), "{region}");
+    assert!(region["latency_ms"]["count"].as_u64() > Some(30), "{region}");
+    assert_eq!(region["beacons_refused"], 0);
+    assert!(
+        stats["regions"]["eu-west"]["sessions_started"]
+            .as_u64()
+            .unwrap_or(0)
+            == 0
+    );
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+/// Killing the edge a player watches from: the player goes on from the other edge (found
+/// through `/play`) within 3 s, without a reload.
+#[test]
+fn the_web_player_continues_from_the_other_edge_when_its_edge_dies() {
+    let harness = browser_harness();
+    let mut t = Topology::start("web-failover", &["eu-west", "us-east"], |_| {});
+    let mut ff = publish(&t.rtmp(), 70);
+    wait_until(30, "the edges' playlists", || {
+        (0..2).all(|i| {
+            curl(&t.edge_url(i, "/live/ev/source/index.m3u8"))
+                .1
+                .matches("#EXTINF")
+                .count()
+                >= 2
+        })
+    });
+    let origin = format!("http://127.0.0.1:{}", t.origin().http_addr.port());
+    let names = ["eu-west", "us-east"];
+    let mut killed = None;
+    let embed = format!("{origin}/embed/ev?region=eu-west");
+    let (ok, report, stderr) = run_web_player(
+        &harness,
+        &["--url", &embed, "--seconds", "30", "--mark-after", "12"],
+        |node| {
+            let i = names.iter().position(|n| *n == node).expect("a known edge");
+            let _rt = t.rt.enter();
+            // Gone: its listener closes and every connection to it drops.
+            drop(t.edges.remove(i));
+            killed = Some(node.to_string());
+        },
+    );
+    println!("web player failover: {}", report["failover"]);
+    println!("web player: {report}");
+    assert!(ok, "{report}\n{stderr}");
+    assert_eq!(
+        killed.as_deref(),
+        Some("eu-west"),
+        "it played from the region asked for"
+    );
+    let f = &report["failover"];
+    assert_eq!(f["to"], "us-east", "{f}");
+    assert!(
+        f["frozenMs"].as_u64() < Some(3000),
+        "currentTime stood still too long: {f}"
+    );
+    let after = f["advancedAfterMark"].as_f64().unwrap();
+    let span = f["markedSecondsBeforeEnd"].as_f64().unwrap();
+    assert!(
+        after >= span - 3.0,
+        "currentTime advanced {after} s in the {span} s after the kill"
+    );
+    assert_eq!(report["state"], "playing");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    drop(t.rt.enter());
+}
+
+/// A ticketed event without a token: the player says so rather than spinning.
+#[test]
+fn the_web_player_shows_not_allowed_for_a_ticketed_event_without_a_token() {
+    let harness = browser_harness();
+    let t = Topology::start("web-ticket", &["eu-west"], |_| {});
+    let ev = t.origin().events.get("ev").unwrap();
+    ev.set_tickets(Some(vec![(
+        "k1".to_string(),
+        Bytes::from_static(b"first event key, thirty-two bytes"),
+    )]));
+    t.origin().events.touch();
+    let origin = format!("http://127.0.0.1:{}", t.origin().http_addr.port());
+    let (ok, report, stderr) = run_web_player(
+        &harness,
+        &[
+            "--origin",
+            &origin,
+            "--event",
+            "ev",
+            "--expect-state",
+            "not-allowed",
+        ],
+        |_| {},
+    );
+    println!("web player, no ticket: {report}");
+    assert!(ok, "{report}\n{stderr}");
+    assert!(
+        report["visibleMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("needs a ticket")),
+        "{report}"
+    );
+    drop(t.rt.enter());
+}

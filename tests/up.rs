@@ -340,7 +340,7 @@ fn embed_page_plays_the_demo_event_in_hlsjs() {
     let media = master.replace("master.m3u8", "source/index.m3u8");
     get_ok(&media, 30, |b| b.matches("#EXTINF:").count() >= 3);
     let out = Command::new("node")
-        .arg(harness.join("embed.mjs"))
+        .arg(harness.join("player.mjs"))
         .args(["--url", &embed, "--seconds", "20"])
         .output()
         .expect("run node");
@@ -391,7 +391,7 @@ fn embed_page_opened_before_go_live_plays_when_the_creator_publishes() {
     let rtmp = up.url("RTMP publish");
     // The viewer is there first: the page waits while the event has no stream (503).
     let viewer = Command::new("node")
-        .arg(harness.join("embed.mjs"))
+        .arg(harness.join("player.mjs"))
         .args(["--url", &embed, "--seconds", "10"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

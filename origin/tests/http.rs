@@ -168,10 +168,17 @@ fn playback_objects_carry_the_right_headers() {
     );
     let page = curl(&[], &fed.url("/embed/demo"));
     assert_eq!(page.status, 200);
-    assert!(page.text().contains("/live/demo/master.m3u8") && page.text().contains("lowLatencyMode: true"));
-    let js = curl(&[], &fed.url("/assets/hls.min.js"));
+    assert!(page.text().contains("<popcast-player") && page.text().contains("from '/player.js'"));
+    assert!(page.text().contains("event: 'demo'"));
+    let js = curl(&[], &fed.url("/player.js"));
     assert_eq!(js.status, 200);
     assert!(js.body.len() > 100_000);
+    assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        js.header("access-control-allow-origin"),
+        Some("*"),
+        "a module script from another origin needs CORS"
+    );
     let pre = curl(
         &[
             "-X",
@@ -364,23 +371,21 @@ fn https_with_http2_and_http1() {
 }
 
 #[test]
-fn vendored_hlsjs_matches_the_test_harness_version() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let pkg = std::fs::read_to_string(root.join("../tests/browser/package.json")).unwrap();
-    let version = pkg
-        .split("\"hls.js\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .nth(1)
-        .unwrap()
-        .trim_start_matches(['^', '~'])
-        .to_string();
-    let js = std::fs::read_to_string(root.join("assets/hls.min.js")).unwrap();
+fn the_player_bundles_the_hlsjs_version_the_browser_tests_compare_it_with() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let version = |pkg: &str| {
+        let text = std::fs::read_to_string(root.join(pkg)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["dependencies"]["hls.js"].as_str().unwrap().to_string()
+    };
+    let player = version("player-sdk/web/package.json");
+    assert_eq!(player, version("tests/browser/package.json"));
+    let js = std::fs::read_to_string(root.join("player-sdk/web/dist/player.js")).unwrap();
     assert!(
-        js.contains(&format!("\"{version}\"")),
-        "assets/hls.min.js is not hls.js {version}"
+        js.lines()
+            .next()
+            .unwrap()
+            .contains(&format!("with hls.js {player}")),
+        "dist/player.js was not built with hls.js {player}: run `make player`"
     );
-    let readme = std::fs::read_to_string(root.join("assets/README.md")).unwrap();
-    assert!(readme.contains(&format!("hls.js {version}")));
 }

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const CHROMIUM = '/usr/bin/chromium';
-// Exactly these (see shared/TESTING-CLIENTS.md), as in play.mjs and embed.mjs.
+// Exactly these (see shared/TESTING-CLIENTS.md), as in play.mjs and player.mjs.
 const FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',

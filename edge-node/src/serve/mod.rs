@@ -116,6 +116,7 @@ pub async fn handle<B>(
             posted.unwrap_or(Posted::Broken),
         ),
         (Method::GET | Method::HEAD, "/metrics") => crate::qoe::metrics(state, req.headers()),
+        (Method::GET | Method::HEAD, "/player.js") => serve_http::player::serve(req.headers()),
         (Method::GET | Method::HEAD, _) => answer(state, viewer, &req).await,
         (Method::OPTIONS, _) => serve_http::options(),
         _ => serve_http::method_not_allowed(),

@@ -113,7 +113,7 @@ pub fn play(
             return error(StatusCode::GONE, "ended", format!("event {event:?} has ended"));
         }
         let lead = i64::try_from(api.defaults.provision_lead_secs).unwrap_or(i64::MAX);
-        let (wait, detail) = match schedule {
+        let (wait, detail) = match &schedule {
             Some(s) if now < s.start - lead => (
                 (s.start - lead - now).clamp(1, 3600),
                 format!(
@@ -124,7 +124,12 @@ pub fn play(
             ),
             _ => (2, format!("no edge holds event {event:?} yet: try again shortly")),
         };
-        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "not provisioned", detail);
+        // `starts_at` lets a player show when to come back.
+        let starts_at = schedule.as_ref().map(|s| super::api::rfc3339(s.start));
+        let mut r = ok(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "not provisioned", "detail": detail, "starts_at": starts_at }),
+        );
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return r;

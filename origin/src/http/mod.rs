@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// hls.js, served to the embed page from the origin itself (no third-party CDN).
-const HLS_JS: &[u8] = include_bytes!("../../assets/hls.min.js");
 const EMBED_HTML: &str = include_str!("embed.html");
 /// The operator dashboard: reads `/api/v1/events` and each event's `/stats` with the
 /// operator token it is given in its URL fragment (never sent to the server) or a form.
@@ -186,18 +184,7 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
             r
         }
-        Route::HlsJs => {
-            let mut r = reply(
-                StatusCode::OK,
-                "text/javascript; charset=utf-8",
-                Body::full(Bytes::from_static(HLS_JS)),
-            );
-            r.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400"),
-            );
-            r
-        }
+        Route::Player => serve_http::player::serve(req.headers()),
         Route::Embed { event } => {
             if state.events.get(&event).is_none() {
                 return text(StatusCode::NOT_FOUND, &format!("no event {event:?}"));

@@ -16,8 +16,8 @@ pub enum Route {
     },
     /// `/embed/{event}`
     Embed { event: String },
-    /// `/assets/hls.min.js`
-    HlsJs,
+    /// `/player.js`: the web player bundle.
+    Player,
     /// `/healthz`
     Health,
     /// `/dashboard`: the operator dashboard (a static page; its data needs the operator
@@ -73,7 +73,7 @@ pub fn route(path: &str, query: &str, max_query_bytes: usize) -> Result<Route, R
         "/healthz" => return Ok(Route::Health),
         "/calendar.ics" => return Ok(Route::Calendar),
         "/dashboard" => return Ok(Route::Dashboard),
-        "/assets/hls.min.js" => return Ok(Route::HlsJs),
+        "/player.js" => return Ok(Route::Player),
         _ => {}
     }
     if let Some(event) = path.strip_prefix("/play/") {

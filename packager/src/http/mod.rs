@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod metrics;
+pub mod player;
 pub mod request;
 pub mod stall;
 pub mod tickets;
