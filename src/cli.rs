@@ -206,7 +206,9 @@ pub enum Scenario {
     Transcode,
     /// The same source and load against peers (nginx-rtmp, nginx as a caching edge).
     Compare,
-    /// latency, startup, fanout, compare and transcode, one after another.
+    /// `<popcast-player>` against plain hls.js in Chromium, an edge killed halfway.
+    Player,
+    /// latency, startup, fanout, compare, transcode and player, one after another.
     All,
     /// Remake bench/RESULTS.md from the JSON results.
     Results,

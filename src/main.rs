@@ -42,7 +42,7 @@ fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
     use popcast_bench::{report, scenarios};
     let opts = scenarios::Options { short: args.short };
-    let order = ["latency", "startup", "fanout", "compare", "transcode"];
+    let order = ["latency", "startup", "fanout", "compare", "transcode", "player"];
     let run: Vec<cli::Scenario> = match args.scenario {
         cli::Scenario::Results => {
             let md = report::results_markdown(&args.results, &order);
@@ -61,6 +61,7 @@ async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
             cli::Scenario::Fanout,
             cli::Scenario::Compare,
             cli::Scenario::Transcode,
+            cli::Scenario::Player,
         ],
         s => vec![s],
     };
@@ -70,6 +71,7 @@ async fn bench(args: cli::BenchArgs) -> anyhow::Result<()> {
             cli::Scenario::Startup => scenarios::startup(opts).await,
             cli::Scenario::Compare => popcast_bench::compare::compare(opts).await,
             cli::Scenario::Transcode => popcast_bench::transcode::transcode(opts).await,
+            cli::Scenario::Player => popcast_bench::player::player(opts).await,
             _ => scenarios::fanout(opts).await,
         }?;
         println!("{}", r.table());

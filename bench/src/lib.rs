@@ -13,9 +13,11 @@
 //! - [`compare`]: the same stream into our origin and nginx-rtmp, the same load through our
 //!   edge and an nginx caching proxy; [`peers`] runs the nginx processes.
 //! - [`transcode`]: the ABR ladder against the ffmpeg CLI making the same ladder.
+//! - [`player`]: the web player against plain hls.js in Chromium, with an edge killed.
 
 pub mod compare;
 pub mod peers;
+pub mod player;
 pub mod report;
 pub mod rig;
 pub mod scenarios;

@@ -41,8 +41,11 @@ pub enum EdgeRun {
 pub struct Rig {
     pub origin: Origin,
     pub edge: EdgeRun,
+    /// Edges added with [`Rig::add_edge`] (processes), by node id.
+    pub extra: Vec<(String, EdgeRun)>,
     source: Option<JoinHandle<String>>,
     dir: PathBuf,
+    relay: std::net::SocketAddr,
 }
 
 impl Drop for Rig {
@@ -91,17 +94,7 @@ impl Rig {
             .as_ref()
             .ok_or_else(|| BenchError::Setup("the origin's relay is off".into()))?
             .addr;
-        let mut e = Config::default();
-        e.node.data_dir = dir.join("edge");
-        e.edge.node_id = "bench-edge".into();
-        e.edge.region = "bench".into();
-        e.edge.origin_relay = relay.to_string();
-        e.edge.origin_server_name = "localhost".into();
-        e.edge.origin_ca_path = Some(dir.join("origin/relay/cert.pem"));
-        e.edge.node_secret = Some(Secret::new(SECRET));
-        e.edge.http_listen = "127.0.0.1:0".parse().expect("address");
-        e.edge.capacity_viewers = 100_000;
-        e.edge.slot_viewer_cap = 100_000;
+        let e = edge_config(&dir, relay, "bench-edge");
         let edge = if edge_process {
             spawn_edge(&e, &dir).await?
         } else {
@@ -115,9 +108,41 @@ impl Rig {
         Ok(Self {
             origin,
             edge,
+            extra: Vec::new(),
             source,
             dir,
+            relay,
         })
+    }
+
+    /// Starts another edge, `node_id`, as a `popcast edge` process (so that it can be
+    /// killed like a failing machine); returns its viewer address.
+    pub async fn add_edge(&mut self, node_id: &str) -> Result<std::net::SocketAddr, BenchError> {
+        let e = edge_config(&self.dir, self.relay, node_id);
+        let run = spawn_edge(&e, &self.dir).await?;
+        let EdgeRun::Process { addr, .. } = &run else {
+            unreachable!("spawn_edge runs a process")
+        };
+        let addr = *addr;
+        self.extra.push((node_id.to_string(), run));
+        Ok(addr)
+    }
+
+    /// Kills the edge process `node_id` (SIGKILL); false when no such process runs.
+    pub fn kill_edge(&mut self, node_id: &str) -> bool {
+        let run = if node_id == "bench-edge" {
+            Some(&mut self.edge)
+        } else {
+            self.extra.iter_mut().find(|(n, _)| n == node_id).map(|(_, r)| r)
+        };
+        match run {
+            Some(EdgeRun::Process { child, .. }) => {
+                let _ = child.0.kill();
+                let _ = child.0.wait();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The edge's viewer address.
@@ -184,6 +209,22 @@ impl Rig {
     }
 }
 
+/// The settings of edge `node_id` of a rig in `dir` whose origin relays at `relay`.
+fn edge_config(dir: &std::path::Path, relay: std::net::SocketAddr, node_id: &str) -> Config {
+    let mut e = Config::default();
+    e.node.data_dir = dir.join(node_id);
+    e.edge.node_id = node_id.into();
+    e.edge.region = "bench".into();
+    e.edge.origin_relay = relay.to_string();
+    e.edge.origin_server_name = "localhost".into();
+    e.edge.origin_ca_path = Some(dir.join("origin/relay/cert.pem"));
+    e.edge.node_secret = Some(Secret::new(SECRET));
+    e.edge.http_listen = "127.0.0.1:0".parse().expect("address");
+    e.edge.capacity_viewers = 100_000;
+    e.edge.slot_viewer_cap = 100_000;
+    e
+}
+
 /// `popcast edge` as a child process with the settings of `e` (this program must be the
 /// `popcast` binary: scenarios run as `popcast bench`).
 async fn spawn_edge(e: &Config, dir: &std::path::Path) -> Result<EdgeRun, BenchError> {
@@ -211,7 +252,7 @@ async fn spawn_edge(e: &Config, dir: &std::path::Path) -> Result<EdgeRun, BenchE
         c.capacity_viewers,
         c.slot_viewer_cap,
     );
-    let path = dir.join("edge.toml");
+    let path = dir.join(format!("{}.toml", c.node_id));
     std::fs::create_dir_all(dir).map_err(|err| BenchError::Setup(err.to_string()))?;
     std::fs::write(&path, toml).map_err(|err| BenchError::Setup(err.to_string()))?;
     let child = std::process::Command::new(exe)

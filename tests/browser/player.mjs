@@ -10,7 +10,10 @@
 //   --origin URL --event E [--token T] [--region R] [--target S]
 //                                    a third-party "answer page" served by this script on
 //                                    another loopback port that embeds the player from
-//                                    ORIGIN/player.js, as a site embedding Popcast would.
+//                                    ORIGIN/player.js, as a site embedding Popcast would;
+//   --plain-url M3U8                 for comparison, plain hls.js (this harness's npm copy)
+//                                    with its default settings on that playlist, measured
+//                                    the same way (latency from EXT-X-PROGRAM-DATE-TIME).
 // Then:
 //   --seconds N         watch N seconds of playback (exit 0 when it played them with no
 //                       stall and no fatal error, currentTime advancing at least N - 3 s);
@@ -26,7 +29,7 @@
 // process. Exit 1 on failure, 2 on a usage error.
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +52,7 @@ try {
       token: { type: 'string' }, region: { type: 'string' }, target: { type: 'string' },
       seconds: { type: 'string' }, 'expect-state': { type: 'string' },
       'mark-after': { type: 'string' }, within: { type: 'string' }, debug: { type: 'boolean' },
+      'plain-url': { type: 'string' },
     },
   }).values;
 } catch (e) {
@@ -59,14 +63,16 @@ const seconds = Number(opts.seconds ?? 0);
 const expectState = opts['expect-state'];
 const markAfter = opts['mark-after'] === undefined ? null : Number(opts['mark-after']);
 const within = opts.within === undefined ? null : Number(opts.within);
-const pageMode = opts.url ? 'url' : 'host';
+const pageMode = opts.url ? 'url' : opts['plain-url'] ? 'plain' : 'host';
 const usageOk =
-  (opts.url ? LOOPBACK.test(opts.url) : opts.origin && LOOPBACK.test(opts.origin) && /^[\w.-]+$/.test(opts.event ?? '')) &&
+  (pageMode === 'url' ? LOOPBACK.test(opts.url)
+    : pageMode === 'plain' ? LOOPBACK.test(opts['plain-url'])
+      : opts.origin && LOOPBACK.test(opts.origin) && /^[\w.-]+$/.test(opts.event ?? '')) &&
   (expectState ? true : seconds > 0) &&
   (markAfter === null || (markAfter > 0 && markAfter < seconds)) &&
   (within === null || within > 0);
 if (!usageOk) {
-  console.error('usage: node player.mjs (--url <loopback page> | --origin <loopback origin> --event E [--token T] [--region R] [--target S])');
+  console.error('usage: node player.mjs (--url <loopback page> | --origin <loopback origin> --event E [--token T] [--region R] [--target S] | --plain-url <m3u8>)');
   console.error('                       (--seconds N [--mark-after S] [--within S] | --expect-state STATE)');
   process.exit(2);
 }
@@ -90,6 +96,43 @@ function finish(error) {
 const hardLimit = (expectState ? STARTUP_LIMIT_S : seconds) + 60;
 setTimeout(() => { finish(`hard timeout after ${hardLimit} s`); process.exit(1); }, hardLimit * 1000);
 
+/**
+ * Plain hls.js with its defaults, dressed as the player for this harness: `stats` with the
+ * same fields, `latency` events, a shadow root holding the video.
+ */
+const PLAIN_PAGE = (url) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>plain hls.js</title></head>
+<body><div id="p" style="width:960px;height:540px"></div><script src="/hls.min.js"></script><script>
+const el = document.getElementById('p');
+const root = el.attachShadow({ mode: 'open' });
+root.innerHTML = '<video muted autoplay playsinline style="width:100%;height:100%"></video>';
+const v = root.querySelector('video');
+const t0 = performance.now();
+const s = el.stats = { state: 'loading', message: '', playing: false, startupMs: null, stalls: 0, stallMs: 0,
+  latency: null, latencyP50: null, latencyP95: null, target: null, currentTime: 0, failovers: [], errors: [],
+  fatal: null, beacons: null, levels: [], node: 'plain', engine: 'hls.js defaults' };
+let stallAt = null;
+const hls = new Hls();
+hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => { s.levels = d.levels.map((l) => ({ height: l.height })); });
+hls.on(Hls.Events.ERROR, (_, d) => { s.errors.push(d.type + ':' + d.details); if (d.fatal) { s.fatal = d.details; s.state = 'error'; } });
+v.addEventListener('playing', () => {
+  if (!s.playing) s.startupMs = Math.round(performance.now() - t0);
+  s.playing = true; s.state = 'playing';
+  if (stallAt !== null) { s.stallMs += Math.round(performance.now() - stallAt); stallAt = null; }
+});
+v.addEventListener('waiting', () => { if (s.playing && !v.seeking && stallAt === null) { s.stalls++; stallAt = performance.now(); s.state = 'stalled'; } });
+setInterval(() => {
+  s.currentTime = v.currentTime;
+  if (s.playing && hls.playingDate) {
+    s.latency = (Date.now() - hls.playingDate.getTime()) / 1000;
+    el.dispatchEvent(new CustomEvent('latency', { detail: { latency: s.latency } }));
+  }
+}, 250);
+hls.loadSource(${JSON.stringify(url)});
+hls.attachMedia(v);
+v.play().catch(() => {});
+window.popcast = el;
+</script></body></html>`;
+
 /** The third-party page: another origin (its own loopback port) embedding the player. */
 function hostPage() {
   const attr = (k, v) => (v ? ` ${k}="${String(v).replace(/[^\w.:/?=&%-]/g, '')}"` : '');
@@ -100,8 +143,18 @@ function hostPage() {
 <script type="module" src="${opts.origin.replace(/\/$/, '')}/player.js"></script>
 <script>window.addEventListener('load', () => { window.popcast = document.getElementById('p'); });</script>
 </body></html>`;
+  return serve(html);
+}
+
+function serve(html) {
+  const hlsJs = new URL('./node_modules/hls.js/dist/hls.min.js', import.meta.url);
   return new Promise((resolve) => {
     const server = createServer((req, res) => {
+      if (req.url === '/hls.min.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript' });
+        res.end(readFileSync(hlsJs));
+        return;
+      }
       res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(req.url === '/' ? html : 'not found');
     });
@@ -116,6 +169,9 @@ try {
   let url = opts.url;
   if (pageMode === 'host') {
     host = await hostPage();
+    url = host.url;
+  } else if (pageMode === 'plain') {
+    host = await serve(PLAIN_PAGE(opts['plain-url']));
     url = host.url;
   }
   browser = await chromium.launch({
