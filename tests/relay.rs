@@ -149,6 +149,20 @@ impl Topology {
         format!("http://127.0.0.1:{}{path}", self.edges[i].http_addr.port())
     }
 
+    /// Waits until both edges list two whole segments; returns the origin's base URL.
+    fn await_both_edges(&self) -> String {
+        wait_until(30, "the edges' playlists", || {
+            (0..2).all(|i| {
+                curl(&self.edge_url(i, "/live/ev/source/index.m3u8"))
+                    .1
+                    .matches("#EXTINF")
+                    .count()
+                    >= 2
+            })
+        });
+        format!("http://127.0.0.1:{}", self.origin().http_addr.port())
+    }
+
     fn edge_https_url(&self, i: usize, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.edges[i].http_addr.port())
     }
@@ -1798,16 +1812,7 @@ fn the_web_player_holds_its_latency_target_for_60_s_and_its_beacons_reach_the_st
     let harness = browser_harness();
     let t = Topology::start("web-player", &["eu-west", "us-east"], |_| {});
     let mut ff = publish(&t.rtmp(), 110);
-    wait_until(30, "the edges' playlists", || {
-        (0..2).all(|i| {
-            curl(&t.edge_url(i, "/live/ev/source/index.m3u8"))
-                .1
-                .matches("#EXTINF")
-                .count()
-                >= 2
-        })
-    });
-    let origin = format!("http://127.0.0.1:{}", t.origin().http_addr.port());
+    let origin = t.await_both_edges();
     let (ok, report, stderr) = run_web_player(
         &harness,
         &[
@@ -1875,16 +1880,7 @@ fn the_web_player_continues_from_the_other_edge_when_its_edge_dies() {
     let harness = browser_harness();
     let mut t = Topology::start("web-failover", &["eu-west", "us-east"], |_| {});
     let mut ff = publish(&t.rtmp(), 70);
-    wait_until(30, "the edges' playlists", || {
-        (0..2).all(|i| {
-            curl(&t.edge_url(i, "/live/ev/source/index.m3u8"))
-                .1
-                .matches("#EXTINF")
-                .count()
-                >= 2
-        })
-    });
-    let origin = format!("http://127.0.0.1:{}", t.origin().http_addr.port());
+    let origin = t.await_both_edges();
     let names = ["eu-west", "us-east"];
     let mut killed = None;
     let embed = format!("{origin}/embed/ev?region=eu-west");
