@@ -24,6 +24,7 @@
 //                       player switched, and the longest time currentTime stood still
 //                       after the mark. Stalls after the mark are reported, not failed on.
 //   --within S          with --target: fail when any latency sample leaves target ± S.
+//   --trace             log every request the page makes (when, status, duration) to stderr.
 //
 // Everything stops by itself: the run is cut at N + 60 s, and Chromium dies with this
 // process. Exit 1 on failure, 2 on a usage error.
@@ -51,7 +52,7 @@ try {
       url: { type: 'string' }, origin: { type: 'string' }, event: { type: 'string' },
       token: { type: 'string' }, region: { type: 'string' }, target: { type: 'string' },
       seconds: { type: 'string' }, 'expect-state': { type: 'string' },
-      'mark-after': { type: 'string' }, within: { type: 'string' }, debug: { type: 'boolean' },
+      'mark-after': { type: 'string' }, within: { type: 'string' }, debug: { type: 'boolean' }, trace: { type: 'boolean' },
       'plain-url': { type: 'string' },
     },
   }).values;
@@ -181,6 +182,16 @@ try {
   process.on('exit', () => rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3 }));
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.on('console', (m) => process.stderr.write(`browser console.${m.type()}: ${m.text()}\n`));
+  if (opts.trace) {
+    // Every request the page makes, with when it started and how long it took (diagnosis).
+    const t0 = Date.now();
+    page.on('requestfinished', async (r) => {
+      const t = r.timing();
+      const res = await r.response().catch(() => null);
+      log(`trace ${((Date.now() - t0) / 1000).toFixed(3)} ${res ? res.status() : '-'} ${Math.round(t.responseEnd)}ms ${r.url()}`);
+    });
+    page.on('requestfailed', (r) => log(`trace ${((Date.now() - t0) / 1000).toFixed(3)} FAILED ${r.failure()?.errorText} ${r.url()}`));
+  }
   page.on('pageerror', (e) => {
     process.stderr.write(`browser page error: ${e.message}\n`);
     result.errors.push(`pageerror: ${e.message}`);

@@ -229,8 +229,14 @@ pub fn multivariant(audio: &[AudioRendition], variants: &[Variant], independent:
 /// Seconds with up to five decimals and no trailing zeros (`2`, `0.2002`, `0.19200`→`0.192`).
 /// Five decimals keep 90 kHz and 48 kHz durations exact enough that parts sum to their
 /// segment within 10 µs.
+///
+/// Rounded *down*: a playlist's times must never run ahead of the media. Five AAC frames
+/// (0.1066666… s) written as 0.10667 put a part's end 3 µs past the end of its samples;
+/// the browser reports the buffer's end truncated to the microsecond, so hls.js saw that
+/// part as never quite buffered and fetched it again and again (hundreds of requests, a
+/// 1–4 s stall) until the whole segment could be loaded instead.
 pub fn secs(d: Duration) -> String {
-    let units = (d.as_nanos() + 5_000) / 10_000;
+    let units = d.as_nanos() / 10_000;
     let whole = units / 100_000;
     let frac = units % 100_000;
     if frac == 0 {
@@ -273,6 +279,15 @@ mod tests {
         assert_eq!(secs(Duration::from_secs(2)), "2.0");
         assert_eq!(secs(Duration::from_micros(200_200)), "0.2002");
         assert_eq!(secs(Duration::from_millis(192)), "0.192");
+        // Never rounded up past the media: five and eight AAC frames at 48 kHz.
+        assert_eq!(
+            secs(Duration::from_nanos(5 * 1024 * 1_000_000_000 / 48_000)),
+            "0.10666"
+        );
+        assert_eq!(
+            secs(Duration::from_nanos(8 * 1024 * 1_000_000_000 / 48_000)),
+            "0.17066"
+        );
         assert_eq!(secs(Duration::from_nanos(21_333_333)), "0.02133");
         assert_eq!(date_time(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(
