@@ -159,9 +159,9 @@ pub async fn player(opts: Options) -> Result<Report, BenchError> {
     };
     Ok(Report {
         name: "player".into(),
-        title: "Web player: <popcast-player> against plain hls.js".into(),
+        title: "Web player: `<popcast-player>` against plain hls.js".into(),
         setup: format!(
-            "One origin with the built-in 640x360 test source and three `popcast edge` processes on loopback. Headless Chromium (tests/browser/player.mjs) watches {watch} s: first <popcast-player> embedded in a page on another origin (edges from /play, its catch-up and failover), then plain hls.js {} with its default settings on one edge's playlist. Halfway through each run the edge serving it is killed (SIGKILL). Latency is measured the same way for both: now minus EXT-X-PROGRAM-DATE-TIME at the playhead, 4 times a second.",
+            "One origin with the built-in 640x360 test source and three `popcast edge` processes on loopback. Headless Chromium (tests/browser/player.mjs) watches {watch} s: first `<popcast-player>` embedded in a page on another origin (edges from /play, its catch-up and failover), then plain hls.js {} with its default settings on one edge's playlist. Halfway through each run the edge serving it is killed (SIGKILL). Latency is measured the same way for both: now minus EXT-X-PROGRAM-DATE-TIME at the playhead, 4 times a second.",
             "(the harness's npm copy)"
         ),
         columns: vec![
@@ -173,12 +173,12 @@ pub async fn player(opts: Options) -> Result<Report, BenchError> {
             "after its edge is killed: longest freeze".into(),
         ],
         rows: vec![
-            row("<popcast-player>", &ours),
+            row("`<popcast-player>`", &ours),
             row("plain hls.js, defaults", &plain),
         ],
         notes: vec![
             format!(
-                "<popcast-player> was served by {killed} and moved to {} ({} ms after the kill it switched; why: {}).",
+                "`<popcast-player>` was served by {killed} and moved to {} ({} ms after the kill it switched; why: {}).",
                 ours["failover"]["to"].as_str().unwrap_or("nowhere"),
                 ours["failover"]["detectedMs"],
                 ours["failover"]["why"].as_str().unwrap_or("-")
