@@ -13,6 +13,8 @@
 // S seconds after playback starts the lowest, S later the highest, S later the lowest again.
 // `switches` lists the levels hls.js switched to ({at, level, height}); `stalls` counts
 // `waiting` events after playback began, switches included.
+// --trace logs every request the page makes (when it ended, status, duration) and hls.js's
+// debug log to stderr.
 // --cmcd-sid turns on hls.js's CMCD (CTA-5004, as a query argument) with that session id.
 // --trust-spki lets Chromium accept a test server's certificate (Chromium's
 // --ignore-certificate-errors-spki-list, which TESTING-CLIENTS.md names). The result's
@@ -57,6 +59,7 @@ try {
       'cmcd-cid': { type: 'string' },
       'switch-every': { type: 'string' },
       'switch-with': { type: 'string', default: 'currentLevel' },
+      trace: { type: 'boolean', default: false },
     },
   }).values;
 } catch (e) {
@@ -113,7 +116,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>popcast player test</t
 <script src="/hls.min.js"></script>
 <script>
 window.popcast = {
-  start(url, lowLatency, cmcd) {
+  start(url, lowLatency, cmcd, debug) {
     const v = document.getElementById('v');
     const s = this.state = {
       fatal: [], nonFatal: [], kinds: {}, bufferCodecs: {}, stalls: 0, playing: false, firstPlayingMs: null,
@@ -124,7 +127,7 @@ window.popcast = {
       },
     };
     if (!Hls.isSupported()) { s.fatal.push('hlsNotSupported'); return; }
-    const config = { lowLatencyMode: lowLatency, debug: false };
+    const config = { lowLatencyMode: lowLatency, debug: !!debug };
     if (cmcd) config.cmcd = { sessionId: cmcd.sid, contentId: cmcd.cid, useHeaders: false };
     const hls = this.hls = new Hls(config);
     const kind = (u, k) => { if (u) s.kinds[u] = k; };
@@ -241,6 +244,14 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.on('console', (m) => process.stderr.write(`browser console.${m.type()}: ${m.text()}\n`));
   page.on('pageerror', (e) => process.stderr.write(`browser page error: ${e.message}\n`));
+  if (opts.trace) {
+    // Every request the page makes, with when it ended, its status and duration (diagnosis).
+    const t0 = Date.now();
+    page.on('requestfinished', async (r) => {
+      const res = await r.response().catch(() => null);
+      log(`trace ${((Date.now() - t0) / 1000).toFixed(3)} ${res ? res.status() : '-'} ${Math.round(r.timing().responseEnd)}ms ${r.url()}`);
+    });
+  }
   const fetched = [];
   page.on('request', (r) => { if (/^https?:/.test(r.url()) && !r.url().startsWith(pageUrl)) fetched.push(r.url()); });
   page.on('requestfailed', (r) => {
@@ -260,7 +271,7 @@ try {
 
   await page.goto(pageUrl, { timeout: 10_000 });
   const cmcd = opts['cmcd-sid'] ? { sid: opts['cmcd-sid'], cid: opts['cmcd-cid'] } : null;
-  await page.evaluate(([u, ll, c]) => window.popcast.start(u, ll, c), [opts.url, opts['low-latency'], cmcd]);
+  await page.evaluate(([u, ll, c, d]) => window.popcast.start(u, ll, c, d), [opts.url, opts['low-latency'], cmcd, opts.trace]);
 
   // Play for N seconds, ending early on a fatal error.
   const end = Date.now() + seconds * 1000;
