@@ -409,6 +409,47 @@ fn embed_page_opened_before_go_live_plays_when_the_creator_publishes() {
     assert!(report.contains("\"waiting\":0"), "{report}");
 }
 
+/// Issue 5's rendition switch, by the viewer's own player: the all-in-one's test source is
+/// 1280x720 with the default ladder (720p source, 480p, 360p); the viewer picks the lowest,
+/// the highest and the lowest again from `<popcast-player>`'s quality menu, 4 s apart. Each
+/// pick must land before the next and playback must never stall.
+#[test]
+fn the_web_player_switches_renditions_from_its_quality_menu_without_a_stall() {
+    let harness = common::browser_harness();
+    let mut up = Up::start("switch", &[], "");
+    let embed = up.url("embed page");
+    let out = Command::new("node")
+        .arg(harness.join("player.mjs"))
+        .args(["--url", &embed, "--seconds", "18", "--switch-every", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = stdout.lines().last().unwrap_or("");
+    println!("web player quality switches: {report}");
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.contains("trace "))
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let v: serde_json::Value = serde_json::from_str(report).expect("one JSON line");
+    assert_eq!(v["levels"], 3, "{report}");
+    assert_eq!(v["waiting"], 0, "{report}");
+    let heights: Vec<u64> = v["switches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["height"].as_u64())
+        .collect();
+    assert!(heights.windows(3).any(|w| w == [360, 720, 360]), "{heights:?}");
+}
+
 #[test]
 fn operators_schedule_show_and_end_events_with_popcast_event() {
     let token = "cli-operator-token-0123456789";

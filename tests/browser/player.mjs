@@ -24,6 +24,11 @@
 //                       player switched, and the longest time currentTime stood still
 //                       after the mark. Stalls after the mark are reported, not failed on.
 //   --within S          with --target: fail when any latency sample leaves target ± S.
+//   --switch-every S    pick renditions from the player's quality menu as a viewer would:
+//                       S s into playback the lowest, S later the highest, S later the
+//                       lowest again; the result gets `forced` and `switches` (levels the
+//                       player reported switching to), and the run fails unless each pick
+//                       landed before the next one.
 //   --trace             log every request the page makes (when, status, duration) to stderr.
 //
 // Everything stops by itself: the run is cut at N + 60 s, and Chromium dies with this
@@ -53,7 +58,7 @@ try {
       token: { type: 'string' }, region: { type: 'string' }, target: { type: 'string' },
       seconds: { type: 'string' }, 'expect-state': { type: 'string' },
       'mark-after': { type: 'string' }, within: { type: 'string' }, debug: { type: 'boolean' }, trace: { type: 'boolean' },
-      'plain-url': { type: 'string' },
+      'plain-url': { type: 'string' }, 'switch-every': { type: 'string' },
     },
   }).values;
 } catch (e) {
@@ -64,6 +69,7 @@ const seconds = Number(opts.seconds ?? 0);
 const expectState = opts['expect-state'];
 const markAfter = opts['mark-after'] === undefined ? null : Number(opts['mark-after']);
 const within = opts.within === undefined ? null : Number(opts.within);
+const switchEvery = opts['switch-every'] === undefined ? null : Number(opts['switch-every']);
 const pageMode = opts.url ? 'url' : opts['plain-url'] ? 'plain' : 'host';
 const usageOk =
   (pageMode === 'url' ? LOOPBACK.test(opts.url)
@@ -71,10 +77,11 @@ const usageOk =
       : opts.origin && LOOPBACK.test(opts.origin) && /^[\w.-]+$/.test(opts.event ?? '')) &&
   (expectState ? true : seconds > 0) &&
   (markAfter === null || (markAfter > 0 && markAfter < seconds)) &&
-  (within === null || within > 0);
+  (within === null || within > 0) &&
+  (switchEvery === null || (switchEvery > 0 && 3 * switchEvery < seconds));
 if (!usageOk) {
   console.error('usage: node player.mjs (--url <loopback page> | --origin <loopback origin> --event E [--token T] [--region R] [--target S] | --plain-url <m3u8>)');
-  console.error('                       (--seconds N [--mark-after S] [--within S] | --expect-state STATE)');
+  console.error('                       (--seconds N [--mark-after S] [--within S] [--switch-every S] | --expect-state STATE)');
   process.exit(2);
 }
 const log = (line) => process.stderr.write(`player.mjs: ${line}\n`);
@@ -264,10 +271,31 @@ try {
     const startTime = s.currentTime;
     const w0 = Date.now();
     let mark = null;
+    const forced = [];
+    const switches = [];
+    let level = s.level;
     while (Date.now() - w0 < seconds * 1000) {
       await sleep(100);
       s = await stats();
       const now = Date.now();
+      const at = Math.round((now - w0) / 100) / 10;
+      if (s.level !== level) {
+        level = s.level;
+        switches.push({ at, level, height: s.levels[level]?.height ?? null });
+      }
+      if (switchEvery !== null && forced.length < 3 && now - w0 >= (forced.length + 1) * switchEvery * 1000) {
+        // Lowest, highest, lowest, chosen in the quality menu (a <select> in the shadow root).
+        const byHeight = s.levels.map((l, i) => ({ i, h: l.height })).sort((a, b) => a.h - b.h);
+        const pick = forced.length === 1 ? byHeight[byHeight.length - 1] : byHeight[0];
+        if (pick) {
+          await page.evaluate((i) => {
+            const sel = window.popcast.shadowRoot.querySelector('select.quality');
+            sel.value = String(i);
+            sel.dispatchEvent(new Event('change'));
+          }, pick.i);
+          forced.push({ at, level: pick.i, height: pick.h });
+        }
+      }
       if (markAfter !== null && !mark && now - w0 >= markAfter * 1000) {
         mark = { at: now, node: s.node, currentTime: s.currentTime, lastMove: now, lastTime: s.currentTime, frozenMs: 0 };
         process.stdout.write(`MARK ${JSON.stringify({ node: s.node })}\n`);
@@ -282,6 +310,12 @@ try {
       if (s.fatal) break;
     }
     keep(s);
+    if (switchEvery !== null) {
+      result.forced = forced;
+      result.switches = switches;
+    }
+    const landed = forced.every((f, i) =>
+      switches.some((w) => w.at >= f.at && w.level === f.level && w.at < (forced[i + 1]?.at ?? Infinity)));
     result.watchedSeconds = Math.round((Date.now() - w0) / 100) / 10;
     result.advancedSeconds = Math.round((s.currentTime - startTime) * 1000) / 1000;
     result.log = await page.evaluate(() => window.__log);
@@ -312,6 +346,7 @@ try {
     else if (!result.latency.samples) finish('no live latency measured (no EXT-X-PROGRAM-DATE-TIME?)');
     else if (result.latency.outside > 0) finish(`${result.latency.outside} latency sample(s) outside ${s.target} ± ${within} s`);
     else if (mark && !result.failover.to) finish(`no failover away from ${mark.node}`);
+    else if (switchEvery !== null && (forced.length < 3 || !landed)) finish(`quality picks did not all land: forced ${JSON.stringify(forced)}, switches ${JSON.stringify(switches)}`);
     else finish();
   }
 } catch (e) {

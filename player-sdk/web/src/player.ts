@@ -13,6 +13,7 @@ import type {
   LoadPolicy,
 } from 'hls.js';
 import { Catchup, catchupConfig } from './catchup';
+import { StuckWatch } from './stuck';
 import { EdgeSet, parsePlay, PlayAnswerError, type Edge } from './edges';
 import { QoeSession, Samples, type Beacon } from './qoe';
 import { STYLE, TEMPLATE } from './ui';
@@ -68,6 +69,8 @@ export interface PlayerStats {
   playing: boolean;
   stalls: number;
   stallMs: number;
+  /** Times the stuck-buffer watch skipped a few milliseconds to get hls.js loading again. */
+  skips: number;
   latency: number | null;
   latencyP50: number | null;
   latencyP95: number | null;
@@ -168,6 +171,7 @@ export class PopcastPlayer extends HTMLElement {
   private edgeSet: EdgeSet | null = null;
   private qoe: QoeSession | null = null;
   private catchup: Catchup | null = null;
+  private readonly stuck = new StuckWatch();
   private samples = new Samples();
   private timers: number[] = [];
   private retryTimer: number | null = null;
@@ -195,6 +199,7 @@ export class PopcastPlayer extends HTMLElement {
     playing: false,
     stalls: 0,
     stallMs: 0,
+    skips: 0,
     latency: null,
     latencyP50: null,
     latencyP95: null,
@@ -523,6 +528,7 @@ export class PopcastPlayer extends HTMLElement {
     this.stats.region = edge.region;
     this.qoe?.newLeg(performance.now());
     this.catchup?.reset();
+    this.stuck.reset();
     if (this.stats.engine === 'native') {
       const t = this.video.currentTime;
       this.video.src = edge.url;
@@ -590,6 +596,7 @@ export class PopcastPlayer extends HTMLElement {
     const live = this.hls?.liveSyncPosition;
     if (live != null && Number.isFinite(live)) this.video.currentTime = live;
     this.catchup?.reset();
+    this.stuck.reset();
     if (this.video.paused) this.video.play().catch(() => this.autoplayBlocked());
   }
 
@@ -612,15 +619,27 @@ export class PopcastPlayer extends HTMLElement {
     this.stats.currentTime = v.currentTime;
     this.ticks++;
     if (!this.stats.playing || v.paused) return;
-    const latency = this.measureLatency();
-    if (latency === null) return;
-    this.stats.latency = Math.round(latency * 1000) / 1000;
     let ahead = 0;
     for (let i = 0; i < v.buffered.length; i++) {
       if (v.buffered.start(i) <= v.currentTime + 0.1 && v.buffered.end(i) > v.currentTime) {
         ahead = v.buffered.end(i) - v.currentTime;
       }
     }
+    if (this.hls && !v.seeking) {
+      const edge = this.hls.latestLevelDetails?.edge ?? null;
+      const to = this.stuck.update(v.currentTime + ahead, ahead, edge, performance.now());
+      if (to !== null) {
+        this.stats.skips = this.stuck.skips;
+        // Recorded for diagnosis, not reported as a QoE error: playback goes on.
+        this.stats.errors.push(`recovered:stuck-buffer at ${(to - this.stuck.config.skip).toFixed(6)}`);
+        if (this.stats.errors.length > 50) this.stats.errors.shift();
+        this.catchup?.reset();
+        v.currentTime = to;
+      }
+    }
+    const latency = this.measureLatency();
+    if (latency === null) return;
+    this.stats.latency = Math.round(latency * 1000) / 1000;
     let rate = 1;
     if (this.catchup && this.stats.state === 'playing') {
       const d = this.catchup.update(latency, ahead, performance.now());
