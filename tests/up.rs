@@ -409,6 +409,78 @@ fn embed_page_opened_before_go_live_plays_when_the_creator_publishes() {
     assert!(report.contains("\"waiting\":0"), "{report}");
 }
 
+/// The ingest analyzer on a real publisher: ffmpeg sends 25 fps with a 4 s keyframe interval
+/// and B-frames; within 10 s of publishing, `GET /api/v1/events/{id}/ingest` reports what
+/// ffmpeg was told and warns about the keyframe interval and the B-frames, naming the fix.
+#[test]
+fn the_ingest_report_shows_what_the_publisher_sends_and_what_to_fix() {
+    let key = "ingest-key-0123456789abcdef";
+    let token = "ingest-operator-token-0123456789";
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[[origin.events]]\nname = \"clinic\"\nstream_key = \"{key}\"\n"
+    );
+    let mut origin = Up::run("ingest", &["origin"], &config);
+    let http = origin.url("HTTP");
+    let rtmp = origin.url("RTMP ingest");
+    let api = format!("http://{http}/api/v1/events/clinic/ingest");
+    let (code, body) = common::get_with_token(&api, token);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("\"report\":null"),
+        "nobody has published yet: {body}"
+    );
+    let mut ff = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "14", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-profile:v", "main", "-g", "100", "-bf", "2"])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .args(["-f", "flv", &format!("rtmp://{rtmp}/live/{key}")])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("run ffmpeg");
+    let started = Instant::now();
+    let report = loop {
+        let (code, body) = common::get_with_token(&api, token);
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let warned = v["report"]["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["code"] == "keyframe_interval"));
+        if warned {
+            break v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no keyframe warning within 10 s of publishing: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    println!("ingest report after {:?}: {report}", started.elapsed());
+    let _ = ff.kill();
+    let _ = ff.wait();
+    assert_eq!(report["publisher_connected"], true);
+    let v = &report["report"]["video"];
+    assert_eq!(v["keyframe_interval_s"]["max"], 4.0, "{report}");
+    assert_eq!(v["b_frames"], true, "{report}");
+    assert_eq!(v["fps_measured"], 25.0, "{report}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(180))
+    );
+    assert_eq!(v["profile"], "Main", "{report}");
+    assert_eq!(report["report"]["audio"]["sample_rate"], 48000);
+    let warnings = report["report"]["warnings"].to_string();
+    assert!(
+        warnings.contains("keyframe interval is 4.0 s") && warnings.contains("b_frames"),
+        "{warnings}"
+    );
+    // Without a token: refused.
+    let (code, _) = common::get_with_token(&api, "wrong-token-0123456789012345");
+    assert_eq!(code, 401);
+}
+
 /// Issue 5's rendition switch, by the viewer's own player: the all-in-one's test source is
 /// 1280x720 with the default ladder (720p source, 480p, 360p); the viewer picks the lowest,
 /// the highest and the lowest again from `<popcast-player>`'s quality menu, 4 s apart. Each

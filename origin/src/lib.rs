@@ -234,7 +234,8 @@ pub mod fuzzing {
     /// offset fits FLV's 24 bits, and a keyframe holds an IDR; an AAC
     /// frame either follows the previous one by exactly one frame length or sits at its
     /// millisecond timestamp, and never strays more than the re-anchor threshold from it;
-    /// exactly the fatal errors have `onStatus` text.
+    /// exactly the fatal errors have `onStatus` text. The ingest analyzer is fed the same
+    /// tracks and frames and its report always serialises.
     pub fn flv(data: &[u8]) {
         use crate::ingest::flv::{
             AAC_REANCHOR_FRAMES, AUDIO, FlvConfig, FlvDemuxer, FlvOutput, VIDEO, ms_to_ticks,
@@ -249,6 +250,7 @@ pub mod fuzzing {
             max_frame_bytes: MAX_FRAME_BYTES,
         });
         let mut announced: Vec<TrackInfo> = Vec::new();
+        let mut analyzer = crate::ingest::analyzer::IngestAnalyzer::new(2.0);
         // The model of the timestamp unwrapper: each step is a signed 32-bit delta.
         let mut clock: Option<(u32, i64)> = None;
         let mut last_audio_dts: Option<i64> = None;
@@ -289,8 +291,10 @@ pub mod fuzzing {
                         }
                         announced.retain(|t| t.id != info.id);
                         announced.push(info);
+                        analyzer.tracks(&announced);
                     }
                     FlvOutput::Frame(frame) => {
+                        analyzer.frame(&frame);
                         let track = announced
                             .iter()
                             .find(|t| t.id == frame.track)
@@ -337,6 +341,9 @@ pub mod fuzzing {
             announced.sort_by_key(|t| t.id);
             assert_eq!(tracks, announced);
         }
+        let report = analyzer.report();
+        assert!(serde_json::to_string(&report).is_ok());
+        assert!(report.warnings.iter().all(|w| !w.message.is_empty()));
     }
 
     /// Feeds `data` (client→server bytes) to a session that accepts every publish: whole,

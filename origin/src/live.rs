@@ -1,6 +1,7 @@
 //! One live event: its stream key, its live store, and which source feeds it (a creator's
 //! publisher connection or the built-in test source), through the segmenter into the store.
 
+use crate::ingest::analyzer::{Declared, IngestAnalyzer, IngestReport};
 use popcast_config::PackagerConfig;
 use popcast_packager::media::{CodecConfig, Frame, TrackId, TrackInfo};
 use popcast_packager::segmenter::{Segmenter, SegmenterConfig, SegmenterError};
@@ -162,6 +163,8 @@ struct FeedState {
     /// When the current source last gave a frame.
     last_frame: Option<Instant>,
     ended: bool,
+    /// What the current (or last) source sends, measured.
+    ingest: Option<IngestAnalyzer>,
 }
 
 /// Something observers (`popcast up`, the health endpoint) can watch.
@@ -269,6 +272,7 @@ impl LiveEvent {
                 pipeline: None,
                 last_frame: None,
                 ended: false,
+                ingest: None,
             }),
             next_source: AtomicU64::new(1),
             status,
@@ -337,6 +341,13 @@ impl LiveEvent {
     }
 
     /// The store viewers read now. A new session (a source with other tracks) replaces it.
+    /// The ingest report of the current source (or the last one), and whether one is connected.
+    pub fn ingest_report(&self) -> Option<(IngestReport, bool)> {
+        let state = self.lock();
+        let connected = state.owner.is_some();
+        state.ingest.as_ref().map(|a| (a.report(), connected))
+    }
+
     pub fn store(&self) -> Arc<EventStore> {
         self.store.borrow().clone()
     }
@@ -406,6 +417,9 @@ impl LiveEvent {
         let id = self.next_source.fetch_add(1, Ordering::Relaxed);
         state.owner = Some((id, kind.clone()));
         state.last_frame = Some(Instant::now());
+        state.ingest = Some(IngestAnalyzer::new(
+            f64::from(self.packager.segment_target_ms) / 1000.0,
+        ));
         // Under the lock, so that a concurrent release cannot overwrite this.
         self.status.send_modify(|s| {
             s.source = Some(kind);
@@ -554,6 +568,9 @@ impl Feed {
     /// store (players must reload: versioned init segments arrive with event continuity).
     pub fn set_tracks(&self, tracks: Vec<TrackInfo>) -> Result<(), FeedError> {
         let mut state = self.owned()?;
+        if let Some(a) = &mut state.ingest {
+            a.tracks(&tracks);
+        }
         if let Some(p) = &mut state.pipeline {
             if p.tracks == tracks {
                 p.seg.discontinuity();
@@ -624,6 +641,9 @@ impl Feed {
     pub fn push(&self, frame: Frame) -> Result<(), FeedError> {
         let mut state = self.owned()?;
         state.last_frame = Some(Instant::now());
+        if let Some(a) = &mut state.ingest {
+            a.frame(&frame);
+        }
         let Some(p) = &mut state.pipeline else {
             return Err(FeedError::NoTracks);
         };
@@ -644,6 +664,15 @@ impl Feed {
             l.push(f);
         }
         pushed.map_err(FeedError::from)
+    }
+
+    /// What the source declared of itself (RTMP `onMetaData`), for the ingest report.
+    pub fn declare(&self, d: Declared) {
+        if let Ok(mut state) = self.owned() {
+            if let Some(a) = &mut state.ingest {
+                a.declared(d);
+            }
+        }
     }
 
     /// Whether this source still holds the event.

@@ -1097,6 +1097,34 @@ pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Re
                 _ => not_allowed("GET"),
             }
         }
+        (_, [id, "ingest"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::GET => {
+                    let Some(live) = state.events.get(id) else {
+                        return match state.db.get(id) {
+                            // A scheduled event that nobody has published to yet.
+                            Ok(_) => ok(
+                                StatusCode::OK,
+                                json!({ "event": id, "publisher_connected": false, "report": null }),
+                            ),
+                            Err(e) => db_error(e),
+                        };
+                    };
+                    let (report, connected) = match live.ingest_report() {
+                        Some((r, c)) => (serde_json::to_value(r).unwrap_or(Value::Null), c),
+                        None => (Value::Null, false),
+                    };
+                    ok(
+                        StatusCode::OK,
+                        json!({ "event": id, "publisher_connected": connected, "report": report }),
+                    )
+                }
+                _ => not_allowed("GET"),
+            }
+        }
         (_, [id, "tokens"]) => {
             if let Some(r) = checked(id) {
                 return r;

@@ -248,6 +248,14 @@ fn metadata_flag(props: &[(String, crate::ingest::rtmp::amf0::Value)], key: &str
     })
 }
 
+/// A positive, finite number from the metadata (encoders send 0 for "not set").
+fn metadata_number(props: &[(String, crate::ingest::rtmp::amf0::Value)], key: &str) -> Option<f64> {
+    props.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+        crate::ingest::rtmp::amf0::Value::Number(n) if n.is_finite() && *n > 0.0 && *n < 1e7 => Some(*n),
+        _ => None,
+    })
+}
+
 /// Drives one connection; `Ok(reason)` for an orderly end, `Err(reason)` for a refused or
 /// broken one. The reason never contains the stream key.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
@@ -320,6 +328,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                         // the track then arrives a moment later.
                         p.expect_video = metadata_flag(&props, "videocodecid");
                         p.expect_audio = metadata_flag(&props, "audiocodecid");
+                        // What the encoder says it sends, to measure against (kb/s, fps).
+                        p.feed.declare(crate::ingest::analyzer::Declared {
+                            video_kbps: metadata_number(&props, "videodatarate"),
+                            audio_kbps: metadata_number(&props, "audiodatarate"),
+                            fps: metadata_number(&props, "framerate"),
+                        });
                     }
                     let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_str()).collect();
                     tracing::debug!(%peer, ?keys, "rtmp metadata");
