@@ -481,6 +481,200 @@ fn the_ingest_report_shows_what_the_publisher_sends_and_what_to_fix() {
     assert_eq!(code, 401);
 }
 
+/// A webhook receiver on `port`: each request's `Popcast-Signature` and body, answered 200.
+fn webhook_receiver(port: u16) -> mpsc::Receiver<(String, String)> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(200) {
+            let Ok(mut c) = conn else { continue };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+                match c.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .map(|v| v.trim().to_string())
+            };
+            let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            while buf.len() < head_end + len {
+                match c.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = String::from_utf8_lossy(&buf[head_end..(head_end + len).min(buf.len())]).into_owned();
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if tx
+                .send((header("popcast-signature").unwrap_or_default(), body))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Lifecycle webhooks through a creator's reconnect, with the receiver down for the first
+/// 20 s: every moment arrives later, in order, once, signed; the timeline lists them too.
+#[test]
+fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back() {
+    let token = "hooks-operator-token-0123456789";
+    let secret = "hooks-signing-secret-0123456789";
+    // A port nobody listens on yet: connections are refused until the receiver starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 2000\nmax_backoff_secs = 2\n"
+    );
+    let mut origin = Up::run("hooks", &["origin"], &config);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let rtmp = origin.url("RTMP ingest");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_popcast"))
+            .arg("event")
+            .args(args)
+            .args(["--origin", &http])
+            .env("POPCAST_OPERATOR_TOKEN", token)
+            .output()
+            .expect("run popcast event");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let created = Instant::now();
+    let out = cli(&["create", "--id", "hooks", "--title", "Hooks", "--duration", "30"]);
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("stream key: "))
+        .expect("the stream key")
+        .to_string();
+    let publish = format!("rtmp://{rtmp}/live/{key}");
+    let timeline_url = format!("{http}/api/v1/events/hooks/timeline");
+    let timeline = || {
+        let (code, body) = common::get_with_token(&timeline_url, token);
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")
+    };
+    let types = |v: &serde_json::Value| -> Vec<String> {
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let wait_types = |n: usize, what: &str| {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = timeline();
+            if types(&v).len() >= n {
+                return v;
+            }
+            assert!(Instant::now() < until, "waiting for {what}: {v}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut ff = common::ffmpeg_publish(&publish, 60, "160x90");
+    let v = wait_types(3, "provisioned, connected, live");
+    assert_eq!(
+        types(&v),
+        ["event.provisioned", "publisher.connected", "event.live"]
+    );
+    // The receiver is down: nothing delivered, attempts counted, the reason kept.
+    std::thread::sleep(Duration::from_secs(3));
+    let v = timeline();
+    let first = &v["timeline"][0];
+    assert!(
+        first["delivered"].is_null() && first["attempts"].as_u64() >= Some(1),
+        "{v}"
+    );
+    assert!(
+        first["last_error"].as_str().unwrap_or("").contains("connect"),
+        "{v}"
+    );
+    // Down for 20 s in all, then up.
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(created.elapsed()));
+    let received = webhook_receiver(port);
+    // The creator's connection drops and comes back.
+    let _ = ff.kill();
+    let _ = ff.wait();
+    wait_types(4, "publisher.lost");
+    let mut ff = common::ffmpeg_publish(&publish, 60, "160x90");
+    wait_types(5, "publisher.resumed");
+    cli(&["end", "hooks"]);
+    let _ = ff.kill();
+    let _ = ff.wait();
+    let want = [
+        "event.provisioned",
+        "publisher.connected",
+        "event.live",
+        "publisher.lost",
+        "publisher.resumed",
+        "publisher.lost",
+        "event.ended",
+        "slots.released",
+    ];
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(20);
+    while got.len() < want.len() {
+        let left = until.saturating_duration_since(Instant::now());
+        let Ok((signature, body)) = received.recv_timeout(left) else {
+            panic!("received {} of {}: {got:?}", got.len(), want.len());
+        };
+        assert!(
+            popcast_origin::events::webhooks::verify(secret.as_bytes(), body.as_bytes(), &signature),
+            "a bad signature {signature:?} on {body}"
+        );
+        got.push(serde_json::from_str(&body).expect("a JSON body"));
+    }
+    // Nothing more (each once).
+    assert!(
+        received.recv_timeout(Duration::from_secs(3)).is_err(),
+        "a duplicate delivery"
+    );
+    let kinds: Vec<&str> = got.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, want, "{got:?}");
+    let seqs: Vec<u64> = got.iter().map(|b| b["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    let ids: std::collections::HashSet<&str> = got.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 8, "unique idempotency ids");
+    assert!(
+        got.iter()
+            .all(|b| b["event"] == "hooks" && b["at"].as_str().is_some())
+    );
+    assert_eq!(got[3]["data"]["reason"], "disconnect");
+    assert_eq!(got[5]["data"]["reason"], "ended");
+    let v = timeline();
+    assert!(
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["delivered"].is_null()),
+        "{v}"
+    );
+    println!(
+        "webhooks: {kinds:?} after the receiver came back at {:?}",
+        created.elapsed()
+    );
+}
+
 /// Issue 5's rendition switch, by the viewer's own player: the all-in-one's test source is
 /// 1280x720 with the default ladder (720p source, 480p, 360p); the viewer picks the lowest,
 /// the highest and the lowest again from `<popcast-player>`'s quality menu, 4 s apart. Each

@@ -24,6 +24,7 @@ pub struct Config {
     pub events: EventDefaults,
     pub qoe: QoeConfig,
     pub test_source: TestSourceConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// What every process has.
@@ -397,6 +398,33 @@ impl Default for QoeConfig {
             max_samples: 720,
             max_events: 1_000,
             metrics_token: None,
+        }
+    }
+}
+
+/// Lifecycle webhooks: every event's `event.*`, `publisher.*` and `slots.released` moments,
+/// POSTed in order per event, signed, retried until a 2xx, kept in the event database so
+/// that a restart loses none.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Where to POST (`http://host:port/path`). Unset: no webhooks (the timeline is still kept).
+    pub url: Option<String>,
+    /// HMAC-SHA256 key; each request carries `Popcast-Signature: sha256=<hex of the MAC of the body>`.
+    pub secret: Option<Secret>,
+    /// One attempt's limit.
+    pub timeout_ms: u64,
+    /// Retries wait 1, 2, 4, … seconds, at most this long.
+    pub max_backoff_secs: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secret: None,
+            timeout_ms: 5_000,
+            max_backoff_secs: 60,
         }
     }
 }

@@ -86,6 +86,7 @@ impl Config {
             ("origin.operator_token", &o.operator_token),
             ("origin.node_secret", &o.node_secret),
             ("qoe.metrics_token", &self.qoe.metrics_token),
+            ("webhooks.secret", &self.webhooks.secret),
         ] {
             if let Some(s) = secret {
                 r.check(
@@ -329,6 +330,23 @@ impl Config {
         r.range("qoe.sample_secs", q.sample_secs, 1, 3_600);
         r.range("qoe.max_samples", q.max_samples, 1, 100_000);
         r.range("qoe.max_events", q.max_events, 1, 1_000_000);
+
+        let w = &self.webhooks;
+        if let Some(url) = &w.url {
+            r.check(
+                url.strip_prefix("http://")
+                    .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')),
+                "webhooks.url",
+                format!("`{url}` must be an http:// URL with a host (https:// is not supported yet: point it at a receiver on a private network, or at a local TLS-terminating relay)"),
+            );
+            r.check(
+                w.secret.is_some(),
+                "webhooks.secret",
+                "is required when webhooks.url is set (receivers check every request's signature)",
+            );
+        }
+        r.range("webhooks.timeout_ms", w.timeout_ms, 100, 60_000);
+        r.range("webhooks.max_backoff_secs", w.max_backoff_secs, 1, 3_600);
 
         let t = &self.test_source;
         r.even_size("test_source", t.width, t.height);

@@ -130,7 +130,13 @@ impl Origin {
             }
         }
         let qoe_board = Arc::new(qoe::QoeBoard::new(qoe::BoardConfig::from_config(&config.qoe)));
+        let webhooks = Arc::new(events::webhooks::Webhooks::new(
+            db.clone(),
+            &config.webhooks,
+            events::api::system_now,
+        ));
         let api = Arc::new(events::api::ApiState {
+            webhooks: webhooks.clone(),
             db,
             events: events.clone(),
             operator_token_hash: o
@@ -156,6 +162,7 @@ impl Origin {
         });
         let tasks = vec![
             lifecycle,
+            tokio::spawn(webhooks.run()),
             tokio::spawn(qoe::sampler(
                 qoe_board.clone(),
                 std::time::Duration::from_secs(u64::from(config.qoe.sample_secs)),

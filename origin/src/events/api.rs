@@ -48,6 +48,8 @@ pub struct ApiState {
     pub ladders: crate::live::Ladders,
     /// The bearer token of `/metrics` (else the operator token).
     pub metrics_token: Option<popcast_config::Secret>,
+    /// Each event's lifecycle timeline and the webhooks that carry it.
+    pub webhooks: Arc<super::webhooks::Webhooks>,
 }
 
 impl ApiState {
@@ -693,12 +695,27 @@ fn end(state: &ApiState, id: &str) -> Reply {
     match state.db.set_state(id, EventState::Ended, now) {
         Ok(r) => {
             if let Some(e) = state.events.get(id) {
+                let publishing = matches!(
+                    e.status().borrow().source,
+                    Some(crate::live::SourceKind::Publisher { .. })
+                );
+                if publishing {
+                    state
+                        .webhooks
+                        .emit(id, "publisher.lost", json!({ "reason": "ended" }));
+                }
                 e.end();
                 if let Err(err) = state.sync(&e, &r) {
                     return db_error(err);
                 }
                 state.events.touch();
             }
+            state
+                .webhooks
+                .emit(id, "event.ended", json!({ "from": "operator" }));
+            state
+                .webhooks
+                .emit(id, "slots.released", json!({ "regions": r.regions }));
             tracing::info!(event = %id, "event ended by the operator");
             ok(StatusCode::OK, record_json(&r, &state.public_url))
         }
@@ -1122,6 +1139,18 @@ pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Re
                         json!({ "event": id, "publisher_connected": connected, "report": report }),
                     )
                 }
+                _ => not_allowed("GET"),
+            }
+        }
+        (_, [id, "timeline"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::GET => match state.webhooks.timeline_json(id, 10_000) {
+                    Ok(v) => ok(StatusCode::OK, v),
+                    Err(e) => db_error(e),
+                },
                 _ => not_allowed("GET"),
             }
         }

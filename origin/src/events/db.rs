@@ -41,7 +41,53 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN listed INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE events ADD COLUMN live_at_unix INTEGER;
     CREATE INDEX events_by_creator ON events (creator, start_unix);",
+    // 3: the lifecycle timeline, which is also the webhook outbox (no foreign key: events
+    // from the config file have no record but do have a timeline).
+    "CREATE TABLE timeline (
+        event_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        at_unix INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        delivered_unix INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_unix INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        PRIMARY KEY (event_id, seq)
+    ) STRICT;
+    CREATE INDEX timeline_undelivered ON timeline (delivered_unix, event_id, seq);",
 ];
+
+/// One moment of an event's lifecycle, as stored (its webhook body verbatim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub event_id: String,
+    pub seq: u64,
+    pub kind: String,
+    pub at: i64,
+    pub body: String,
+    pub delivered: Option<i64>,
+    pub attempts: u32,
+    pub next_attempt: i64,
+    pub last_error: Option<String>,
+}
+
+fn timeline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineEntry> {
+    Ok(TimelineEntry {
+        event_id: r.get(0)?,
+        seq: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+        kind: r.get(2)?,
+        at: r.get(3)?,
+        body: r.get(4)?,
+        delivered: r.get(5)?,
+        attempts: r.get::<_, i64>(6)?.try_into().unwrap_or(0),
+        next_attempt: r.get(7)?,
+        last_error: r.get(8)?,
+    })
+}
+
+const TIMELINE_COLUMNS: &str =
+    "event_id, seq, kind, at_unix, body, delivered_unix, attempts, next_attempt_unix, last_error";
 
 /// Why a database call failed.
 #[derive(Debug, thiserror::Error)]
@@ -367,6 +413,79 @@ impl EventDb {
         )?;
         let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Appends a lifecycle moment with the event's next sequence number; `body` is made from
+    /// that number (the webhook body, stored so every retry sends the same bytes).
+    pub fn append_timeline(
+        &self,
+        id: &str,
+        kind: &str,
+        now: i64,
+        body: impl FnOnce(u64) -> String,
+    ) -> Result<TimelineEntry, DbError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let seq: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE event_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let body = body(seq.try_into().unwrap_or(0));
+        tx.execute(
+            "INSERT INTO timeline (event_id, seq, kind, at_unix, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, seq, kind, now, body],
+        )?;
+        let entry = tx.query_row(
+            &format!("SELECT {TIMELINE_COLUMNS} FROM timeline WHERE event_id = ?1 AND seq = ?2"),
+            params![id, seq],
+            timeline_row,
+        )?;
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    /// An event's timeline, oldest first (at most `limit`).
+    pub fn timeline(&self, id: &str, limit: usize) -> Result<Vec<TimelineEntry>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TIMELINE_COLUMNS} FROM timeline WHERE event_id = ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![id, limit as i64], timeline_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Each event's oldest undelivered moment (deliveries go in order per event).
+    pub fn undelivered_heads(&self) -> Result<Vec<TimelineEntry>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TIMELINE_COLUMNS} FROM timeline t WHERE delivered_unix IS NULL
+               AND seq = (SELECT MIN(seq) FROM timeline u
+                          WHERE u.event_id = t.event_id AND u.delivered_unix IS NULL)
+             ORDER BY next_attempt_unix"
+        ))?;
+        let rows = stmt.query_map([], timeline_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a moment delivered.
+    pub fn delivered(&self, id: &str, seq: u64, now: i64) -> Result<(), DbError> {
+        self.conn().execute(
+            "UPDATE timeline SET delivered_unix = ?3, attempts = attempts + 1, last_error = NULL
+             WHERE event_id = ?1 AND seq = ?2",
+            params![id, seq as i64, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub fn attempt_failed(&self, id: &str, seq: u64, next: i64, error: &str) -> Result<(), DbError> {
+        self.conn().execute(
+            "UPDATE timeline SET attempts = attempts + 1, next_attempt_unix = ?3, last_error = ?4
+             WHERE event_id = ?1 AND seq = ?2",
+            params![id, seq as i64, next, error],
+        )?;
+        Ok(())
     }
 
     /// Drops keys created before `before`, keeping each event's newest key.

@@ -11,6 +11,8 @@
 use super::api::ApiState;
 use super::record::{EventRecord, EventState};
 use crate::live::SourceKind;
+use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,9 @@ pub async fn run(state: Arc<ApiState>) {
     let lead = i64::try_from(state.defaults.provision_lead_secs).unwrap_or(i64::MAX / 4);
     let grace = i64::try_from(state.defaults.release_grace_secs).unwrap_or(i64::MAX / 4);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Per event: publishing at the last tick, sources attached then, and whether a
+    // publisher was ever seen (a later one resumes the session).
+    let mut publishers: HashMap<String, (bool, u64, bool)> = HashMap::new();
     loop {
         tick.tick().await;
         let now = (state.now)();
@@ -64,18 +69,68 @@ pub async fn run(state: Arc<ApiState>) {
                 ever_published: status.sources > 0,
             };
             let next = next_state(r, seen, now, lead, grace);
+            // In order: provisioned (also when a creator went live before the lead time had
+            // come), then publisher moments, then live or ended.
+            if r.state == EventState::Scheduled && !matches!(next, EventState::Scheduled | EventState::Ended)
+            {
+                let start = super::api::rfc3339(r.start);
+                state
+                    .webhooks
+                    .emit(&r.id, "event.provisioned", json!({ "start": start }));
+            }
+            let source = status.source.as_ref().map(|s| s.to_string());
+            let (was, sources, once) =
+                publishers
+                    .get(&r.id)
+                    .copied()
+                    .unwrap_or((false, status.sources, false));
+            let hooks = &state.webhooks;
+            match (was, seen.publishing) {
+                (false, true) => hooks.emit(
+                    &r.id,
+                    if once {
+                        "publisher.resumed"
+                    } else {
+                        "publisher.connected"
+                    },
+                    json!({ "source": source }),
+                ),
+                (true, false) => hooks.emit(&r.id, "publisher.lost", json!({ "reason": "disconnect" })),
+                (true, true) if status.sources > sources => {
+                    hooks.emit(&r.id, "publisher.lost", json!({ "reason": "replaced" }));
+                    hooks.emit(&r.id, "publisher.resumed", json!({ "source": source }));
+                }
+                _ => {}
+            }
+            publishers.insert(
+                r.id.clone(),
+                (seen.publishing, status.sources, once || seen.publishing),
+            );
             if next == r.state {
                 continue;
             }
             match state.db.advance_state(&r.id, next, now) {
                 Ok(updated) => {
                     tracing::info!(event = %r.id, from = %r.state, to = %next, "event state");
+                    let data = json!({ "from": r.state.as_str(), "to": next.as_str() });
+                    match next {
+                        EventState::Live => state.webhooks.emit(&r.id, "event.live", data),
+                        EventState::Ended => {
+                            state.webhooks.emit(&r.id, "event.ended", data);
+                            publishers.remove(&r.id);
+                        }
+                        _ => {}
+                    }
                     if next == EventState::Ended {
                         live.end();
                         if let Err(e) = state.sync(&live, &updated) {
                             tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
                         }
                         state.events.touch();
+                        // Edges drop the slot once the event is no longer announced.
+                        state
+                            .webhooks
+                            .emit(&r.id, "slots.released", json!({ "regions": updated.regions }));
                     }
                 }
                 Err(e) => tracing::warn!(event = %r.id, error = %e, "lifecycle: state not advanced"),

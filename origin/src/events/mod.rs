@@ -6,6 +6,7 @@ pub mod db;
 pub mod lifecycle;
 pub mod record;
 pub mod route;
+pub mod webhooks;
 
 use crate::live::{LiveEvent, hash_key};
 use std::collections::BTreeMap;
