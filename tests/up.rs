@@ -528,8 +528,9 @@ fn webhook_receiver(port: u16) -> mpsc::Receiver<(String, String)> {
     rx
 }
 
-/// Lifecycle webhooks through a creator's reconnect, with the receiver down for the first
-/// 20 s: every moment arrives later, in order, once, signed; the timeline lists them too.
+/// Lifecycle webhooks through a creator's reconnect and a 4 s freeze, with the receiver down
+/// for the first 20 s: every moment arrives later, in order, once, signed; the timeline
+/// lists them too.
 #[test]
 fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back() {
     let token = "hooks-operator-token-0123456789";
@@ -541,7 +542,7 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
         .unwrap()
         .port();
     let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 2000\nmax_backoff_secs = 2\n"
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[origin.limits]\npublisher_idle_timeout_ms = 10000\n\n[events]\npublisher_inactivity_ms = 1000\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 2000\nmax_backoff_secs = 2\n"
     );
     let mut origin = Up::run("hooks", &["origin"], &config);
     let http = format!("http://{}", origin.url("HTTP"));
@@ -617,6 +618,21 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
     wait_types(4, "publisher.lost");
     let mut ff = common::ffmpeg_publish(&publish, 60, "160x90");
     wait_types(5, "publisher.resumed");
+    // The creator's machine freezes for 4 s (its connection stays open): lost for
+    // inactivity, read from the media, then resumed when frames flow again.
+    std::thread::sleep(Duration::from_secs(2));
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &ff.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(4));
+    signal("-CONT");
+    wait_types(7, "publisher.lost (inactivity) and publisher.resumed");
     cli(&["end", "hooks"]);
     let _ = ff.kill();
     let _ = ff.wait();
@@ -624,6 +640,8 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
         "event.provisioned",
         "publisher.connected",
         "event.live",
+        "publisher.lost",
+        "publisher.resumed",
         "publisher.lost",
         "publisher.resumed",
         "publisher.lost",
@@ -651,15 +669,16 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
     let kinds: Vec<&str> = got.iter().map(|b| b["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, want, "{got:?}");
     let seqs: Vec<u64> = got.iter().map(|b| b["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     let ids: std::collections::HashSet<&str> = got.iter().map(|b| b["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), 8, "unique idempotency ids");
+    assert_eq!(ids.len(), 10, "unique idempotency ids");
     assert!(
         got.iter()
             .all(|b| b["event"] == "hooks" && b["at"].as_str().is_some())
     );
     assert_eq!(got[3]["data"]["reason"], "disconnect");
-    assert_eq!(got[5]["data"]["reason"], "ended");
+    assert_eq!(got[5]["data"]["reason"], "inactivity");
+    assert_eq!(got[7]["data"]["reason"], "ended");
     let v = timeline();
     assert!(
         v["timeline"]

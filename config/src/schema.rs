@@ -325,6 +325,9 @@ pub struct EventDefaults {
     pub release_grace_secs: u64,
     /// A creator may reconnect within this window without ending the event session.
     pub reconnect_grace_secs: u64,
+    /// A publisher that sends no frame for this long has lost the event (`publisher.lost`,
+    /// reason `inactivity`), whatever its TCP connection says.
+    pub publisher_inactivity_ms: u64,
     /// Duration of an event created without one.
     pub duration_mins: u32,
     /// Viewer cap of an event created without one.
@@ -346,6 +349,7 @@ impl Default for EventDefaults {
             provision_lead_secs: 120,
             release_grace_secs: 300,
             reconnect_grace_secs: 60,
+            publisher_inactivity_ms: 2_000,
             duration_mins: 30,
             viewer_cap: 1_000,
             access: Access::Public,

@@ -303,6 +303,12 @@ impl Config {
         r.range("events.provision_lead_secs", ev.provision_lead_secs, 0, 86_400);
         r.range("events.release_grace_secs", ev.release_grace_secs, 0, 86_400);
         r.range("events.reconnect_grace_secs", ev.reconnect_grace_secs, 0, 3_600);
+        r.range(
+            "events.publisher_inactivity_ms",
+            ev.publisher_inactivity_ms,
+            500,
+            60_000,
+        );
         r.range("events.duration_mins", ev.duration_mins, 1, 24 * 60);
         r.range("events.viewer_cap", ev.viewer_cap, 1, 10_000_000);
         r.check(

@@ -378,6 +378,13 @@ impl LiveEvent {
         self.status.subscribe()
     }
 
+    /// How long ago the current source gave its last frame (or attached, before its first).
+    pub fn since_last_frame(&self) -> Option<Duration> {
+        let state = self.lock();
+        state.owner.as_ref()?;
+        state.last_frame.map(|t| t.elapsed())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -42,13 +42,65 @@ pub fn next_state(r: &EventRecord, seen: Observed, now: i64, lead_secs: i64, gra
 }
 
 /// Runs the lifecycle until the task is dropped.
+/// What the lifecycle remembers of an event's publisher between ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublisherSeen {
+    /// A publisher was connected and sending frames.
+    pub sending: bool,
+    /// Sources attached since the origin started (a rise while sending: a takeover).
+    pub sources: u64,
+    /// A publisher was seen sending at some point (a later one resumes the session).
+    pub once: bool,
+}
+
+/// The publisher moments since the last tick, `(type, reason)`, given whether a publisher is
+/// connected now, whether it sent a frame within the inactivity time, and the sources count.
+pub fn publisher_moments(
+    prev: Option<PublisherSeen>,
+    connected: bool,
+    active: bool,
+    sources: u64,
+) -> (PublisherSeen, Vec<(&'static str, Option<&'static str>)>) {
+    let prev = prev.unwrap_or(PublisherSeen {
+        sending: false,
+        sources,
+        once: false,
+    });
+    let present = connected && active;
+    let mut out = Vec::new();
+    match (prev.sending, present) {
+        (false, true) => out.push((
+            if prev.once {
+                "publisher.resumed"
+            } else {
+                "publisher.connected"
+            },
+            None,
+        )),
+        (true, false) => out.push((
+            "publisher.lost",
+            Some(if connected { "inactivity" } else { "disconnect" }),
+        )),
+        (true, true) if sources > prev.sources => {
+            out.push(("publisher.lost", Some("replaced")));
+            out.push(("publisher.resumed", None));
+        }
+        _ => {}
+    }
+    let now = PublisherSeen {
+        sending: present,
+        sources,
+        once: prev.once || present,
+    };
+    (now, out)
+}
+
 pub async fn run(state: Arc<ApiState>) {
     let lead = i64::try_from(state.defaults.provision_lead_secs).unwrap_or(i64::MAX / 4);
     let grace = i64::try_from(state.defaults.release_grace_secs).unwrap_or(i64::MAX / 4);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    // Per event: publishing at the last tick, sources attached then, and whether a
-    // publisher was ever seen (a later one resumes the session).
-    let mut publishers: HashMap<String, (bool, u64, bool)> = HashMap::new();
+    let inactivity = Duration::from_millis(state.defaults.publisher_inactivity_ms);
+    let mut publishers: HashMap<String, PublisherSeen> = HashMap::new();
     loop {
         tick.tick().await;
         let now = (state.now)();
@@ -79,33 +131,22 @@ pub async fn run(state: Arc<ApiState>) {
                     .emit(&r.id, "event.provisioned", json!({ "start": start }));
             }
             let source = status.source.as_ref().map(|s| s.to_string());
-            let (was, sources, once) =
-                publishers
-                    .get(&r.id)
-                    .copied()
-                    .unwrap_or((false, status.sources, false));
-            let hooks = &state.webhooks;
-            match (was, seen.publishing) {
-                (false, true) => hooks.emit(
-                    &r.id,
-                    if once {
-                        "publisher.resumed"
-                    } else {
-                        "publisher.connected"
-                    },
-                    json!({ "source": source }),
-                ),
-                (true, false) => hooks.emit(&r.id, "publisher.lost", json!({ "reason": "disconnect" })),
-                (true, true) if status.sources > sources => {
-                    hooks.emit(&r.id, "publisher.lost", json!({ "reason": "replaced" }));
-                    hooks.emit(&r.id, "publisher.resumed", json!({ "source": source }));
-                }
-                _ => {}
-            }
-            publishers.insert(
-                r.id.clone(),
-                (seen.publishing, status.sources, once || seen.publishing),
+            // Inactivity is read from the media: no frame for the configured time.
+            let active = live.since_last_frame().is_some_and(|d| d < inactivity);
+            let (seen_now, moments) = publisher_moments(
+                publishers.get(&r.id).copied(),
+                seen.publishing,
+                active,
+                status.sources,
             );
+            for (kind, reason) in moments {
+                let data = match reason {
+                    Some(why) => json!({ "reason": why }),
+                    None => json!({ "source": source }),
+                };
+                state.webhooks.emit(&r.id, kind, data);
+            }
+            publishers.insert(r.id.clone(), seen_now);
             if next == r.state {
                 continue;
             }
@@ -175,6 +216,32 @@ mod tests {
         assert_eq!(at(Ending, true, true, end + 60), Ending, "wrapping up");
         assert_eq!(at(Ending, false, true, end + 60), Ended, "the creator stopped");
         assert_eq!(at(Ending, true, true, end + GRACE), Ended, "the hard stop");
+    }
+
+    #[test]
+    fn publisher_moments_follow_connects_silences_takeovers_and_drops() {
+        let step = |prev: Option<PublisherSeen>, connected, active, sources| {
+            publisher_moments(prev, connected, active, sources)
+        };
+        let (s, m) = step(None, false, false, 0);
+        assert!(m.is_empty());
+        let (s, m) = step(Some(s), true, true, 1);
+        assert_eq!(m, [("publisher.connected", None)]);
+        // Connected but silent past the inactivity time: lost, once.
+        let (s, m) = step(Some(s), true, false, 1);
+        assert_eq!(m, [("publisher.lost", Some("inactivity"))]);
+        let (s, m) = step(Some(s), false, false, 1);
+        assert!(m.is_empty(), "the drop after a silence is not a second loss");
+        let (s, m) = step(Some(s), true, true, 2);
+        assert_eq!(m, [("publisher.resumed", None)]);
+        // Another publisher takes over between ticks.
+        let (s, m) = step(Some(s), true, true, 3);
+        assert_eq!(
+            m,
+            [("publisher.lost", Some("replaced")), ("publisher.resumed", None)]
+        );
+        let (_, m) = step(Some(s), false, false, 3);
+        assert_eq!(m, [("publisher.lost", Some("disconnect"))]);
     }
 
     #[test]
