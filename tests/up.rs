@@ -458,8 +458,6 @@ fn the_ingest_report_shows_what_the_publisher_sends_and_what_to_fix() {
         std::thread::sleep(Duration::from_millis(250));
     };
     println!("ingest report after {:?}: {report}", started.elapsed());
-    let _ = ff.kill();
-    let _ = ff.wait();
     assert_eq!(report["publisher_connected"], true);
     let v = &report["report"]["video"];
     assert_eq!(v["keyframe_interval_s"]["max"], 4.0, "{report}");
@@ -476,6 +474,16 @@ fn the_ingest_report_shows_what_the_publisher_sends_and_what_to_fix() {
         warnings.contains("keyframe interval is 4.0 s") && warnings.contains("b_frames"),
         "{warnings}"
     );
+    // And as metrics.
+    let (code, metrics) = common::get_with_token(&format!("http://{http}/metrics"), token);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("popcast_ingest_keyframe_interval_seconds{event=\"clinic\",stat=\"max\"} 4")
+            && metrics.contains("popcast_ingest_b_frames{event=\"clinic\"} 1"),
+        "{metrics}"
+    );
+    let _ = ff.kill();
+    let _ = ff.wait();
     // Without a token: refused.
     let (code, _) = common::get_with_token(&api, "wrong-token-0123456789012345");
     assert_eq!(code, 401);

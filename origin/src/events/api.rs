@@ -949,11 +949,56 @@ pub fn metrics(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply 
         gauge!("popcast_origin_edges").set(edges.len() as f64);
         #[cfg(feature = "ladder")]
         ladder_metrics(&state.events);
+        ingest_metrics(&state.events);
         for (event, r) in &totals {
             popcast_packager::http::metrics::qoe(event, r);
         }
     });
     popcast_packager::http::metrics::exposition(text)
+}
+
+/// Each event's current publisher, as the ingest analyzer measures it (events with a
+/// publisher connected only; labels `event`, `kind` (video/audio), `stat` (min/avg/max)).
+fn ingest_metrics(events: &crate::Events) {
+    use metrics::gauge;
+    metrics::describe_gauge!(
+        "popcast_ingest_keyframe_interval_seconds",
+        "The publisher's keyframe interval (min, avg, max)"
+    );
+    metrics::describe_gauge!("popcast_ingest_fps", "The publisher's measured frame rate");
+    metrics::describe_gauge!("popcast_ingest_bitrate_kbps", "The publisher's measured bitrate");
+    metrics::describe_gauge!(
+        "popcast_ingest_b_frames",
+        "1 when the publisher's video has B-frames"
+    );
+    metrics::describe_gauge!(
+        "popcast_ingest_warnings",
+        "Problems the ingest report names for the publisher (see /api/v1/events/{id}/ingest)"
+    );
+    for name in events.names() {
+        let Some((r, true)) = events.get(&name).and_then(|e| e.ingest_report()) else {
+            continue;
+        };
+        if let Some(v) = &r.video {
+            if let Some(k) = v.keyframe_interval_s {
+                for (stat, x) in [("min", k.min), ("avg", k.avg), ("max", k.max)] {
+                    gauge!("popcast_ingest_keyframe_interval_seconds", "event" => name.clone(), "stat" => stat)
+                        .set(x);
+                }
+            }
+            if let Some(f) = v.fps_measured {
+                gauge!("popcast_ingest_fps", "event" => name.clone()).set(f);
+            }
+            if let Some(k) = v.kbps_measured {
+                gauge!("popcast_ingest_bitrate_kbps", "event" => name.clone(), "kind" => "video").set(k);
+            }
+            gauge!("popcast_ingest_b_frames", "event" => name.clone()).set(f64::from(u8::from(v.b_frames)));
+        }
+        if let Some(k) = r.audio.as_ref().and_then(|a| a.kbps_measured) {
+            gauge!("popcast_ingest_bitrate_kbps", "event" => name.clone(), "kind" => "audio").set(k);
+        }
+        gauge!("popcast_ingest_warnings", "event" => name.clone()).set(r.warnings.len() as f64);
+    }
 }
 
 /// Each running ABR ladder's renditions: encoder delay, frames out and dropped.
