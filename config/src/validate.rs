@@ -340,10 +340,12 @@ impl Config {
         let w = &self.webhooks;
         if let Some(url) = &w.url {
             r.check(
-                url.strip_prefix("http://")
-                    .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')),
+                url.strip_prefix("http://").is_some_and(|rest| {
+                    let authority = rest.split('/').next().unwrap_or("");
+                    !authority.is_empty() && !authority.contains('@')
+                }),
                 "webhooks.url",
-                format!("`{url}` must be an http:// URL with a host (https:// is not supported yet: point it at a receiver on a private network, or at a local TLS-terminating relay)"),
+                "must be an http:// URL with a host and no credentials (https:// is not supported yet: point it at a receiver on a private network, or at a local TLS-terminating relay)",
             );
             r.check(
                 w.secret.is_some(),

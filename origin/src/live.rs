@@ -340,7 +340,6 @@ impl LiveEvent {
         subtle::ConstantTimeEq::ct_eq(&self.key_hash[..], &hash[..]).into()
     }
 
-    /// The store viewers read now. A new session (a source with other tracks) replaces it.
     /// The ingest report of the current source (or the last one), and whether one is connected.
     pub fn ingest_report(&self) -> Option<(IngestReport, bool)> {
         let state = self.lock();
@@ -348,6 +347,7 @@ impl LiveEvent {
         state.ingest.as_ref().map(|a| (a.report(), connected))
     }
 
+    /// The store viewers read now. A new session (a source with other tracks) replaces it.
     pub fn store(&self) -> Arc<EventStore> {
         self.store.borrow().clone()
     }

@@ -705,17 +705,18 @@ fn end(state: &ApiState, id: &str) -> Reply {
                         .emit(id, "publisher.lost", json!({ "reason": "ended" }));
                 }
                 e.end();
+            }
+            // Before anything that can fail: the record is ended already, and nothing else
+            // would send these.
+            let hooks = &state.webhooks;
+            hooks.emit(id, "event.ended", json!({ "from": "operator" }));
+            hooks.emit(id, "slots.released", json!({ "regions": r.regions }));
+            if let Some(e) = state.events.get(id) {
                 if let Err(err) = state.sync(&e, &r) {
                     return db_error(err);
                 }
                 state.events.touch();
             }
-            state
-                .webhooks
-                .emit(id, "event.ended", json!({ "from": "operator" }));
-            state
-                .webhooks
-                .emit(id, "slots.released", json!({ "regions": r.regions }));
             tracing::info!(event = %id, "event ended by the operator");
             ok(StatusCode::OK, record_json(&r, &state.public_url))
         }

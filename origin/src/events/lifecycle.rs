@@ -120,15 +120,29 @@ pub async fn run(state: Arc<ApiState>) {
                 publishing: matches!(status.source, Some(SourceKind::Publisher { .. })),
                 ever_published: status.sources > 0,
             };
+            if live.is_ended() {
+                // Ended by the operator meanwhile (its moments are sent there).
+                continue;
+            }
             let next = next_state(r, seen, now, lead, grace);
-            // In order: provisioned (also when a creator went live before the lead time had
-            // come), then publisher moments, then live or ended.
-            if r.state == EventState::Scheduled && !matches!(next, EventState::Scheduled | EventState::Ended)
-            {
+            // The state change is stored first, so that a failing database does not repeat
+            // moments; they then go in order: provisioned (also when a creator went live
+            // before the lead time had come), publisher moments, live or ended.
+            let advanced = if next == r.state {
+                None
+            } else {
+                match state.db.advance_state(&r.id, next, now) {
+                    Ok(updated) => Some(updated),
+                    Err(e) => {
+                        tracing::warn!(event = %r.id, error = %e, "lifecycle: state not advanced");
+                        None
+                    }
+                }
+            };
+            let hooks = &state.webhooks;
+            if advanced.is_some() && r.state == EventState::Scheduled && next != EventState::Ended {
                 let start = super::api::rfc3339(r.start);
-                state
-                    .webhooks
-                    .emit(&r.id, "event.provisioned", json!({ "start": start }));
+                hooks.emit(&r.id, "event.provisioned", json!({ "start": start }));
             }
             let source = status.source.as_ref().map(|s| s.to_string());
             // Inactivity is read from the media: no frame for the configured time.
@@ -144,37 +158,32 @@ pub async fn run(state: Arc<ApiState>) {
                     Some(why) => json!({ "reason": why }),
                     None => json!({ "source": source }),
                 };
-                state.webhooks.emit(&r.id, kind, data);
+                hooks.emit(&r.id, kind, data);
             }
             publishers.insert(r.id.clone(), seen_now);
-            if next == r.state {
+            let Some(updated) = advanced else {
                 continue;
-            }
-            match state.db.advance_state(&r.id, next, now) {
-                Ok(updated) => {
-                    tracing::info!(event = %r.id, from = %r.state, to = %next, "event state");
-                    let data = json!({ "from": r.state.as_str(), "to": next.as_str() });
-                    match next {
-                        EventState::Live => state.webhooks.emit(&r.id, "event.live", data),
-                        EventState::Ended => {
-                            state.webhooks.emit(&r.id, "event.ended", data);
-                            publishers.remove(&r.id);
-                        }
-                        _ => {}
+            };
+            tracing::info!(event = %r.id, from = %r.state, to = %next, "event state");
+            let data = json!({ "from": r.state.as_str(), "to": next.as_str() });
+            match next {
+                EventState::Live => hooks.emit(&r.id, "event.live", data),
+                EventState::Ended => {
+                    // The hard stop at the end plus grace disconnects a creator still sending.
+                    if seen_now.sending {
+                        hooks.emit(&r.id, "publisher.lost", json!({ "reason": "ended" }));
                     }
-                    if next == EventState::Ended {
-                        live.end();
-                        if let Err(e) = state.sync(&live, &updated) {
-                            tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
-                        }
-                        state.events.touch();
-                        // Edges drop the slot once the event is no longer announced.
-                        state
-                            .webhooks
-                            .emit(&r.id, "slots.released", json!({ "regions": updated.regions }));
+                    hooks.emit(&r.id, "event.ended", data);
+                    publishers.remove(&r.id);
+                    live.end();
+                    if let Err(e) = state.sync(&live, &updated) {
+                        tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
                     }
+                    state.events.touch();
+                    // Edges drop the slot once the event is no longer announced.
+                    hooks.emit(&r.id, "slots.released", json!({ "regions": updated.regions }));
                 }
-                Err(e) => tracing::warn!(event = %r.id, error = %e, "lifecycle: state not advanced"),
+                _ => {}
             }
         }
     }

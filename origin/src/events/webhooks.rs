@@ -30,8 +30,22 @@ impl Target {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        (!authority.is_empty()).then(|| Self {
-            authority: authority.to_string(),
+        // No credentials in the URL: they would end up in logs and the timeline's errors.
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        // Port 80 when none is given (a bracketed IPv6 address has colons of its own).
+        let has_port = !authority.ends_with(']')
+            && authority
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+        let authority = if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Some(Self {
+            authority,
             path: path.to_string(),
         })
     }
@@ -145,20 +159,20 @@ impl Webhooks {
         }
         loop {
             let now = (self.now)();
-            match self.db.undelivered_heads() {
-                Ok(heads) => {
-                    for h in heads.into_iter().filter(|h| h.next_attempt <= now) {
-                        let fresh = self
-                            .in_flight
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(h.event_id.clone());
-                        if fresh {
-                            tokio::spawn(self.clone().deliver(h));
+            {
+                // Held while the heads are read and sent off, so that a delivery finishing
+                // meanwhile cannot leave a stale head (its moment would be sent twice).
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                match self.db.undelivered_heads() {
+                    Ok(heads) => {
+                        for h in heads.into_iter().filter(|h| h.next_attempt <= now) {
+                            if in_flight.insert(h.event_id.clone()) {
+                                tokio::spawn(self.clone().deliver(h));
+                            }
                         }
                     }
+                    Err(e) => tracing::warn!(error = %e, "webhooks: cannot read the timeline"),
                 }
-                Err(e) => tracing::warn!(error = %e, "webhooks: cannot read the timeline"),
             }
             tokio::select! {
                 () = self.wake.notified() => {}
@@ -272,6 +286,13 @@ mod tests {
             ("127.0.0.1:9000", "/hooks/popcast")
         );
         assert_eq!(Target::parse("http://h:1").unwrap().path, "/");
+        assert_eq!(
+            Target::parse("http://hooks.example/x").unwrap().authority,
+            "hooks.example:80"
+        );
+        assert_eq!(Target::parse("http://[::1]:9/x").unwrap().authority, "[::1]:9");
+        assert_eq!(Target::parse("http://[::1]/x").unwrap().authority, "[::1]:80");
+        assert!(Target::parse("http://user:pass@h:1/x").is_none());
         assert!(Target::parse("https://h/x").is_none());
         assert!(Target::parse("http:///x").is_none());
     }

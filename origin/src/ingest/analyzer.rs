@@ -14,6 +14,8 @@ use std::time::SystemTime;
 const DURATION_WINDOW: usize = 300;
 /// A decode-time step larger than this (or backwards) is a timestamp jump.
 const JUMP_SECS: f64 = 1.0;
+/// Weight of each frame in the averaged timestamp-to-arrival skew.
+const SKEW_ALPHA: f64 = 0.02;
 /// A frame that arrives this much later than its timestamp says (against the earliest
 /// frame of its track) is late.
 const LATE_SECS: f64 = 0.5;
@@ -44,9 +46,10 @@ struct TrackStats {
     durations: VecDeque<i64>,
     jumps: u64,
     late: u64,
-    /// Media time minus arrival time (since the Unix epoch) of the latest frame, seconds:
-    /// the tracks share the publisher's clock, so video's minus audio's is the A/V offset.
-    skew: Option<f64>,
+    /// Media time minus arrival time (since the Unix epoch), averaged over recent frames,
+    /// seconds: the tracks share the publisher's clock, so video's minus audio's is how far
+    /// apart the two are stamped for media that arrives together.
+    skew_avg: Option<f64>,
     /// The smallest arrival-minus-media offset seen (the reference for "late").
     min_lag: Option<f64>,
 }
@@ -58,12 +61,16 @@ impl TrackStats {
 
     fn frame(&mut self, f: &Frame) {
         self.frames += 1;
-        self.bytes += f.payload.len() as u64;
-        let (d0, a0) = *self.first.get_or_insert((f.dts, f.arrived));
         if let Some(prev) = self.last_dts {
             let step = f.dts.saturating_sub(prev);
             if step < 0 || self.secs(step) > JUMP_SECS {
+                // Measure afresh from here: an interval, a rate or a lag across a jump means nothing.
                 self.jumps += 1;
+                self.first = Some((f.dts, f.arrived));
+                self.bytes = 0;
+                self.last_key = None;
+                self.min_lag = None;
+                self.skew_avg = None;
             } else if step > 0 {
                 if self.durations.len() == DURATION_WINDOW {
                     self.durations.pop_front();
@@ -76,6 +83,8 @@ impl TrackStats {
                 self.reordered += 1;
             }
         }
+        self.bytes += f.payload.len() as u64;
+        let (d0, a0) = *self.first.get_or_insert((f.dts, f.arrived));
         self.last_dts = Some(f.dts);
         self.last_pts = Some(f.pts);
         if f.keyframe {
@@ -106,7 +115,10 @@ impl TrackStats {
             .arrived
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        self.skew = Some(self.secs(f.dts) - since_epoch);
+        let skew = self.secs(f.dts) - since_epoch;
+        // Averaged over many frames, so that how the encoder interleaves the tracks (a big
+        // keyframe, a burst of audio) does not read as an offset.
+        self.skew_avg = Some(self.skew_avg.map_or(skew, |a| a + SKEW_ALPHA * (skew - a)));
     }
 
     fn span_secs(&self) -> f64 {
@@ -330,8 +342,8 @@ impl IngestAnalyzer {
         });
         let av_offset_ms = match (&self.video, &self.audio) {
             (Some((_, v)), Some((_, a))) => v
-                .skew
-                .zip(a.skew)
+                .skew_avg
+                .zip(a.skew_avg)
                 .map(|(vs, as_)| ((vs - as_) * 1000.0).round() as i64),
             _ => None,
         };
@@ -342,8 +354,9 @@ impl IngestAnalyzer {
             warnings.push(Warning {
                 code: "av_offset",
                 message: format!(
-                    "audio and video timestamps are {} ms apart; check the audio sync offset in OBS → Settings → Advanced → Audio (or the sync offset of the microphone source)",
-                    ms.abs()
+                    "video is stamped {} ms {} the audio that arrives with it, so players hold the earlier track back (added latency, or lost lip-sync); check the audio source's sync offset (OBS → Edit → Advanced Audio Properties → Sync Offset) or restart the encoder",
+                    ms.abs(),
+                    if ms > 0 { "ahead of" } else { "behind" }
                 ),
             });
         }
@@ -372,10 +385,10 @@ impl IngestAnalyzer {
                 w.push(Warning {
                     code: "keyframe_interval",
                     message: format!(
-                        "keyframe interval is {:.1} s; set it to {} s in OBS → Settings → Output → Keyframe Interval (ffmpeg: -g {} at 30 fps)",
+                        "keyframe interval is {:.1} s; set it to {} s in OBS → Settings → Output (Output Mode: Advanced) → Keyframe Interval (ffmpeg: -g {} at 30 fps)",
                         kf.max,
-                        self.target_secs.round().max(1.0),
-                        (self.target_secs.round().max(1.0) * 30.0) as u32
+                        self.target_secs.floor().max(1.0),
+                        (self.target_secs.floor().max(1.0) * 30.0) as u32
                     ),
                 });
             }
@@ -393,10 +406,10 @@ impl IngestAnalyzer {
             });
         }
         if let (Some(d), Some(m)) = (v.fps_declared, v.fps_measured) {
-            if d > 0.0 && (m - d).abs() / d > 0.1 && !v.variable_frame_rate {
+            if d > 0.0 && m < d * 0.9 && !v.variable_frame_rate {
                 w.push(Warning {
                     code: "frame_rate",
-                    message: format!("the stream says {d} fps but sends {m} fps; the encoder may be overloaded (lower the resolution or the preset)"),
+                    message: format!("the stream says {d:.2} fps but sends {m:.2} fps; the encoder is not keeping up (lower the resolution, or choose a faster preset)"),
                 });
             }
         }
@@ -411,7 +424,7 @@ impl IngestAnalyzer {
         if v.timestamp_jumps > 0 {
             w.push(Warning {
                 code: "video_timestamp_jumps",
-                message: format!("the video timestamps jumped {} time(s)", v.timestamp_jumps),
+                message: format!("the video timestamps jumped {} time(s); the encoder restarted its clock or dropped a stretch of frames (check its CPU use and the capture source)", v.timestamp_jumps),
             });
         }
         if v.late_frames > 0 {
@@ -512,9 +525,17 @@ mod tests {
             }
             a.frame(&f);
         }
-        let v = a.report().video.unwrap();
+        let r = a.report();
+        let v = r.video.unwrap();
         assert_eq!(v.timestamp_jumps, 1);
         assert_eq!(v.late_frames, 10);
+        // Nothing is measured across the jump (keyframes at 0 and right after it).
+        assert_eq!(v.keyframe_interval_s, None);
+        assert!(
+            !r.warnings.iter().any(|w| w.code == "keyframe_interval"),
+            "{:?}",
+            r.warnings
+        );
     }
 
     #[test]
