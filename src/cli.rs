@@ -159,6 +159,19 @@ pub enum EventCommand {
         origin: OriginArgs,
         id: String,
     },
+    /// End the current publisher's session and revoke the event's stream key until
+    /// `popcast event stream-key` makes a new one.
+    Kick {
+        #[command(flatten)]
+        origin: OriginArgs,
+        id: String,
+    },
+    /// Make a new stream key for an event (printed once); the old one stops working.
+    StreamKey {
+        #[command(flatten)]
+        origin: OriginArgs,
+        id: String,
+    },
     /// Give a ticketed event a new viewer-token key; tokens signed by older keys keep working
     /// until they expire, unless --revoke-previous.
     RotateKey {

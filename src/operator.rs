@@ -240,6 +240,31 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
                 v["state"].as_str().unwrap_or("")
             );
         }
+        EventCommand::Kick { origin, id } => {
+            let (status, v) = call(&origin, Method::POST, &format!("/api/v1/events/{id}/kick"), None).await?;
+            let v = expect(status, v, 200)?;
+            println!(
+                "{}: {}; stream key revoked (make a new one with `popcast event stream-key {id}`)",
+                id,
+                if v["kicked"] == true {
+                    "publisher kicked"
+                } else {
+                    "no publisher was connected"
+                }
+            );
+        }
+        EventCommand::StreamKey { origin, id } => {
+            let (status, v) = call(
+                &origin,
+                Method::POST,
+                &format!("/api/v1/events/{id}/stream-key"),
+                None,
+            )
+            .await?;
+            let v = expect(status, v, 200)?;
+            println!("stream key: {}", v["stream_key"].as_str().unwrap_or(""));
+            println!("(shown once: only its hash is kept)");
+        }
         EventCommand::RotateKey {
             origin,
             id,

@@ -489,6 +489,19 @@ fn the_ingest_report_shows_what_the_publisher_sends_and_what_to_fix() {
     assert_eq!(code, 401);
 }
 
+/// `popcast event ARGS --origin HTTP` with the operator token; its stdout, after asserting success.
+fn event_cli(http: &str, token: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_popcast"))
+        .arg("event")
+        .args(args)
+        .args(["--origin", http])
+        .env("POPCAST_OPERATOR_TOKEN", token)
+        .output()
+        .expect("run popcast event");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A webhook receiver: its port, a switch, and each request's `Popcast-Signature` and body.
 /// While the switch is off it answers 503 (and keeps nothing); on, 200.
 fn webhook_receiver() -> (
@@ -567,17 +580,7 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
     let mut origin = Up::run("hooks", &["origin"], &config);
     let http = format!("http://{}", origin.url("HTTP"));
     let rtmp = origin.url("RTMP ingest");
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_popcast"))
-            .arg("event")
-            .args(args)
-            .args(["--origin", &http])
-            .env("POPCAST_OPERATOR_TOKEN", token)
-            .output()
-            .expect("run popcast event");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let cli = |args: &[&str]| event_cli(&http, token, args);
     let created = Instant::now();
     let out = cli(&["create", "--id", "hooks", "--title", "Hooks", "--duration", "30"]);
     let key = out
@@ -708,6 +711,84 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
         "webhooks: {kinds:?} after the receiver came back at {:?}",
         created.elapsed()
     );
+}
+
+/// `popcast event kick`: the publisher's connection ends, its key stops working until
+/// `popcast event stream-key` makes a new one, and the timeline says it was a kick.
+#[test]
+fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
+    let token = "kick-operator-token-0123456789";
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n"
+    );
+    let mut origin = Up::run("kick", &["origin"], &config);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let rtmp = origin.url("RTMP ingest");
+    let cli = |args: &[&str]| event_cli(&http, token, args);
+    let key_of = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("stream key: "))
+            .expect("a stream key")
+            .to_string()
+    };
+    let key = key_of(&cli(&[
+        "create",
+        "--id",
+        "kick",
+        "--title",
+        "Kick",
+        "--duration",
+        "30",
+    ]));
+    let timeline = || {
+        let (code, body) = common::get_with_token(&format!("{http}/api/v1/events/kick/timeline"), token);
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+    let wait_for = |what: &str| {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let body = timeline();
+            if body.contains(what) {
+                return body;
+            }
+            assert!(Instant::now() < until, "no {what} in {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut ff = common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 60, "160x90");
+    wait_for("publisher.connected");
+    let out = cli(&["kick", "kick"]);
+    assert!(
+        out.contains("publisher kicked") && out.contains("stream key revoked"),
+        "{out}"
+    );
+    // ffmpeg's connection is closed: it exits with an error well before its 60 s.
+    let fails = |child: &mut Child, what: &str| {
+        let until = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < until, "{what}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(!status.success(), "{what}: {status}");
+    };
+    fails(&mut ff, "ffmpeg still publishing after the kick");
+    let body = wait_for("\"kicked\"");
+    assert!(body.contains("publisher.lost"), "{body}");
+    // The old key is refused.
+    let mut again = common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 60, "160x90");
+    fails(&mut again, "the revoked key still publishes");
+    assert!(!timeline().contains("publisher.resumed"));
+    // A new key works, and the session resumes.
+    let fresh = key_of(&cli(&["stream-key", "kick"]));
+    assert_ne!(fresh, key);
+    let mut ff = common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{fresh}"), 60, "160x90");
+    wait_for("publisher.resumed");
+    let _ = ff.kill();
+    let _ = ff.wait();
 }
 
 /// Issue 5's rendition switch, by the viewer's own player: the all-in-one's test source is

@@ -57,6 +57,9 @@ pub enum FeedError {
     /// Another source took the event over; this one must stop.
     #[error("another source took event {0:?} over")]
     Replaced(String),
+    /// An operator ended this publisher's session (and revoked its stream key).
+    #[error("an operator ended this publishing session on event {0:?}; its stream key is revoked")]
+    Kicked(String),
     /// Frames before the source said which tracks it has.
     #[error("no tracks declared yet")]
     NoTracks,
@@ -165,6 +168,8 @@ struct FeedState {
     ended: bool,
     /// What the current (or last) source sends, measured.
     ingest: Option<IngestAnalyzer>,
+    /// The source an operator kicked (its next frame gets [`FeedError::Kicked`]).
+    kicked: Option<u64>,
 }
 
 /// Something observers (`popcast up`, the health endpoint) can watch.
@@ -180,7 +185,9 @@ pub struct FeedStatus {
 /// One event: key, store, feeder.
 pub struct LiveEvent {
     name: String,
-    key_hash: [u8; 32],
+    key_hash: Mutex<[u8; 32]>,
+    /// An operator kicked the publisher and the lifecycle has not reported it yet.
+    kicked: std::sync::atomic::AtomicBool,
     /// `Some`: a ticketed event, whose viewers need a token signed by one of these keys
     /// (key id, secret; newest first). `None`: anyone may watch.
     tickets: Mutex<Option<TicketKeys>>,
@@ -258,7 +265,8 @@ impl LiveEvent {
         });
         Arc::new(Self {
             name: name.to_string(),
-            key_hash,
+            key_hash: Mutex::new(key_hash),
+            kicked: std::sync::atomic::AtomicBool::new(false),
             tickets: Mutex::new(None),
             schedule: Mutex::new(None),
             packager: packager.clone(),
@@ -273,6 +281,7 @@ impl LiveEvent {
                 last_frame: None,
                 ended: false,
                 ingest: None,
+                kicked: None,
             }),
             next_source: AtomicU64::new(1),
             status,
@@ -331,13 +340,39 @@ impl LiveEvent {
         popcast_packager::http::tickets::admit(&keys, &self.name, headers, query).map(Some)
     }
 
-    pub(crate) fn key_hash(&self) -> &[u8; 32] {
-        &self.key_hash
+    pub(crate) fn key_hash(&self) -> [u8; 32] {
+        *self.key_hash.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the stream key's hash (a rotation, or a revocation after a kick).
+    pub fn set_key_hash(&self, hash: [u8; 32]) {
+        *self.key_hash.lock().unwrap_or_else(|e| e.into_inner()) = hash;
+    }
+
+    /// Ends the current publisher's session (its next frame is refused and its connection
+    /// closed); the timeline continues after a discontinuity for whoever publishes next.
+    /// Whether a publisher was there.
+    pub fn kick(&self) -> bool {
+        let mut state = self.lock();
+        let Some((id, SourceKind::Publisher { .. })) = state.owner.clone() else {
+            return false;
+        };
+        self.end_timeline(&mut state);
+        state.owner = None;
+        state.kicked = Some(id);
+        self.kicked.store(true, Ordering::Relaxed);
+        self.status.send_modify(|s| s.source = None);
+        true
+    }
+
+    /// Whether a kick happened since the last call (the lifecycle's `publisher.lost` reason).
+    pub fn take_kicked(&self) -> bool {
+        self.kicked.swap(false, Ordering::Relaxed)
     }
 
     /// Whether `hash` (a [`hash_key`] of a presented key) is this event's key, in constant time.
     pub fn key_matches(&self, hash: &[u8; 32]) -> bool {
-        subtle::ConstantTimeEq::ct_eq(&self.key_hash[..], &hash[..]).into()
+        subtle::ConstantTimeEq::ct_eq(&self.key_hash()[..], &hash[..]).into()
     }
 
     /// The ingest report of the current source (or the last one), and whether one is connected.
@@ -566,6 +601,7 @@ impl Feed {
         }
         match state.owner {
             Some((id, _)) if id == self.id => Ok(state),
+            _ if state.kicked == Some(self.id) => Err(FeedError::Kicked(self.event.name.clone())),
             _ => Err(FeedError::Replaced(self.event.name.clone())),
         }
     }
@@ -680,6 +716,11 @@ impl Feed {
                 a.declared(d);
             }
         }
+    }
+
+    /// Whether an operator kicked this source.
+    pub fn is_kicked(&self) -> bool {
+        self.event.lock().kicked == Some(self.id)
     }
 
     /// Whether this source still holds the event.

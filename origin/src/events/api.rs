@@ -141,6 +141,7 @@ pub fn sync_record(
 ) -> Result<(), DbError> {
     // The ladder the record names, from the event's next session on.
     event.set_ladder(ladders.pick(&r.ladder));
+    event.set_key_hash(r.key_hash);
     event.set_schedule(Some(crate::live::Schedule {
         publish_from: r
             .start
@@ -724,6 +725,64 @@ fn end(state: &ApiState, id: &str) -> Reply {
     }
 }
 
+/// Stores `hash` as the event's stream key (record and live event).
+fn store_key_hash(state: &ApiState, id: &str, hash: [u8; 32]) -> Result<EventRecord, DbError> {
+    let now = (state.now)();
+    let mut r = state.db.get(id)?;
+    let version = r.version;
+    r.key_hash = hash;
+    let r = state.db.update(&r, version, now)?;
+    if let Some(e) = state.events.get(id) {
+        state.sync(&e, &r)?;
+    }
+    Ok(r)
+}
+
+/// `POST /api/v1/events/{id}/kick`: ends the current publisher's session and revokes the
+/// stream key until a new one is made (`POST …/stream-key`).
+fn kick(state: &ApiState, id: &str) -> Reply {
+    let r = match state.db.get(id) {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    if r.state == EventState::Ended {
+        return error(StatusCode::CONFLICT, "ended", format!("event {id:?} has ended"));
+    }
+    // Revoked first, so the kicked publisher cannot come straight back.
+    if let Err(e) = store_key_hash(state, id, hash_key(&random_bytes::<32>())) {
+        return db_error(e);
+    }
+    let kicked = state.events.get(id).is_some_and(|e| e.kick());
+    tracing::info!(event = %id, kicked, "publisher kicked by the operator; stream key revoked");
+    ok(
+        StatusCode::OK,
+        json!({
+            "event": id,
+            "kicked": kicked,
+            "stream_key_revoked": true,
+            "next": format!("POST /api/v1/events/{id}/stream-key for a new stream key"),
+        }),
+    )
+}
+
+/// `POST /api/v1/events/{id}/stream-key`: a new stream key (shown once); the old one stops working.
+fn new_stream_key(state: &ApiState, id: &str) -> Reply {
+    let key = hex(&random_bytes::<20>());
+    let r = match store_key_hash(state, id, hash_key(key.as_bytes())) {
+        Ok(r) => r,
+        Err(e) => return db_error(e),
+    };
+    tracing::info!(event = %id, "stream key rotated");
+    ok(
+        StatusCode::OK,
+        json!({
+            "event": r.id,
+            "stream_key": key,
+            "stream_key_note": "shown once: store it now; only its hash is kept",
+        }),
+    )
+}
+
 async fn mint(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -> Reply {
     let m = match json_body(req).await {
         Ok(m) => m,
@@ -1186,6 +1245,24 @@ pub async fn handle(state: &ApiState, req: Request<hyper::body::Incoming>) -> Re
                     )
                 }
                 _ => not_allowed("GET"),
+            }
+        }
+        (_, [id, "kick"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::POST => kick(state, id),
+                _ => not_allowed("POST"),
+            }
+        }
+        (_, [id, "stream-key"]) => {
+            if let Some(r) = checked(id) {
+                return r;
+            }
+            match method {
+                Method::POST => new_stream_key(state, id),
+                _ => not_allowed("POST"),
             }
         }
         (_, [id, "timeline"]) => {

@@ -52,7 +52,7 @@ impl Events {
         if all.contains_key(event.name()) {
             return Err(EventsError::Duplicate(event.name().to_string()));
         }
-        if all.values().any(|e| e.key_matches(event.key_hash())) {
+        if all.values().any(|e| e.key_matches(&event.key_hash())) {
             return Err(EventsError::DuplicateKey(event.name().to_string()));
         }
         all.insert(event.name().to_string(), event);

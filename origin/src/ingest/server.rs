@@ -221,7 +221,9 @@ impl Publishing {
                 self.last_good = Instant::now();
                 Ok(())
             }
-            Err(e @ (FeedError::Replaced(_) | FeedError::Ended(_))) => Err(e.to_string()),
+            Err(e @ (FeedError::Replaced(_) | FeedError::Ended(_) | FeedError::Kicked(_))) => {
+                Err(e.to_string())
+            }
             Err(e) => {
                 self.refused(&e.to_string())?;
                 self.refused_frames += 1;
@@ -395,7 +397,13 @@ fn media(
 ) -> Result<(), String> {
     match outputs {
         Ok(outs) => p.take(outs).inspect_err(|_| {
-            if !p.feed.is_current() {
+            if p.feed.is_kicked() {
+                session.send_status(
+                    "error",
+                    "NetStream.Publish.BadName",
+                    "an operator ended this publishing session; the stream key is revoked",
+                );
+            } else if !p.feed.is_current() {
                 session.send_status(
                     "error",
                     "NetStream.Publish.BadName",
