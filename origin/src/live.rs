@@ -168,7 +168,8 @@ struct FeedState {
     ended: bool,
     /// What the current (or last) source sends, measured.
     ingest: Option<IngestAnalyzer>,
-    /// The source an operator kicked (its next frame gets [`FeedError::Kicked`]).
+    /// The source an operator kicked (its next frame gets [`FeedError::Kicked`]), until
+    /// another source attaches.
     kicked: Option<u64>,
 }
 
@@ -186,8 +187,6 @@ pub struct FeedStatus {
 pub struct LiveEvent {
     name: String,
     key_hash: Mutex<[u8; 32]>,
-    /// An operator kicked the publisher and the lifecycle has not reported it yet.
-    kicked: std::sync::atomic::AtomicBool,
     /// `Some`: a ticketed event, whose viewers need a token signed by one of these keys
     /// (key id, secret; newest first). `None`: anyone may watch.
     tickets: Mutex<Option<TicketKeys>>,
@@ -266,7 +265,6 @@ impl LiveEvent {
         Arc::new(Self {
             name: name.to_string(),
             key_hash: Mutex::new(key_hash),
-            kicked: std::sync::atomic::AtomicBool::new(false),
             tickets: Mutex::new(None),
             schedule: Mutex::new(None),
             packager: packager.clone(),
@@ -360,14 +358,15 @@ impl LiveEvent {
         self.end_timeline(&mut state);
         state.owner = None;
         state.kicked = Some(id);
-        self.kicked.store(true, Ordering::Relaxed);
         self.status.send_modify(|s| s.source = None);
         true
     }
 
-    /// Whether a kick happened since the last call (the lifecycle's `publisher.lost` reason).
-    pub fn take_kicked(&self) -> bool {
-        self.kicked.swap(false, Ordering::Relaxed)
+    /// Whether the last source left because an operator kicked it (and none has attached
+    /// since): the lifecycle's `publisher.lost` reason.
+    pub fn was_kicked(&self) -> bool {
+        let state = self.lock();
+        state.owner.is_none() && state.kicked.is_some()
     }
 
     /// Whether `hash` (a [`hash_key`] of a presented key) is this event's key, in constant time.
@@ -458,6 +457,7 @@ impl LiveEvent {
         }
         let id = self.next_source.fetch_add(1, Ordering::Relaxed);
         state.owner = Some((id, kind.clone()));
+        state.kicked = None;
         state.last_frame = Some(Instant::now());
         state.ingest = Some(IngestAnalyzer::new(
             f64::from(self.packager.segment_target_ms) / 1000.0,

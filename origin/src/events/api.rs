@@ -418,7 +418,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut b = [0u8; N];
     ring::rand::SystemRandom::new()
@@ -427,7 +427,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -1049,12 +1049,12 @@ fn ingest_metrics(events: &crate::Events) {
             if let Some(f) = v.fps_measured {
                 gauge!("popcast_ingest_fps", "event" => name.clone()).set(f);
             }
-            if let Some(k) = v.kbps_measured {
+            if let Some(k) = v.flow.kbps_measured {
                 gauge!("popcast_ingest_bitrate_kbps", "event" => name.clone(), "kind" => "video").set(k);
             }
             gauge!("popcast_ingest_b_frames", "event" => name.clone()).set(f64::from(u8::from(v.b_frames)));
         }
-        if let Some(k) = r.audio.as_ref().and_then(|a| a.kbps_measured) {
+        if let Some(k) = r.audio.as_ref().and_then(|a| a.flow.kbps_measured) {
             gauge!("popcast_ingest_bitrate_kbps", "event" => name.clone(), "kind" => "audio").set(k);
         }
         gauge!("popcast_ingest_warnings", "event" => name.clone()).set(r.warnings.len() as f64);

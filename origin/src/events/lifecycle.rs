@@ -156,7 +156,7 @@ pub async fn run(state: Arc<ApiState>) {
             for (kind, reason) in moments {
                 let data = match reason {
                     // A drop an operator caused is a kick.
-                    Some("disconnect") if live.take_kicked() => json!({ "reason": "kicked" }),
+                    Some("disconnect") if live.was_kicked() => json!({ "reason": "kicked" }),
                     Some(why) => json!({ "reason": why }),
                     None => json!({ "source": source }),
                 };

@@ -73,9 +73,7 @@ impl std::fmt::Debug for Webhooks {
 
 /// The value of the `Popcast-Signature` header for `body`.
 pub fn signature(key: &hmac::Key, body: &[u8]) -> String {
-    let tag = hmac::sign(key, body);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", super::api::hex(hmac::sign(key, body).as_ref()))
 }
 
 /// Whether `header` (a `Popcast-Signature` value) is the signature of `body` under
@@ -91,16 +89,6 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
         .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
         .collect();
     hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), body, &tag).is_ok()
-}
-
-/// A random id for a moment (receivers deduplicate retries by it).
-fn idempotency_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 16];
-    // The system RNG does not fail on the platforms we run on; a zero id would still be
-    // unique per (event, seq), which the body carries too.
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Webhooks {
@@ -125,7 +113,8 @@ impl Webhooks {
     /// `publisher.resumed`, `event.ended`, `slots.released`.
     pub fn emit(&self, event: &str, kind: &str, data: Value) {
         let now = (self.now)();
-        let id = idempotency_id();
+        // Random, so receivers can deduplicate retries by it.
+        let id = super::api::hex(&super::api::random_bytes::<16>());
         let made = self.db.append_timeline(event, kind, now, |seq| {
             json!({
                 "id": id,

@@ -133,6 +133,16 @@ impl TrackStats {
         (s >= 1.0).then(|| round1(self.bytes as f64 * 8.0 / s / 1000.0))
     }
 
+    fn flow(&self, kbps_declared: Option<f64>) -> Flow {
+        Flow {
+            kbps_declared,
+            kbps_measured: self.kbps(),
+            frames: self.frames,
+            timestamp_jumps: self.jumps,
+            late_frames: self.late,
+        }
+    }
+
     /// (p5, p95) of the recent frame durations, in seconds.
     fn duration_spread(&self) -> Option<(f64, f64)> {
         if self.durations.len() < 10 {
@@ -171,6 +181,16 @@ pub struct Spread {
     pub max: f64,
 }
 
+/// What a track of either kind delivers, against what the publisher declared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flow {
+    pub kbps_declared: Option<f64>,
+    pub kbps_measured: Option<f64>,
+    pub frames: u64,
+    pub timestamp_jumps: u64,
+    pub late_frames: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoReport {
     pub codec: String,
@@ -184,11 +204,8 @@ pub struct VideoReport {
     pub fps_declared: Option<f64>,
     pub fps_measured: Option<f64>,
     pub variable_frame_rate: bool,
-    pub kbps_declared: Option<f64>,
-    pub kbps_measured: Option<f64>,
-    pub frames: u64,
-    pub timestamp_jumps: u64,
-    pub late_frames: u64,
+    #[serde(flatten)]
+    pub flow: Flow,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,11 +213,8 @@ pub struct AudioReport {
     pub codec: String,
     pub sample_rate: u32,
     pub channels: u8,
-    pub kbps_declared: Option<f64>,
-    pub kbps_measured: Option<f64>,
-    pub frames: u64,
-    pub timestamp_jumps: u64,
-    pub late_frames: u64,
+    #[serde(flatten)]
+    pub flow: Flow,
 }
 
 /// A problem with the stream, and the fix in a creator's words.
@@ -317,11 +331,7 @@ impl IngestAnalyzer {
                 fps_declared,
                 fps_measured,
                 variable_frame_rate: variable,
-                kbps_declared: self.declared.video_kbps,
-                kbps_measured: s.kbps(),
-                frames: s.frames,
-                timestamp_jumps: s.jumps,
-                late_frames: s.late,
+                flow: s.flow(self.declared.video_kbps),
             }
         });
         let audio = self.audio.as_ref().map(|(t, s)| {
@@ -333,11 +343,7 @@ impl IngestAnalyzer {
                 codec,
                 sample_rate,
                 channels,
-                kbps_declared: self.declared.audio_kbps,
-                kbps_measured: s.kbps(),
-                frames: s.frames,
-                timestamp_jumps: s.jumps,
-                late_frames: s.late,
+                flow: s.flow(self.declared.audio_kbps),
             }
         });
         let av_offset_ms = match (&self.video, &self.audio) {
@@ -361,12 +367,12 @@ impl IngestAnalyzer {
             });
         }
         if let Some(a) = &audio {
-            if a.timestamp_jumps > 0 {
+            if a.flow.timestamp_jumps > 0 {
                 warnings.push(Warning {
                     code: "audio_timestamp_jumps",
                     message: format!(
                         "the audio timestamps jumped {} time(s); an audio device may be dropping out",
-                        a.timestamp_jumps
+                        a.flow.timestamp_jumps
                     ),
                 });
             }
@@ -413,7 +419,7 @@ impl IngestAnalyzer {
                 });
             }
         }
-        if let (Some(d), Some(m)) = (v.kbps_declared, v.kbps_measured) {
+        if let (Some(d), Some(m)) = (v.flow.kbps_declared, v.flow.kbps_measured) {
             if d > 0.0 && m > d * 1.5 {
                 w.push(Warning {
                     code: "video_bitrate",
@@ -421,16 +427,16 @@ impl IngestAnalyzer {
                 });
             }
         }
-        if v.timestamp_jumps > 0 {
+        if v.flow.timestamp_jumps > 0 {
             w.push(Warning {
                 code: "video_timestamp_jumps",
-                message: format!("the video timestamps jumped {} time(s); the encoder restarted its clock or dropped a stretch of frames (check its CPU use and the capture source)", v.timestamp_jumps),
+                message: format!("the video timestamps jumped {} time(s); the encoder restarted its clock or dropped a stretch of frames (check its CPU use and the capture source)", v.flow.timestamp_jumps),
             });
         }
-        if v.late_frames > 0 {
+        if v.flow.late_frames > 0 {
             w.push(Warning {
                 code: "late_frames",
-                message: format!("{} video frame(s) arrived over {LATE_SECS} s late; the upload is not keeping up (lower the bitrate)", v.late_frames),
+                message: format!("{} video frame(s) arrived over {LATE_SECS} s late; the upload is not keeping up (lower the bitrate)", v.flow.late_frames),
             });
         }
     }
@@ -473,7 +479,7 @@ mod tests {
         assert_eq!(v.fps_measured, Some(30.0));
         assert_eq!(v.fps_declared, Some(30.0));
         assert!(!v.b_frames && !v.variable_frame_rate);
-        assert_eq!((v.timestamp_jumps, v.late_frames), (0, 0));
+        assert_eq!((v.flow.timestamp_jumps, v.flow.late_frames), (0, 0));
         let a = r.audio.as_ref().unwrap();
         assert_eq!((a.sample_rate, a.channels), (48_000, 2));
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -527,8 +533,8 @@ mod tests {
         }
         let r = a.report();
         let v = r.video.unwrap();
-        assert_eq!(v.timestamp_jumps, 1);
-        assert_eq!(v.late_frames, 10);
+        assert_eq!(v.flow.timestamp_jumps, 1);
+        assert_eq!(v.flow.late_frames, 10);
         // Nothing is measured across the jump (keyframes at 0 and right after it).
         assert_eq!(v.keyframe_interval_s, None);
         assert!(
