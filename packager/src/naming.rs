@@ -4,7 +4,8 @@
 //! ```text
 //! /live/{event}/master.m3u8                    multivariant playlist
 //! /live/{event}/{rendition}/index.m3u8         media playlist
-//! /live/{event}/{rendition}/init.mp4           CMAF header
+//! /live/{event}/{rendition}/init.mp4           CMAF header (the newest)
+//! /live/{event}/{rendition}/init-{msn}.mp4     CMAF header of the segments from msn on
 //! /live/{event}/{rendition}/{msn}.m4s          segment
 //! /live/{event}/{rendition}/{msn}.{part}.m4s   part
 //! /live/{event}/manifest.mpd                   LL-DASH
@@ -60,8 +61,11 @@ pub fn check_name(what: &'static str, s: &str) -> Result<(), NameError> {
 pub enum RenditionObject {
     /// `index.m3u8`
     Playlist,
-    /// `init.mp4`
+    /// `init.mp4`: the newest CMAF header (revalidated; tools and old links).
     Init,
+    /// `init-{msn}.mp4`: the CMAF header of the segments from `msn` on (a session's source
+    /// or slate may change it at a discontinuity; each version has its own immutable URL).
+    InitAt { msn: u64 },
     /// `{msn}.m4s`
     Segment { msn: u64 },
     /// `{msn}.{part}.m4s`
@@ -107,6 +111,11 @@ impl RenditionObject {
             "init.mp4" => return Ok(Self::Init),
             _ => {}
         }
+        if let Some(msn) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
+            return Ok(Self::InitAt {
+                msn: number("msn", msn)?,
+            });
+        }
         let stem = file
             .strip_suffix(".m4s")
             .ok_or_else(|| NameError::UnknownObject(shorten(file)))?;
@@ -128,6 +137,7 @@ impl fmt::Display for RenditionObject {
         match self {
             Self::Playlist => f.write_str("index.m3u8"),
             Self::Init => f.write_str("init.mp4"),
+            Self::InitAt { msn } => write!(f, "init-{msn}.mp4"),
             Self::Segment { msn } => write!(f, "{msn}.m4s"),
             Self::Part { msn, part } => write!(f, "{msn}.{part}.m4s"),
         }
@@ -191,6 +201,7 @@ mod tests {
             "/live/demo/manifest.mpd",
             "/live/demo/video/index.m3u8",
             "/live/demo/video/init.mp4",
+            "/live/demo/video/init-1790000000.mp4",
             "/live/demo/720p/0.m4s",
             "/live/demo/audio/18446744073709551615.m4s",
             "/live/e-1_x/audio/12.0.m4s",
@@ -225,6 +236,9 @@ mod tests {
             ("/live/demo/video/18446744073709551616.m4s", "msn"),
             ("/live/demo/video/1.4294967296.m4s", "part"),
             ("/live/demo/video/segment.ts", "unknown"),
+            ("/live/demo/video/init-01.mp4", "msn"),
+            ("/live/demo/video/init-.mp4", "msn"),
+            ("/live/demo/video/init-x.mp4", "msn"),
             ("/live/demo/index.m3u8", "unknown"),
             ("/live//video/index.m3u8", "event"),
             ("/live/demo/vid%2Feo/index.m3u8", "rendition"),

@@ -298,6 +298,52 @@ impl Segmenter {
         Ok(())
     }
 
+    /// Gives a track new codec parameters (another source takes over its rendition: the
+    /// slate after a creator, a creator after the slate, an encoder with new settings). The
+    /// current timeline ends (a discontinuity), and the track's next segment starts with a
+    /// new `Init`. The part target stays what the rendition advertised; a timescale change
+    /// carries the output timeline over. Same parameters: nothing changes.
+    pub fn replace_track(&mut self, info: TrackInfo) -> Result<(), SegmenterError> {
+        let idx = self
+            .tracks
+            .iter()
+            .position(|t| t.info.id == info.id)
+            .ok_or(SegmenterError::UnknownTrack(info.id))?;
+        if self.tracks[idx].info == info {
+            return Ok(());
+        }
+        let was_video = self.tracks[idx].nal_length_size.is_some();
+        let is_video = matches!(info.codec, CodecConfig::H264(_));
+        if was_video != is_video {
+            return Err(SegmenterError::BadTrack {
+                track: info.id,
+                reason: "a video track cannot become audio or the reverse".into(),
+            });
+        }
+        cmaf::init_segment(&info).map_err(|e| SegmenterError::BadTrack {
+            track: info.id,
+            reason: e.to_string(),
+        })?;
+        self.discontinuity();
+        let t = &mut self.tracks[idx];
+        let (from, to) = (t.info.timescale, info.timescale);
+        if from != to {
+            let convert = |v: i64| ticks(ns(v, from), to);
+            t.out_end = t.out_end.map(convert);
+            t.part_target = convert(t.part_target);
+            t.last_duration = u32::try_from(convert(i64::from(t.last_duration))).unwrap_or(u32::MAX);
+        }
+        (t.fixed_duration, t.nal_length_size) = match &info.codec {
+            CodecConfig::Aac(asc) if asc.sample_rate == info.timescale => (Some(1024), None),
+            CodecConfig::Aac(_) => (None, None),
+            CodecConfig::H264(avc) => (None, Some(avc.nal_length_size())),
+        };
+        t.info = info;
+        t.init_sent = false;
+        t.need_keyframe = is_video;
+        Ok(())
+    }
+
     /// The tracks, in the order added.
     pub fn tracks(&self) -> impl Iterator<Item = &TrackInfo> {
         self.tracks.iter().map(|t| &t.info)
@@ -476,12 +522,15 @@ impl Segmenter {
             let wanted = ticks(self.config.part_target.as_nanos() as i128, ts).max(1);
             let d = i64::from(duration);
             // A whole number of frames; a first frame longer than wanted (a stall at the
-            // start) does not stretch the part target.
-            t.part_target = if d > wanted {
-                wanted
-            } else {
-                ((wanted as f64 / d as f64).round() as i64).max(1) * d
-            };
+            // start) does not stretch the part target. Decided once: PART-TARGET never
+            // changes in a playlist, whatever source follows.
+            if t.part_target == 0 {
+                t.part_target = if d > wanted {
+                    wanted
+                } else {
+                    ((wanted as f64 / d as f64).round() as i64).max(1) * d
+                };
+            }
             t.init_sent = true;
             let data = cmaf::init_segment(&t.info).unwrap_or_default();
             self.events.push(Event::Init {

@@ -170,6 +170,8 @@ struct Part {
 #[derive(Debug)]
 struct Segment {
     msn: u64,
+    /// Its CMAF header: the key (first msn) of one of [`State::inits`].
+    init: u64,
     discontinuity: bool,
     program_date_time: SystemTime,
     duration: Option<Duration>,
@@ -180,7 +182,12 @@ struct Segment {
 #[derive(Debug)]
 struct State {
     track: TrackInfo,
-    init: Option<Bytes>,
+    /// The CMAF headers the window's segments use, keyed by the first segment using each
+    /// (`init-{msn}.mp4`), oldest first. A new one arrives at a discontinuity when the
+    /// source's codec parameters change (slate → live, a creator's new encoder settings).
+    inits: VecDeque<(u64, Bytes)>,
+    /// A header not yet used by a segment (it is bound to the next one).
+    pending_init: Option<Bytes>,
     part_target: Duration,
     segments: VecDeque<Segment>,
     /// Discontinuities that slid out of the window (EXT-X-DISCONTINUITY-SEQUENCE).
@@ -190,6 +197,25 @@ struct State {
 }
 
 impl State {
+    /// Whether a CMAF header has arrived.
+    fn has_init(&self) -> bool {
+        self.pending_init.is_some() || !self.inits.is_empty()
+    }
+
+    /// The newest CMAF header.
+    fn newest_init(&self) -> Option<&Bytes> {
+        self.pending_init.as_ref().or(self.inits.back().map(|(_, d)| d))
+    }
+
+    /// Forgets headers no segment in the window uses any more.
+    fn drop_unused_inits(&mut self) {
+        if let Some(first) = self.segments.front().map(|s| s.init) {
+            while self.inits.len() > 1 && self.inits.front().is_some_and(|(k, _)| *k < first) {
+                self.inits.pop_front();
+            }
+        }
+    }
+
     /// The newest complete part: (msn, part).
     fn last_part(&self) -> Option<(u64, u32)> {
         self.segments.iter().rev().find_map(|s| {
@@ -226,7 +252,17 @@ impl State {
             Event::Init {
                 data, part_target, ..
             } => {
-                self.init = Some(data);
+                // A header that differs from the one in use describes the new source: the
+                // multivariant playlist's CODECS and RESOLUTION follow it.
+                if self.newest_init().is_some_and(|d| *d != data) {
+                    if let Ok(info) = crate::cmaf::read::track_info(&data) {
+                        self.track = TrackInfo {
+                            id: self.track.id,
+                            ..info
+                        };
+                    }
+                }
+                self.pending_init = Some(data);
                 self.part_target = part_target;
             }
             Event::SegmentStart {
@@ -234,14 +270,23 @@ impl State {
                 discontinuity,
                 program_date_time,
                 ..
-            } => self.segments.push_back(Segment {
-                msn,
-                discontinuity,
-                program_date_time,
-                duration: None,
-                parts: Vec::new(),
-                bytes: 0,
-            }),
+            } => {
+                if let Some(data) = self.pending_init.take() {
+                    if self.inits.back().is_none_or(|(_, d)| *d != data) {
+                        self.inits.push_back((msn, data));
+                    }
+                }
+                let init = self.inits.back().map_or(msn, |(k, _)| *k);
+                self.segments.push_back(Segment {
+                    msn,
+                    init,
+                    discontinuity,
+                    program_date_time,
+                    duration: None,
+                    parts: Vec::new(),
+                    bytes: 0,
+                })
+            }
             Event::PartStart { msn, independent, .. } => {
                 if let Some(s) = self.segment_mut(msn) {
                     s.parts.push(Part {
@@ -279,6 +324,7 @@ impl State {
                         }
                     }
                 }
+                self.drop_unused_inits();
             }
         }
     }
@@ -329,12 +375,29 @@ impl Rendition {
         self.lock().bytes
     }
 
-    /// The CMAF header, once the first frame has been muxed.
+    /// The newest CMAF header, once the first frame has been muxed (`init.mp4`).
     pub fn init(&self) -> Result<Bytes, StoreError> {
         self.lock()
-            .init
-            .clone()
+            .newest_init()
+            .cloned()
             .ok_or_else(|| StoreError::Unavailable(format!("{}: no media yet", self.name)))
+    }
+
+    /// The CMAF header of the segments from `msn` on (`init-{msn}.mp4`), while a segment in
+    /// the window uses it.
+    pub fn init_at(&self, msn: u64) -> Result<Bytes, StoreError> {
+        let s = self.lock();
+        s.inits
+            .iter()
+            .find(|(k, _)| *k == msn)
+            .map(|(_, d)| d.clone())
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "{}/{}",
+                    self.name,
+                    naming::RenditionObject::InitAt { msn }
+                ))
+            })
     }
 
     /// Applies a batch of segmenter events for this rendition's track, then wakes waiters.
@@ -387,13 +450,14 @@ impl Rendition {
         let updates = self.updates.subscribe();
         let mut replay = Vec::new();
         let track = s.track.id;
-        if let Some(data) = &s.init {
-            replay.push(Event::Init {
-                track,
-                data: data.clone(),
-                part_target: s.part_target,
-            });
-        }
+        let init_event = |data: &Bytes| Event::Init {
+            track,
+            data: data.clone(),
+            part_target: s.part_target,
+        };
+        // Each header goes just before the first replayed segment that uses it, so that a
+        // follower binds it to the same segment (and so names it the same).
+        let mut sent_init = None;
         // Resume inside the window only from a complete part it still holds.
         let resume = after.filter(|&(msn, part)| {
             s.segment(msn)
@@ -406,6 +470,12 @@ impl Rendition {
                 Some((msn, part)) if seg.msn == msn => part as usize + 1,
                 _ => 0,
             };
+            if sent_init != Some(seg.init) {
+                if let Some((_, data)) = s.inits.iter().find(|(k, _)| *k == seg.init) {
+                    replay.push(init_event(data));
+                }
+                sent_init = Some(seg.init);
+            }
             if first_part == 0 {
                 replay.push(Event::SegmentStart {
                     track,
@@ -441,6 +511,13 @@ impl Rendition {
                     duration,
                 });
             }
+        }
+        if let Some(data) = s.pending_init.as_ref().or(if sent_init.is_none() {
+            s.inits.back().map(|(_, d)| d)
+        } else {
+            None
+        }) {
+            replay.push(init_event(data));
         }
         Follow {
             epoch: self.epoch,
@@ -489,6 +566,7 @@ impl Rendition {
                     s.discontinuity_sequence += 1;
                 }
             }
+            s.drop_unused_inits();
             before - s.bytes
         };
         if freed > 0 {
@@ -563,7 +641,8 @@ impl EventStore {
             updates,
             state: Mutex::new(State {
                 track,
-                init: None,
+                inits: VecDeque::new(),
+                pending_init: None,
                 part_target: Duration::ZERO,
                 segments: VecDeque::new(),
                 discontinuity_sequence: 0,
@@ -665,7 +744,7 @@ impl EventStore {
                     return Ok(Some(()));
                 }
                 // Nothing to compare with yet: hold until the first part is complete.
-                let Some((last_msn, last_part)) = s.last_part().filter(|_| s.init.is_some()) else {
+                let Some((last_msn, last_part)) = s.last_part().filter(|_| s.has_init()) else {
                     return Ok(None);
                 };
                 if msn > last_msn + 2 {
@@ -714,7 +793,7 @@ impl EventStore {
     fn describe(&self, r: &Rendition) -> Result<MediaPlaylist, StoreError> {
         let mut p = {
             let s = r.lock();
-            if s.init.is_none() || s.segments.is_empty() {
+            if !s.has_init() || s.segments.is_empty() {
                 return Err(StoreError::Unavailable(format!("{}: no media yet", r.name)));
             }
             // Parts are listed for the newest `part_window_segments` complete segments, and
@@ -761,6 +840,7 @@ impl EventStore {
                     start += seg.duration.unwrap_or_default();
                     SegmentLine {
                         msn: seg.msn,
+                        init: seg.init,
                         duration: seg.duration,
                         discontinuity: seg.discontinuity,
                         program_date_time: seg.program_date_time,
@@ -810,7 +890,7 @@ impl EventStore {
             // listed while video still waits for its first keyframe would be an audio-only
             // stream to a player that never asks again; hls.js gives up (levelEmptyError) on
             // a media playlist with parts but no segment; BANDWIDTH needs measured media.
-            if s.init.is_none() || !s.segments.iter().any(|seg| seg.duration.is_some()) {
+            if !s.has_init() || !s.segments.iter().any(|seg| seg.duration.is_some()) {
                 return Err(StoreError::Unavailable(format!(
                     "rendition {:?} has no complete segment yet",
                     r.name
@@ -1135,6 +1215,64 @@ mod tests {
             }
         }
         out
+    }
+
+    #[tokio::test]
+    async fn a_new_header_at_a_discontinuity_gets_its_own_versioned_map() {
+        let (store, mut seg) = fed(100, 0..0);
+        let first = store.rendition("video").unwrap().init().unwrap();
+        // Another source takes the rendition over with other parameters (640x480).
+        let mut other = video_track();
+        other.video = Some(crate::media::VideoShape {
+            width: 640,
+            height: 480,
+            frame_rate: Some((25, 1)),
+        });
+        seg.replace_track(other.clone()).unwrap();
+        for i in 0..90 {
+            seg.push(video_frame(i, 30)).unwrap();
+            store.apply(seg.drain(), route);
+        }
+        let video = store.rendition("video").unwrap();
+        let pl = store.media_playlist("video", Default::default()).await.unwrap();
+        let maps: Vec<&str> = pl.lines().filter(|l| l.starts_with("#EXT-X-MAP:")).collect();
+        assert_eq!(maps.len(), 2, "{pl}");
+        let second_key: u64 = maps[1]
+            .trim_start_matches("#EXT-X-MAP:URI=\"init-")
+            .trim_end_matches(".mp4\"")
+            .parse()
+            .unwrap();
+        // The new header goes with the discontinuity's first segment.
+        assert!(
+            pl.contains(&format!(
+                "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-{second_key}.mp4\""
+            )),
+            "{pl}"
+        );
+        assert_eq!(video.init_at(0).unwrap(), first);
+        let second = video.init_at(second_key).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(video.init().unwrap(), second, "init.mp4 is the newest");
+        assert!(matches!(
+            video.init_at(second_key + 1),
+            Err(StoreError::NotFound(_))
+        ));
+        check::check_media(&pl).unwrap_or_else(|v| panic!("{}\n{pl}", check::report(&v)));
+        // A follower that joins now names both headers the same way.
+        let copy = EventStore::new(store.config().clone());
+        let mut f = video.follow(None);
+        let mirror = copy.add_rendition("video", video_track()).unwrap();
+        mirror.apply(f.replay.drain(..), store.config().window_segments);
+        same_playlist(&store, &copy, "video").await;
+        assert_eq!(mirror.init_at(second_key).unwrap(), second);
+        // Once the old segments slide out, so does their header.
+        for i in 90..400 {
+            seg.push(video_frame(i, 30)).unwrap();
+            store.apply(seg.drain(), route);
+        }
+        let pl = store.media_playlist("video", Default::default()).await.unwrap();
+        assert_eq!(pl.matches("#EXT-X-MAP:").count(), 1, "{pl}");
+        assert!(matches!(video.init_at(0), Err(StoreError::NotFound(_))));
     }
 
     #[tokio::test]

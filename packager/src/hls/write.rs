@@ -14,6 +14,8 @@ pub const VERSION: u32 = 9;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentLine {
     pub msn: u64,
+    /// Its CMAF header's key: `init-{init}.mp4` (EXT-X-MAP).
+    pub init: u64,
     /// `None` while the segment is in progress (only its parts are listed).
     pub duration: Option<Duration>,
     pub discontinuity: bool,
@@ -105,17 +107,30 @@ impl MediaPlaylist {
         );
         let _ = write!(
             out,
-            "#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n#EXT-X-MAP:URI=\"{}\"\n",
-            self.media_sequence,
-            self.discontinuity_sequence,
-            RenditionObject::Init
+            "#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
+            self.media_sequence, self.discontinuity_sequence,
         );
+        let listed = &self.segments[skipped.min(self.segments.len())..];
+        // The header of the first listed segment (a delta update's skipped segments keep
+        // the ones the client already has), then each change where it happens.
+        let mut map = listed.first().or(self.segments.last()).map(|s| s.init);
+        if let Some(msn) = map {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", RenditionObject::InitAt { msn });
+        }
         if skipped > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
         }
-        for s in &self.segments[skipped.min(self.segments.len())..] {
+        for s in listed {
             if s.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if map != Some(s.init) {
+                map = Some(s.init);
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-MAP:URI=\"{}\"",
+                    RenditionObject::InitAt { msn: s.init }
+                );
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", date_time(s.program_date_time));
             for p in &s.parts {

@@ -291,6 +291,13 @@ pub async fn playback(
                 RenditionObject::Init => {
                     object_reply(headers, &[r.init()?], ctype, "init", "public, no-cache")
                 }
+                RenditionObject::InitAt { msn } => object_reply(
+                    headers,
+                    &[r.init_at(msn)?],
+                    ctype,
+                    &format!("init-{msn}"),
+                    IMMUTABLE,
+                ),
                 RenditionObject::Segment { msn } => {
                     stream(headers, store.segment(&rendition, msn)?, ctype, &format!("{msn}"))
                 }

@@ -205,6 +205,10 @@ pub mod http {
                         let body = store.rendition(&rendition)?.init()?;
                         send(&mut conn, "video/mp4", &body).await
                     }
+                    RenditionObject::InitAt { msn } => {
+                        let body = store.rendition(&rendition)?.init_at(msn)?;
+                        send(&mut conn, "video/mp4", &body).await
+                    }
                     RenditionObject::Segment { msn } => {
                         stream(&mut conn, store.segment(&rendition, msn)?).await
                     }
