@@ -25,6 +25,7 @@ pub struct Config {
     pub qoe: QoeConfig,
     pub test_source: TestSourceConfig,
     pub webhooks: WebhooksConfig,
+    pub slate: SlateConfig,
 }
 
 /// What every process has.
@@ -429,6 +430,42 @@ impl Default for WebhooksConfig {
             secret: None,
             timeout_ms: 5_000,
             max_backoff_secs: 60,
+        }
+    }
+}
+
+/// The slate a provisioned event's viewers see before its creator goes live, during a gap
+/// in the creator's media, and at its end: a card with the event's title and a status line,
+/// with silent audio.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlateConfig {
+    /// Off: a provisioned event has no playlist until its creator's first keyframe.
+    pub enabled: bool,
+    /// The card's size before the creator's first keyframe (later, each rendition's own).
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub video_kbps: u32,
+    /// FFmpeg H.264 encoder name.
+    pub encoder: String,
+    /// TrueType font of the card's text.
+    pub font: PathBuf,
+    /// How long the "this event has ended" card plays before the playlists end.
+    pub ended_card_secs: u64,
+}
+
+impl Default for SlateConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            video_kbps: 300,
+            encoder: "libx264".into(),
+            font: PathBuf::from("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+            ended_card_secs: 4,
         }
     }
 }

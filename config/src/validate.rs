@@ -356,6 +356,12 @@ impl Config {
         r.range("webhooks.timeout_ms", w.timeout_ms, 100, 60_000);
         r.range("webhooks.max_backoff_secs", w.max_backoff_secs, 1, 3_600);
 
+        let sl = &self.slate;
+        r.even_size("slate", sl.width, sl.height);
+        r.range("slate.fps", sl.fps, 1, 60);
+        r.range("slate.video_kbps", sl.video_kbps, 50, 20_000);
+        r.range("slate.ended_card_secs", sl.ended_card_secs, 0, 60);
+
         let t = &self.test_source;
         r.even_size("test_source", t.width, t.height);
         r.check(

@@ -23,6 +23,11 @@ fn single_node_example_loads() {
     let c = Config::load(&examples().join("single-node.toml")).unwrap();
     assert_eq!(c.ladder.renditions.len(), 3);
     assert_eq!(c.events.access, Access::Public);
+    assert_eq!(c.slate, popcast_config::SlateConfig::default());
+    let found = problems("[slate]\nwidth = 641\nfps = 0\nended_card_secs = 600\n");
+    for key in ["slate.width", "slate.fps", "slate.ended_card_secs"] {
+        problem_for(&found, key);
+    }
 }
 
 #[test]

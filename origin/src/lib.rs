@@ -15,6 +15,8 @@ pub mod ingest;
 pub mod live;
 pub mod qoe;
 pub mod relay;
+#[cfg(feature = "ladder")]
+pub mod slate;
 #[cfg(feature = "test-source")]
 pub mod test_source;
 
@@ -151,6 +153,7 @@ impl Origin {
             qoe: qoe_board.clone(),
             metrics_token: config.qoe.metrics_token.clone(),
             ladders: ladders.clone(),
+            slate: config.slate.clone(),
         });
         let api_edges = api.clone();
         let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));

@@ -78,11 +78,70 @@ pub enum FeedError {
 /// feeds, and the ABR ladder encoding from the source's video.
 struct Pipeline {
     seg: Segmenter,
+    /// The live source's tracks (empty in a slate session before the creator's first frame).
     tracks: Vec<TrackInfo>,
     names: Vec<(TrackId, String)>,
     ladder: Option<Ladder>,
     /// Tells this session's ladder output from a later session's.
     generation: u64,
+    /// A provisioned event's session, which the slate feeds while no creator's media does.
+    slate: Option<SlateSession>,
+}
+
+/// What feeds a slate session's renditions now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    Live,
+    Slate,
+}
+
+/// The slate side of a session: its renditions keep their tracks (session track ids) whoever
+/// feeds them; a switch is a discontinuity with new codec parameters (a new `init-{msn}.mp4`).
+struct SlateSession {
+    input: Input,
+    /// The session's track of the source rendition and of the audio rendition.
+    video: TrackId,
+    audio: TrackId,
+    /// The live media's parameters per session track (the source's, the ladder's outputs),
+    /// given back to the segmenter when the creator's media returns.
+    live: Vec<TrackInfo>,
+    /// Whether a creator's media has fed the session.
+    went_live: bool,
+    /// After an end: the ended card plays until then, and the playlists end.
+    ending: Option<Instant>,
+}
+
+impl Pipeline {
+    /// The session track a live frame of `track` feeds (a slate session maps the source's
+    /// tracks onto its own by kind).
+    fn session_track(&self, track: TrackId) -> Option<TrackId> {
+        let Some(sl) = &self.slate else {
+            return Some(track);
+        };
+        let t = self.tracks.iter().find(|t| t.id == track)?;
+        Some(match t.codec {
+            CodecConfig::H264(_) => sl.video,
+            CodecConfig::Aac(_) => sl.audio,
+        })
+    }
+
+    /// Hands a slate session's renditions to the live media: the timeline breaks and each
+    /// track takes the live parameters.
+    fn go_live(&mut self, store: &EventStore) {
+        let Some(sl) = &mut self.slate else { return };
+        if sl.input == Input::Live {
+            return;
+        }
+        self.seg.discontinuity();
+        for info in &sl.live {
+            if let Err(e) = self.seg.replace_track(info.clone()) {
+                tracing::warn!(track = info.id.0, error = %e, "live parameters refused");
+            }
+        }
+        sl.input = Input::Live;
+        sl.went_live = true;
+        self.flush(store);
+    }
 }
 
 impl Pipeline {
@@ -156,6 +215,20 @@ impl Ladders {
     }
 }
 
+/// A slate session as its slate task sees it.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+pub(crate) struct SlateView {
+    pub input: Input,
+    /// A creator's media arrived within the hold.
+    pub live_recent: bool,
+    pub went_live: bool,
+    pub ending: Option<Instant>,
+    /// The session's video tracks and the card size each needs.
+    pub videos: Vec<(TrackId, u32, u32)>,
+    pub audio: TrackId,
+}
+
 /// Who feeds the event now and the pipeline it feeds.
 struct FeedState {
     /// Id of the source holding the event (`None`: nobody feeds it).
@@ -198,6 +271,9 @@ pub struct LiveEvent {
     ladder: Mutex<Option<popcast_config::LadderConfig>>,
     /// Sessions started, numbering each pipeline.
     generations: AtomicU64,
+    /// Milliseconds the ended card plays in a slate session.
+    ended_card: AtomicU64,
+    slate_begun: std::sync::atomic::AtomicBool,
     /// The running ladder's counters, for /metrics.
     #[cfg(feature = "ladder")]
     ladder_stats: Mutex<Option<Arc<popcast_packager::ffmpeg::ladder::LadderStats>>>,
@@ -270,6 +346,8 @@ impl LiveEvent {
             packager: packager.clone(),
             ladder: Mutex::new(None),
             generations: AtomicU64::new(0),
+            ended_card: AtomicU64::new(0),
+            slate_begun: std::sync::atomic::AtomicBool::new(false),
             #[cfg(feature = "ladder")]
             ladder_stats: Mutex::new(None),
             store: watch::Sender::new(Arc::new(EventStore::new(StoreConfig::from_config(packager)))),
@@ -288,6 +366,16 @@ impl LiveEvent {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The packager's segment target: a slate card's GOP.
+    pub fn segment_target_ms(&self) -> u32 {
+        self.packager.segment_target_ms
+    }
+
+    /// True once: whoever gets it starts the event's slate task.
+    pub fn begin_slate(&self) -> bool {
+        !self.slate_begun.swap(true, Ordering::Relaxed)
     }
 
     /// Makes the event ticketed with these token keys (newest first), or public with `None`.
@@ -403,8 +491,25 @@ impl LiveEvent {
         self.end_timeline(&mut state);
         state.ended = true;
         state.owner = None;
-        self.store().end();
+        let card = self.ended_card.load(Ordering::Relaxed);
+        // A slate session shows the ended card first (its task ends the playlists).
+        let slate = state.pipeline.as_mut().and_then(|p| p.slate.as_mut());
+        match slate {
+            Some(sl) if card > 0 && sl.ending.is_none() => {
+                sl.ending = Some(Instant::now() + Duration::from_millis(card));
+            }
+            Some(sl) if sl.ending.is_some() => {}
+            _ => self.store().end(),
+        }
         self.status.send_modify(|s| s.source = None);
+    }
+
+    /// How long a slate session's ended card plays before its playlists end (0: none).
+    pub fn set_ended_card(&self, d: Duration) {
+        self.ended_card.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Watches who feeds the event.
@@ -474,6 +579,180 @@ impl LiveEvent {
         })
     }
 
+    /// The creator's tracks take over a slate session: mapped onto the session's tracks by
+    /// kind, with the ladder started from the source's video at the first go-live (its
+    /// renditions join the session), then the slate steps aside.
+    fn live_into_slate_session(
+        self: &Arc<Self>,
+        p: &mut Pipeline,
+        tracks: Vec<TrackInfo>,
+    ) -> Result<(), FeedError> {
+        let store = self.store();
+        let first = p.tracks.is_empty();
+        let Some(sl) = &mut p.slate else { return Ok(()) };
+        let (video, audio) = (sl.video, sl.audio);
+        if first {
+            let mut live = Vec::new();
+            for t in &tracks {
+                let id = match t.codec {
+                    CodecConfig::H264(_) => video,
+                    CodecConfig::Aac(_) => audio,
+                };
+                if !live.iter().any(|l: &TrackInfo| l.id == id) {
+                    live.push(TrackInfo { id, ..t.clone() });
+                }
+            }
+            sl.live = live;
+            p.tracks = tracks;
+            let mut names = std::mem::take(&mut p.names);
+            p.ladder = self.start_ladder(p.generation, &p.tracks, &mut p.seg, &store, &mut names);
+            p.names = names;
+            #[cfg(feature = "ladder")]
+            if let (Some(l), Some(sl)) = (&p.ladder, &mut p.slate) {
+                sl.live.extend(l.tracks().iter().cloned());
+            }
+        }
+        if let Some(sl) = &mut p.slate {
+            sl.input = Input::Slate; // so that go_live switches, even back from a short gap
+        }
+        p.go_live(&store);
+        Ok(())
+    }
+
+    /// Opens a provisioned event's session on the slate: `card` (the source rendition's size)
+    /// and `silence` feed it until the creator's first keyframe. Nothing when the event
+    /// already has a session or has ended. Whether it opened.
+    pub fn open_slate(&self, card: TrackInfo, silence: TrackInfo) -> Result<bool, FeedError> {
+        let mut state = self.lock();
+        if state.ended || state.pipeline.is_some() {
+            return Ok(false);
+        }
+        let store = self.store();
+        let mut seg = Segmenter::new(SegmenterConfig::from(&self.packager));
+        let (video, audio) = (TrackId(1), TrackId(2));
+        let mut names = Vec::new();
+        for (info, name) in [
+            (TrackInfo { id: video, ..card }, VIDEO_RENDITION),
+            (TrackInfo { id: audio, ..silence }, AUDIO_RENDITION),
+        ] {
+            seg.add_track(info.clone())
+                .map_err(|e| FeedError::BadTracks(e.to_string()))?;
+            store
+                .add_rendition(name, info)
+                .map_err(|e| FeedError::BadTracks(e.to_string()))?;
+            names.push((
+                if name == VIDEO_RENDITION { video } else { audio },
+                name.to_string(),
+            ));
+        }
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        state.pipeline = Some(Pipeline {
+            seg,
+            tracks: Vec::new(),
+            names,
+            ladder: None,
+            generation,
+            slate: Some(SlateSession {
+                input: Input::Slate,
+                video,
+                audio,
+                live: Vec::new(),
+                went_live: false,
+                ending: None,
+            }),
+        });
+        self.status.send_modify(|s| s.sessions += 1);
+        Ok(true)
+    }
+
+    /// What the slate needs to decide, read under the lock.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    pub(crate) fn slate_view(&self, hold: Duration) -> Option<SlateView> {
+        let state = self.lock();
+        let p = state.pipeline.as_ref()?;
+        let sl = p.slate.as_ref()?;
+        // The creator's media feeds the session and has given a frame within the hold.
+        let live_recent = state.owner.is_some()
+            && sl.input == Input::Live
+            && state.last_frame.is_some_and(|t| t.elapsed() < hold);
+        let videos = p
+            .seg
+            .tracks()
+            .filter(|t| t.id != sl.audio)
+            .map(|t| {
+                // The card's size: the rendition's live size once known, else its own.
+                let live = sl.live.iter().find(|l| l.id == t.id).unwrap_or(t);
+                let shape = live
+                    .video
+                    .or(t.video)
+                    .unwrap_or(popcast_packager::media::VideoShape {
+                        width: 1280,
+                        height: 720,
+                        frame_rate: None,
+                    });
+                (t.id, shape.width, shape.height)
+            })
+            .collect();
+        Some(SlateView {
+            input: sl.input,
+            live_recent,
+            went_live: sl.went_live,
+            ending: sl.ending,
+            videos,
+            audio: sl.audio,
+        })
+    }
+
+    /// Puts the slate on (or a new card of it): the timeline breaks and each track takes the
+    /// card's (or silence's) parameters. `tracks` carry session track ids.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    pub(crate) fn slate_on(&self, tracks: &[TrackInfo]) {
+        let mut state = self.lock();
+        let store = self.store();
+        let Some(p) = state.pipeline.as_mut() else { return };
+        let Some(sl) = p.slate.as_mut() else { return };
+        if sl.input == Input::Live {
+            p.seg.discontinuity();
+            sl.input = Input::Slate;
+        }
+        for t in tracks {
+            if let Err(e) = p.seg.replace_track(t.clone()) {
+                tracing::warn!(event = %self.name, track = t.id.0, error = %e, "slate parameters refused");
+            }
+        }
+        p.flush(&store);
+    }
+
+    /// Feeds slate frames (session track ids) while the slate is on.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    pub(crate) fn slate_push(&self, frames: Vec<Frame>) {
+        let mut state = self.lock();
+        let store = self.store();
+        let Some(p) = state.pipeline.as_mut() else { return };
+        if p.slate.as_ref().is_none_or(|s| s.input != Input::Slate) {
+            return;
+        }
+        for f in frames {
+            if let Err(e) = p.seg.push(f) {
+                tracing::debug!(event = %self.name, error = %e, "slate frame refused");
+            }
+        }
+        p.flush(&store);
+    }
+
+    /// Ends the playlists after the ended card.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    pub(crate) fn slate_finish(&self) {
+        let mut state = self.lock();
+        self.end_timeline(&mut state);
+        if let Some(sl) = state.pipeline.as_mut().and_then(|p| p.slate.as_mut()) {
+            sl.ending = None;
+        }
+        state.pipeline = None;
+        drop(state);
+        self.store().end();
+    }
+
     /// Closes the open segments and marks a discontinuity for whoever feeds next.
     fn end_timeline(&self, state: &mut FeedState) {
         if let Some(p) = &mut state.pipeline {
@@ -502,6 +781,9 @@ impl LiveEvent {
         let Some(p) = state.pipeline.as_mut().filter(|p| p.generation == generation) else {
             return;
         };
+        if p.slate.as_ref().is_some_and(|s| s.input == Input::Slate) {
+            return;
+        }
         if let Err(e) = p.seg.push(frame) {
             tracing::debug!(event = %self.name, error = %e, "ladder frame refused");
         }
@@ -615,6 +897,11 @@ impl Feed {
             a.tracks(&tracks);
         }
         if let Some(p) = &mut state.pipeline {
+            if p.slate.is_some() && (p.tracks.is_empty() || p.tracks == tracks) {
+                self.event.live_into_slate_session(p, tracks)?;
+                tracing::info!(event = %self.event.name, "the creator's media takes over the session");
+                return Ok(());
+            }
             if p.tracks == tracks {
                 p.seg.discontinuity();
                 p.flush(&self.event.store());
@@ -667,6 +954,7 @@ impl Feed {
             names,
             ladder,
             generation,
+            slate: None,
         });
         // Replaced before the old one ends, so whoever sees the end can already tell a new
         // session from the event's end.
@@ -690,6 +978,18 @@ impl Feed {
         let Some(p) = &mut state.pipeline else {
             return Err(FeedError::NoTracks);
         };
+        if p.slate.is_some() {
+            if p.tracks.is_empty() {
+                return Err(FeedError::NoTracks);
+            }
+            // Media again after a gap on the same connection: the slate steps aside.
+            p.go_live(&self.event.store());
+        }
+        let mut frame = frame;
+        let Some(track) = p.session_track(frame.track) else {
+            return Err(FeedError::Frame(SegmenterError::UnknownTrack(frame.track)));
+        };
+        let source_track = std::mem::replace(&mut frame.track, track);
         // The source's video also goes to the ladder (never waiting: a full ladder drops).
         let to_ladder = p
             .ladder
@@ -697,9 +997,12 @@ impl Feed {
             .filter(|_| {
                 p.tracks
                     .iter()
-                    .any(|t| t.id == frame.track && matches!(t.codec, CodecConfig::H264(_)))
+                    .any(|t| t.id == source_track && matches!(t.codec, CodecConfig::H264(_)))
             })
-            .map(|_| frame.clone());
+            .map(|_| Frame {
+                track: source_track,
+                ..frame.clone()
+            });
         let pushed = p.seg.push(frame);
         // A refused frame may still have closed segments (a timestamp jump): apply those.
         p.flush(&self.event.store());

@@ -192,7 +192,7 @@ window.popcast = {
         codecs: l.codecs || [l.videoCodec, l.audioCodec].filter(Boolean).join(',') || null })) : [],
       bufferCodecs: s.bufferCodecs,
       fatalErrors: s.fatal, nonFatalErrors: s.nonFatal,
-      videoWidth: v.videoWidth, videoHeight: v.videoHeight, kinds: s.kinds,
+      videoWidth: v.videoWidth, videoHeight: v.videoHeight, kinds: s.kinds, currentTime: v.currentTime,
       switches: s.switches, forced: s.forced, stallsAt: s.stallsAt,
     };
   },
@@ -278,6 +278,14 @@ try {
   const every = opts['switch-every'] ? Number(opts['switch-every']) * 1000 : 0;
   const plan = every > 0 ? [0, -1, 0] : []; // lowest, highest, lowest
   let playingSince = null;
+  // After playback starts: the longest time currentTime stood still (the freezes), and a sample of
+  // [ms since the start, currentTime, videoWidth] each second.
+  const runStart = Date.now();
+  let lastT = null, lastAdvance = null, lastSample = 0;
+  result.longestFreezeMs = 0;
+  result.progress = [];
+  // Each time currentTime stood still over 400 ms and moved again: [ms since start, ms].
+  result.freezes = [];
   for (;;) {
     if (plan.length && result.firstPlayingMs !== null) {
       playingSince ??= Date.now();
@@ -290,6 +298,20 @@ try {
     // Kept as we go, so a hard timeout still reports the last state seen.
     const { kinds, ...seen } = await page.evaluate(() => window.popcast.snapshot());
     Object.assign(result, seen);
+    if (result.firstPlayingMs !== null) {
+      const now = Date.now();
+      if (lastT === null || seen.currentTime > lastT + 0.001) {
+        if (lastAdvance !== null && now - lastAdvance > 400) result.freezes.push([lastAdvance - runStart, now - lastAdvance]);
+        lastT = seen.currentTime;
+        lastAdvance = now;
+      } else {
+        result.longestFreezeMs = Math.max(result.longestFreezeMs, now - lastAdvance);
+      }
+      if (now - lastSample >= 1000) {
+        lastSample = now;
+        result.progress.push([now - runStart, Math.round(seen.currentTime * 1000) / 1000, seen.videoWidth]);
+      }
+    }
     result.requests = {};
     for (const u of fetched) {
       const k = kindOf(u, kinds);

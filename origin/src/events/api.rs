@@ -50,6 +50,8 @@ pub struct ApiState {
     pub metrics_token: Option<popcast_config::Secret>,
     /// Each event's lifecycle timeline and the webhooks that carry it.
     pub webhooks: Arc<super::webhooks::Webhooks>,
+    /// The slate provisioned events play while their creator's media does not.
+    pub slate: popcast_config::SlateConfig,
 }
 
 impl ApiState {

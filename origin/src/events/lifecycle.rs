@@ -5,7 +5,8 @@
 //!   event's regions get its slot then; see the relay's placement);
 //! - **live** as soon as a creator publishes (early, even, within the lead time);
 //! - **ending** once the scheduled end has passed while live (the creator is wrapping up);
-//! - **ended** when the creator stops after the end, at the end plus the release grace
+//! - **ended** when the creator has not published for the reconnect grace window
+//!   (`events.reconnect_grace_secs`) after the end, at the end plus the release grace
 //!   period at the latest, or at the end when nobody ever published.
 
 use super::api::ApiState;
@@ -23,10 +24,24 @@ pub struct Observed {
     pub publishing: bool,
     /// A creator published at some point.
     pub ever_published: bool,
+    /// Seconds since a creator last published (0 while one does): a creator may come back
+    /// within the reconnect grace window and resume the session.
+    pub quiet_secs: i64,
+}
+
+/// The windows `next_state` works with, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    pub lead: i64,
+    /// The hard stop after the scheduled end.
+    pub release_grace: i64,
+    /// How long a creator's absence after the scheduled end is waited out.
+    pub reconnect_grace: i64,
 }
 
 /// The state an event should be in (never behind the one it is in).
-pub fn next_state(r: &EventRecord, seen: Observed, now: i64, lead_secs: i64, grace_secs: i64) -> EventState {
+pub fn next_state(r: &EventRecord, seen: Observed, now: i64, w: Windows) -> EventState {
+    let (lead_secs, grace_secs) = (w.lead, w.release_grace);
     use EventState::*;
     let end = r.end();
     let next = match r.state {
@@ -35,7 +50,9 @@ pub fn next_state(r: &EventRecord, seen: Observed, now: i64, lead_secs: i64, gra
         Scheduled | Provisioning if now >= end && !seen.ever_published => Ended,
         Scheduled if now >= r.start - lead_secs => Provisioning,
         Live if now >= end => Ending,
-        Ending if !seen.publishing || now >= end + grace_secs => Ended,
+        Ending if (!seen.publishing && seen.quiet_secs >= w.reconnect_grace) || now >= end + grace_secs => {
+            Ended
+        }
         s => s,
     };
     next.max(r.state)
@@ -101,6 +118,13 @@ pub async fn run(state: Arc<ApiState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let inactivity = Duration::from_millis(state.defaults.publisher_inactivity_ms);
     let mut publishers: HashMap<String, PublisherSeen> = HashMap::new();
+    let windows = Windows {
+        lead,
+        release_grace: grace,
+        reconnect_grace: i64::try_from(state.defaults.reconnect_grace_secs).unwrap_or(i64::MAX / 4),
+    };
+    // When each event's creator was last seen publishing (unix seconds).
+    let mut last_published: HashMap<String, i64> = HashMap::new();
     loop {
         tick.tick().await;
         let now = (state.now)();
@@ -116,15 +140,21 @@ pub async fn run(state: Arc<ApiState>) {
                 continue;
             };
             let status = live.status().borrow().clone();
+            let publishing = matches!(status.source, Some(SourceKind::Publisher { .. }));
+            if publishing {
+                last_published.insert(r.id.clone(), now);
+            }
             let seen = Observed {
-                publishing: matches!(status.source, Some(SourceKind::Publisher { .. })),
+                publishing,
                 ever_published: status.sources > 0,
+                // Not seen since this origin started: counted from now.
+                quiet_secs: now - *last_published.entry(r.id.clone()).or_insert(now),
             };
             if live.is_ended() {
                 // Ended by the operator meanwhile (its moments are sent there).
                 continue;
             }
-            let next = next_state(r, seen, now, lead, grace);
+            let next = next_state(r, seen, now, windows);
             // The state change is stored first, so that a failing database does not repeat
             // moments; they then go in order: provisioned (also when a creator went live
             // before the lead time had come), publisher moments, live or ended.
@@ -139,6 +169,26 @@ pub async fn run(state: Arc<ApiState>) {
                     }
                 }
             };
+            // A provisioned event plays the slate until its creator's media arrives.
+            #[cfg(feature = "ladder")]
+            if state.slate.enabled
+                && matches!(
+                    next,
+                    EventState::Provisioning | EventState::Live | EventState::Ending
+                )
+                && live.begin_slate()
+            {
+                tokio::spawn(crate::slate::run(
+                    Arc::downgrade(&live),
+                    state.slate.clone(),
+                    crate::slate::SlateText {
+                        title: r.title.clone(),
+                        start: r.start,
+                    },
+                    inactivity,
+                    state.now,
+                ));
+            }
             let hooks = &state.webhooks;
             if advanced.is_some() && r.state == EventState::Scheduled && next != EventState::Ended {
                 let start = super::api::rfc3339(r.start);
@@ -177,6 +227,7 @@ pub async fn run(state: Arc<ApiState>) {
                     }
                     hooks.emit(&r.id, "event.ended", data);
                     publishers.remove(&r.id);
+                    last_published.remove(&r.id);
                     live.end();
                     if let Err(e) = state.sync(&live, &updated) {
                         tracing::warn!(event = %r.id, error = %e, "lifecycle: ended event not synced");
@@ -199,16 +250,33 @@ mod tests {
 
     const LEAD: i64 = 120;
     const GRACE: i64 = 300;
+    const RECONNECT: i64 = 60;
 
-    fn at(state: EventState, publishing: bool, ever: bool, now: i64) -> EventState {
+    fn quiet(state: EventState, publishing: bool, ever: bool, now: i64, quiet_secs: i64) -> EventState {
         // sample: start 1_800_000_000, 30 minutes.
         let mut r = sample("e");
         r.state = state;
         let seen = Observed {
             publishing,
             ever_published: ever || publishing,
+            quiet_secs,
         };
-        next_state(&r, seen, now, LEAD, GRACE)
+        let w = Windows {
+            lead: LEAD,
+            release_grace: GRACE,
+            reconnect_grace: RECONNECT,
+        };
+        next_state(&r, seen, now, w)
+    }
+
+    fn at(state: EventState, publishing: bool, ever: bool, now: i64) -> EventState {
+        quiet(
+            state,
+            publishing,
+            ever,
+            now,
+            if publishing { 0 } else { RECONNECT },
+        )
     }
 
     #[test]
@@ -226,6 +294,16 @@ mod tests {
         assert_eq!(at(Live, true, true, end), Ending);
         assert_eq!(at(Ending, true, true, end + 60), Ending, "wrapping up");
         assert_eq!(at(Ending, false, true, end + 60), Ended, "the creator stopped");
+        assert_eq!(
+            quiet(Ending, false, true, end + 60, RECONNECT - 1),
+            Ending,
+            "a creator gone for less than the reconnect grace may still come back"
+        );
+        assert_eq!(
+            quiet(Live, false, true, end, 45),
+            Ending,
+            "a gap across the scheduled end"
+        );
         assert_eq!(at(Ending, true, true, end + GRACE), Ended, "the hard stop");
     }
 

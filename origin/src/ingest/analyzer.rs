@@ -200,6 +200,8 @@ pub struct VideoReport {
     pub height: u32,
     /// `None` until two keyframes have arrived.
     pub keyframe_interval_s: Option<Spread>,
+    /// Media time since the last keyframe: a long GOP shows here before its second keyframe.
+    pub since_keyframe_s: Option<f64>,
     pub b_frames: bool,
     pub fps_declared: Option<f64>,
     pub fps_measured: Option<f64>,
@@ -327,6 +329,10 @@ impl IngestAnalyzer {
                 width: shape.width,
                 height: shape.height,
                 keyframe_interval_s: kf,
+                since_keyframe_s: s
+                    .last_key
+                    .zip(s.last_dts)
+                    .map(|(k, d)| round3(s.secs(d.saturating_sub(k)))),
                 b_frames: s.reordered > 0,
                 fps_declared,
                 fps_measured,
@@ -386,18 +392,24 @@ impl IngestAnalyzer {
     }
 
     fn video_warnings(&self, v: &VideoReport, w: &mut Vec<Warning>) {
-        if let Some(kf) = v.keyframe_interval_s {
-            if kf.max > self.target_secs + 0.05 {
-                w.push(Warning {
-                    code: "keyframe_interval",
-                    message: format!(
-                        "keyframe interval is {:.1} s; set it to {} s in OBS → Settings → Output (Output Mode: Advanced) → Keyframe Interval (ffmpeg: -g {} at 30 fps)",
-                        kf.max,
-                        self.target_secs.floor().max(1.0),
-                        (self.target_secs.floor().max(1.0) * 30.0) as u32
-                    ),
-                });
-            }
+        let max = v.keyframe_interval_s.map(|kf| kf.max);
+        // A GOP still open past the target is as telling as a closed one (a 10 s GOP is named
+        // after the target, not after its second keyframe).
+        let open = v.since_keyframe_s.filter(|o| max.is_none_or(|m| *o > m));
+        let what = match (max, open) {
+            (_, Some(o)) if o > self.target_secs + 0.05 => Some(format!("no keyframe for {o:.1} s so far")),
+            (Some(m), _) if m > self.target_secs + 0.05 => Some(format!("keyframe interval is {m:.1} s")),
+            _ => None,
+        };
+        if let Some(what) = what {
+            w.push(Warning {
+                code: "keyframe_interval",
+                message: format!(
+                    "{what}; set the keyframe interval to {} s in OBS → Settings → Output (Output Mode: Advanced) → Keyframe Interval (ffmpeg: -g {} at 30 fps)",
+                    self.target_secs.floor().max(1.0),
+                    (self.target_secs.floor().max(1.0) * 30.0) as u32
+                ),
+            });
         }
         if v.b_frames {
             w.push(Warning {
@@ -496,6 +508,23 @@ mod tests {
             "{}",
             w.message
         );
+    }
+
+    #[test]
+    fn a_10_s_gop_is_named_before_its_second_keyframe() {
+        let r = run(300, 6).report();
+        let v = r.video.as_ref().unwrap();
+        assert_eq!(v.keyframe_interval_s, None);
+        assert_eq!(v.since_keyframe_s, Some(5.967));
+        let w = r.warnings.iter().find(|w| w.code == "keyframe_interval").unwrap();
+        assert!(
+            w.message.starts_with("no keyframe for 6.0 s so far; set"),
+            "{}",
+            w.message
+        );
+        // Within the target: nothing to say.
+        let r = run(30, 1).report();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     #[test]
