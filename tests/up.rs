@@ -680,8 +680,10 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
     let cpu = |pid: u32| -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
-        let f: Vec<u64> = after.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-        f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
+        // After the name: state, ppid, …; utime and stime are stat's 14th and 15th fields.
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(11) + n(12)
     };
     let pid = origin.child.id();
     let (c0, w0) = (cpu(pid), Instant::now());

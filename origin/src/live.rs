@@ -499,7 +499,12 @@ impl LiveEvent {
                 sl.ending = Some(Instant::now() + Duration::from_millis(card));
             }
             Some(sl) if sl.ending.is_some() => {}
-            _ => self.store().end(),
+            Some(_) => {
+                // No ended card: the slate session ends now, and its task with it.
+                state.pipeline = None;
+                self.store().end();
+            }
+            None => self.store().end(),
         }
         self.status.send_modify(|s| s.source = None);
     }
@@ -579,9 +584,9 @@ impl LiveEvent {
         })
     }
 
-    /// The creator's tracks take over a slate session: mapped onto the session's tracks by
-    /// kind, with the ladder started from the source's video at the first go-live (its
-    /// renditions join the session), then the slate steps aside.
+    /// The creator's tracks join a slate session: mapped onto the session's tracks by kind,
+    /// with the ladder started from the source's video the first time (its renditions join
+    /// the session); the slate steps aside at the creator's first video keyframe.
     fn live_into_slate_session(
         self: &Arc<Self>,
         p: &mut Pipeline,
@@ -612,10 +617,13 @@ impl LiveEvent {
                 sl.live.extend(l.tracks().iter().cloned());
             }
         }
-        if let Some(sl) = &mut p.slate {
-            sl.input = Input::Slate; // so that go_live switches, even back from a short gap
+        // A reconnect while the creator's media still counts as live (within the hold): its
+        // timestamps start afresh after a discontinuity. Otherwise the slate plays on until
+        // the creator's first video keyframe (see `Feed::push`).
+        if p.slate.as_ref().is_some_and(|s| s.input == Input::Live) {
+            p.seg.discontinuity();
+            p.flush(&store);
         }
-        p.go_live(&store);
         Ok(())
     }
 
@@ -706,12 +714,18 @@ impl LiveEvent {
     /// Puts the slate on (or a new card of it): the timeline breaks and each track takes the
     /// card's (or silence's) parameters. `tracks` carry session track ids.
     #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
-    pub(crate) fn slate_on(&self, tracks: &[TrackInfo]) {
+    pub(crate) fn slate_on(&self, tracks: &[TrackInfo], hold: Duration) {
         let mut state = self.lock();
         let store = self.store();
+        // The creator's media may have come back while the cards were being encoded.
+        let live_recent = state.owner.is_some() && state.last_frame.is_some_and(|t| t.elapsed() < hold);
+        let ended = state.ended;
         let Some(p) = state.pipeline.as_mut() else { return };
         let Some(sl) = p.slate.as_mut() else { return };
         if sl.input == Input::Live {
+            if live_recent && !ended {
+                return;
+            }
             p.seg.discontinuity();
             sl.input = Input::Slate;
         }
@@ -738,6 +752,42 @@ impl LiveEvent {
             }
         }
         p.flush(&store);
+    }
+
+    /// The ended card has started: it plays at least `d` from now.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    pub(crate) fn slate_ending_shown(&self, d: Duration) {
+        let mut state = self.lock();
+        if let Some(sl) = state.pipeline.as_mut().and_then(|p| p.slate.as_mut()) {
+            let at = Instant::now() + d;
+            sl.ending = Some(sl.ending.map_or(at, |e| e.max(at)));
+        }
+    }
+
+    /// The slate task stopped early (a card could not be made): an ended event's playlists
+    /// end now; otherwise the session goes on without a slate.
+    #[cfg_attr(not(feature = "ladder"), allow(dead_code))]
+    pub(crate) fn slate_abandon(&self) {
+        let mut state = self.lock();
+        if state.ended {
+            drop(state);
+            self.slate_finish();
+            return;
+        }
+        match state.pipeline.as_mut() {
+            // Never live: the next creator starts a session of their own.
+            Some(p) if p.tracks.is_empty() => {
+                self.end_timeline(&mut state);
+                state.pipeline = None;
+            }
+            Some(p) => {
+                // Back to the creator's parameters, without a slate from now on.
+                let store = self.store();
+                p.go_live(&store);
+                p.slate = None;
+            }
+            None => {}
+        }
     }
 
     /// Ends the playlists after the ended card.
@@ -978,12 +1028,22 @@ impl Feed {
         let Some(p) = &mut state.pipeline else {
             return Err(FeedError::NoTracks);
         };
-        if p.slate.is_some() {
+        if let Some(sl) = &p.slate {
             if p.tracks.is_empty() {
                 return Err(FeedError::NoTracks);
             }
-            // Media again after a gap on the same connection: the slate steps aside.
-            p.go_live(&self.event.store());
+            if sl.input == Input::Slate {
+                // The slate plays until the creator's next video keyframe (the first, or the
+                // first after a gap on this connection); what comes before it is dropped.
+                let key = frame.keyframe
+                    && p.tracks
+                        .iter()
+                        .any(|t| t.id == frame.track && matches!(t.codec, CodecConfig::H264(_)));
+                if !key {
+                    return Ok(());
+                }
+                p.go_live(&self.event.store());
+            }
         }
         let mut frame = frame;
         let Some(track) = p.session_track(frame.track) else {

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant, SystemTime};
 const TICK: Duration = Duration::from_millis(50);
 const AHEAD: Duration = Duration::from_millis(100);
 
+const ENDED: &str = "This event has ended";
+
 /// What the card's small line says.
 pub(crate) fn status_line(view: &SlateView, start: i64, now: i64) -> String {
     if view.ending.is_some() {
-        return "This event has ended".into();
+        return ENDED.into();
     }
     if view.went_live {
         return "We'll be right back".into();
@@ -86,7 +88,12 @@ impl Cards {
                 Some(c)
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "slate card not encoded");
+                tracing::warn!(error = %e, width, height, "slate card not encoded");
+                // A size the encoder refuses (odd, huge): the configured size instead.
+                let (cw, ch) = (self.config.width, self.config.height);
+                if (width, height) != (cw, ch) {
+                    return Box::pin(self.get(cw, ch, title, status)).await;
+                }
                 None
             }
             Err(_) => None,
@@ -142,25 +149,44 @@ pub async fn run(
         }
     }
     drop(ev);
+    if !play(&event, &mut cards, &config, &text, hold, now).await {
+        if let Some(ev) = event.upgrade() {
+            tracing::warn!(event = %ev.name(), "the slate stopped early; the event goes on without it");
+            ev.slate_abandon();
+        }
+    }
+}
+
+/// Plays the slate while the event needs it. False: it had to stop early.
+async fn play(
+    event: &Weak<LiveEvent>,
+    cards: &mut Cards,
+    config: &SlateConfig,
+    text: &SlateText,
+    hold: Duration,
+    now: fn() -> i64,
+) -> bool {
+    let mut ended_shown = false;
     // The running slate: its clock, the next video frame index (common to every card: same
     // rate and GOP) and audio frame index, and the card each video track plays this GOP.
     let mut clock: Option<Instant> = None;
     let (mut k, mut j) = (0u64, 0u64);
     let mut playing: HashMap<u32, Arc<Card>> = HashMap::new();
+    let mut playing_status = String::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(ev) = event.upgrade() else { return };
+        let Some(ev) = event.upgrade() else { return true };
         let Some(view) = ev.slate_view(hold) else {
             tracing::info!(event = %ev.name(), cards_encode_ms = cards.encode_time.as_millis() as u64, "slate done");
-            return;
+            return true;
         };
         if let Some(at) = view.ending {
-            if Instant::now() >= at {
+            if ended_shown && Instant::now() >= at {
                 ev.slate_finish();
                 tracing::info!(event = %ev.name(), cards_encode_ms = cards.encode_time.as_millis() as u64, "slate done: the playlists end");
-                return;
+                return true;
             }
         }
         let wanted = view.ending.is_some() || !view.live_recent;
@@ -175,7 +201,7 @@ pub async fn run(
             playing.clear();
             for &(id, w, h) in &view.videos {
                 let Some(c) = cards.get(w, h, &text.title, &status).await else {
-                    return;
+                    return false;
                 };
                 tracks.push(TrackInfo {
                     id,
@@ -187,7 +213,8 @@ pub async fn run(
                 id: view.audio,
                 ..cards.silence.track.clone()
             });
-            ev.slate_on(&tracks);
+            ev.slate_on(&tracks, hold);
+            playing_status = status.clone();
             clock = Some(Instant::now());
             (k, j) = (0, 0);
         }
@@ -203,12 +230,16 @@ pub async fn run(
                     if let Some(c) = cards.get(w, h, &text.title, &status).await {
                         let same = playing.get(&id.0).is_some_and(|p| p.track == c.track);
                         if !same {
-                            ev.slate_on(&[TrackInfo {
-                                id,
-                                ..c.track.clone()
-                            }]);
+                            ev.slate_on(
+                                &[TrackInfo {
+                                    id,
+                                    ..c.track.clone()
+                                }],
+                                hold,
+                            );
                         }
                         playing.insert(id.0, c);
+                        playing_status = status.clone();
                     }
                 }
                 let Some(card) = playing.get(&id.0) else { continue };
@@ -245,6 +276,11 @@ pub async fn run(
             i128::from(f.dts) * 1_000_000_000 / i128::from(ts)
         });
         ev.slate_push(frames);
+        // The ended card plays its full time from when it first goes out.
+        if view.ending.is_some() && !ended_shown && playing_status == ENDED {
+            ended_shown = true;
+            ev.slate_ending_shown(Duration::from_secs(config.ended_card_secs));
+        }
     }
 }
 

@@ -272,8 +272,12 @@ impl State {
                 ..
             } => {
                 if let Some(data) = self.pending_init.take() {
-                    if self.inits.back().is_none_or(|(_, d)| *d != data) {
-                        self.inits.push_back((msn, data));
+                    match self.inits.back_mut() {
+                        Some((_, d)) if *d == data => {}
+                        // A segment dropped and produced again: its header is replaced, never
+                        // listed twice under one key.
+                        Some((k, d)) if *k == msn => *d = data,
+                        _ => self.inits.push_back((msn, data)),
                     }
                 }
                 let init = self.inits.back().map_or(msn, |(k, _)| *k);
@@ -539,7 +543,14 @@ impl Rendition {
                 if seg.duration.is_none() {
                     if segment {
                         s.bytes -= seg.bytes;
-                        s.segments.pop_back();
+                        if let Some(gone) = s.segments.pop_back() {
+                            // A header only that segment used waits for the next one again.
+                            let used = s.segments.back().is_some_and(|b| b.init == gone.init);
+                            if !used && s.inits.back().is_some_and(|(k, _)| *k == gone.init) {
+                                let header = s.inits.pop_back().map(|(_, d)| d);
+                                s.pending_init = s.pending_init.take().or(header);
+                            }
+                        }
                     } else if seg.parts.last().is_some_and(|p| p.duration.is_none()) {
                         if let Some(p) = seg.parts.pop() {
                             let n: usize = p.chunks.iter().map(Bytes::len).sum();
@@ -1215,6 +1226,44 @@ mod tests {
             }
         }
         out
+    }
+
+    #[tokio::test]
+    async fn a_dropped_segment_gives_its_new_header_to_the_next_one() {
+        let (store, mut seg) = fed(100, 0..0);
+        let mut other = video_track();
+        other.video = Some(crate::media::VideoShape {
+            width: 640,
+            height: 480,
+            frame_rate: Some((30, 1)),
+        });
+        seg.replace_track(other).unwrap();
+        for i in 0..5 {
+            seg.push(video_frame(i, 30)).unwrap();
+            store.apply(seg.drain(), route);
+        }
+        let video = store.rendition("video").unwrap();
+        let (torn, done) = video.last_segment().unwrap();
+        assert!(!done);
+        let second = video.init().unwrap();
+        assert_eq!(video.init_at(torn).unwrap(), second);
+        // A relayed copy drops the torn segment: its header is not left under its key.
+        video.drop_in_progress(true);
+        assert!(matches!(video.init_at(torn), Err(StoreError::NotFound(_))));
+        assert_eq!(video.init().unwrap(), second, "still the newest");
+        for i in 5..70 {
+            seg.push(video_frame(i, 30)).unwrap();
+            store.apply(seg.drain(), route);
+        }
+        let pl = store.media_playlist("video", Default::default()).await.unwrap();
+        let key: u64 = pl
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"init-"))
+            .next_back()
+            .and_then(|l| l.trim_end_matches(".mp4\"").parse().ok())
+            .expect("a map");
+        assert!(key > torn, "{pl}");
+        assert_eq!(video.init_at(key).unwrap(), second);
     }
 
     #[tokio::test]

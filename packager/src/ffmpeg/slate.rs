@@ -10,7 +10,7 @@ use bytes::Bytes;
 use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, filter, format, frame};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// Longest text line drawn on a card (longer titles are cut with an ellipsis).
 pub const MAX_LINE_CHARS: usize = 60;
@@ -28,7 +28,7 @@ pub enum SlateError {
     EncoderMissing(String),
     #[error("font {path}: {reason}")]
     Font { path: String, reason: String },
-    #[error("slate size {width}x{height} is not even and between 16 and 4096")]
+    #[error("slate size {width}x{height} is not even, from 16x16 to 7680x4320")]
     BadSize { width: u32, height: u32 },
     #[error("the encoder produced an unusable {0}")]
     Codec(String),
@@ -98,17 +98,35 @@ struct TextFile(PathBuf);
 
 impl TextFile {
     fn new(text: &str) -> Result<Self, SlateError> {
+        use std::io::Write;
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "popcast-slate-{}-{}.txt",
+        let dir = std::env::temp_dir();
+        if dir.display().to_string().contains(FILTER_SYNTAX) {
+            return Err(SlateError::Text(std::io::Error::other(format!(
+                "the temporary directory {} has one of ' \\ : , ; [ ] in its path (FFmpeg filter syntax); set TMPDIR",
+                dir.display()
+            ))));
+        }
+        // A fresh name, created exclusively (never through someone else's file or link).
+        let nonce = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(
+            "popcast-slate-{}-{}-{nonce:08x}.txt",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::write(&path, text).map_err(SlateError::Text)?;
-        Ok(Self(path))
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(SlateError::Text)?;
+        let file = Self(path);
+        f.write_all(text.as_bytes()).map_err(SlateError::Text)?;
+        Ok(file)
     }
 
-    /// The path as drawtext needs it: ours, so free of filter syntax characters.
+    /// The path as drawtext needs it (checked free of filter syntax characters).
     fn arg(&self) -> String {
         self.0.display().to_string()
     }
@@ -120,9 +138,12 @@ impl Drop for TextFile {
     }
 }
 
+/// Characters of FFmpeg's filter syntax that no path we pass may hold.
+const FILTER_SYNTAX: [char; 7] = ['\'', '\\', ':', ',', ';', '[', ']'];
+
 fn check_font(font: &Path) -> Result<String, SlateError> {
     let path = font.display().to_string();
-    if path.contains(['\'', '\\', ':', ',', ';', '[', ']']) {
+    if path.contains(FILTER_SYNTAX) {
         return Err(SlateError::Font {
             path,
             reason: "path must not contain any of ' \\ : , ; [ ] (FFmpeg filter syntax)".into(),
@@ -142,8 +163,8 @@ pub fn encode_card(c: &CardSpec) -> Result<Card, SlateError> {
     super::init().map_err(ff("initialise"))?;
     if c.width % 2 != 0
         || c.height % 2 != 0
-        || !(16..=4096).contains(&c.width)
-        || !(16..=4096).contains(&c.height)
+        || !(16..=7680).contains(&c.width)
+        || !(16..=4320).contains(&c.height)
     {
         return Err(SlateError::BadSize {
             width: c.width,
@@ -322,10 +343,4 @@ pub fn encode_silence(sample_rate: u32, channels: u32) -> Result<Silence, SlateE
         },
         frame,
     })
-}
-
-/// The frame duration of a card's loop, for pacing.
-pub fn frame_duration(card: &Card) -> Duration {
-    let n = card.frames.len().max(1) as u64;
-    Duration::from_nanos(u64::try_from(card.duration).unwrap_or(0) * 1_000_000_000 / 90_000 / n)
 }
