@@ -657,11 +657,7 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
             "5",
         ],
     );
-    let key = out
-        .lines()
-        .find_map(|l| l.strip_prefix("stream key: "))
-        .expect("the stream key")
-        .to_string();
+    let key = stream_key(&out);
     let publish = format!("rtmp://{rtmp}/live/{key}");
     let master = format!("{http}/live/pop/master.m3u8");
     // Provisioned at once (the start is within the lead time): the slate plays, 200 not 404.
@@ -840,11 +836,7 @@ fn creator_gaps_within_the_grace_window_resume_the_session_and_a_longer_one_ends
         token,
         &["create", "--id", "drops", "--title", "Drops", "--duration", "1"],
     );
-    let key = out
-        .lines()
-        .find_map(|l| l.strip_prefix("stream key: "))
-        .expect("the stream key")
-        .to_string();
+    let key = stream_key(&out);
     let publish = format!("rtmp://{rtmp}/live/{key}");
     let playlist = format!("{http}/live/drops/source/index.m3u8");
     let state = || {
@@ -946,6 +938,14 @@ fn creator_gaps_within_the_grace_window_resume_the_session_and_a_longer_one_ends
     );
 }
 
+/// The stream key `popcast event create` (or `stream-key`) printed.
+fn stream_key(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("stream key: "))
+        .expect("the stream key")
+        .to_string()
+}
+
 /// `popcast event ARGS --origin HTTP` with the operator token; its stdout, after asserting success.
 fn event_cli(http: &str, token: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_popcast"))
@@ -1040,11 +1040,7 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
     let cli = |args: &[&str]| event_cli(&http, token, args);
     let created = Instant::now();
     let out = cli(&["create", "--id", "hooks", "--title", "Hooks", "--duration", "30"]);
-    let key = out
-        .lines()
-        .find_map(|l| l.strip_prefix("stream key: "))
-        .expect("the stream key")
-        .to_string();
+    let key = stream_key(&out);
     let publish = format!("rtmp://{rtmp}/live/{key}");
     let timeline_url = format!("{http}/api/v1/events/hooks/timeline");
     let timeline = || {
@@ -1182,13 +1178,7 @@ fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
     let http = format!("http://{}", origin.url("HTTP"));
     let rtmp = origin.url("RTMP ingest");
     let cli = |args: &[&str]| event_cli(&http, token, args);
-    let key_of = |out: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix("stream key: "))
-            .expect("a stream key")
-            .to_string()
-    };
-    let key = key_of(&cli(&[
+    let key = stream_key(&cli(&[
         "create",
         "--id",
         "kick",
@@ -1240,7 +1230,7 @@ fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
     fails(&mut again, "the revoked key still publishes");
     assert!(!timeline().contains("publisher.resumed"));
     // A new key works, and the session resumes.
-    let fresh = key_of(&cli(&["stream-key", "kick"]));
+    let fresh = stream_key(&cli(&["stream-key", "kick"]));
     assert_ne!(fresh, key);
     let mut ff = common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{fresh}"), 60, "160x90");
     wait_for("publisher.resumed");
@@ -1329,11 +1319,7 @@ fn operators_schedule_show_and_end_events_with_popcast_event() {
         out.contains("id: clinic") && out.contains("state: scheduled"),
         "{out}"
     );
-    let key = out
-        .lines()
-        .find_map(|l| l.strip_prefix("stream key: "))
-        .expect("the stream key")
-        .to_string();
+    let key = stream_key(&out);
     assert_eq!(key.len(), 40, "{out}");
     let (code, out, _) = event(&["list"], true);
     assert!(

@@ -7,8 +7,8 @@ use super::test_source::{annexb_avc_config, encoder_extradata};
 use crate::codec::{AudioSpecificConfig, annexb_to_avcc};
 use crate::media::{CodecConfig, Frame, TrackId, TrackInfo, VideoShape};
 use bytes::Bytes;
-use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, filter, format, frame};
-use std::path::{Path, PathBuf};
+use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, format, frame};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -101,7 +101,7 @@ impl TextFile {
         use std::io::Write;
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir();
-        if dir.display().to_string().contains(FILTER_SYNTAX) {
+        if dir.display().to_string().contains(super::FILTER_SYNTAX) {
             return Err(SlateError::Text(std::io::Error::other(format!(
                 "the temporary directory {} has one of ' \\ : , ; [ ] in its path (FFmpeg filter syntax); set TMPDIR",
                 dir.display()
@@ -138,26 +138,6 @@ impl Drop for TextFile {
     }
 }
 
-/// Characters of FFmpeg's filter syntax that no path we pass may hold.
-const FILTER_SYNTAX: [char; 7] = ['\'', '\\', ':', ',', ';', '[', ']'];
-
-fn check_font(font: &Path) -> Result<String, SlateError> {
-    let path = font.display().to_string();
-    if path.contains(FILTER_SYNTAX) {
-        return Err(SlateError::Font {
-            path,
-            reason: "path must not contain any of ' \\ : , ; [ ] (FFmpeg filter syntax)".into(),
-        });
-    }
-    if let Err(e) = std::fs::metadata(font) {
-        return Err(SlateError::Font {
-            path,
-            reason: format!("{e} (Debian: apt-get install fonts-dejavu-core)"),
-        });
-    }
-    Ok(path)
-}
-
 /// Draws and encodes one card.
 pub fn encode_card(c: &CardSpec) -> Result<Card, SlateError> {
     super::init().map_err(ff("initialise"))?;
@@ -171,7 +151,7 @@ pub fn encode_card(c: &CardSpec) -> Result<Card, SlateError> {
             height: c.height,
         });
     }
-    let font = check_font(&c.font)?;
+    let font = super::font_path(&c.font).map_err(|(path, reason)| SlateError::Font { path, reason })?;
     let fps = c.fps.clamp(1, 60);
     let gop = (u64::from(c.gop_ms) * u64::from(fps)).div_ceil(1000).max(1) as usize;
     let title = TextFile::new(&card_line(&c.title))?;
@@ -190,26 +170,13 @@ pub fn encode_card(c: &CardSpec) -> Result<Card, SlateError> {
         s = status.arg(),
         gap = c.height / 40,
     );
-    let mut graph = filter::Graph::new();
-    let sink = filter::find("buffersink").ok_or(SlateError::Ffmpeg {
-        what: "find the buffersink filter",
-        source: ffmpeg_next::Error::FilterNotFound,
-    })?;
-    graph
-        .add(&sink, "out", "")
-        .map_err(ff("add the buffersink filter"))?;
-    graph
-        .input("out", 0)
-        .and_then(|p| p.parse(&spec))
-        .map_err(ff("build the card's filter graph (color, drawtext)"))?;
-    graph
-        .validate()
-        .map_err(ff("configure the card's filter graph"))?;
+    let (_graph, mut sink) = super::sink_graph(
+        &spec,
+        "build the card's filter graph (color, drawtext)",
+        "configure the card's filter graph",
+    )
+    .map_err(|(what, source)| SlateError::Ffmpeg { what, source })?;
     drop((title, status));
-    let mut sink = graph.get("out").ok_or(SlateError::Ffmpeg {
-        what: "find the buffersink in the configured graph",
-        source: ffmpeg_next::Error::FilterNotFound,
-    })?;
 
     let x264 = codec::encoder::find_by_name(&c.encoder)
         .ok_or_else(|| SlateError::EncoderMissing(c.encoder.clone()))?;

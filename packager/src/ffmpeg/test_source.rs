@@ -173,19 +173,8 @@ struct Encoders {
 impl Encoders {
     fn open(c: &TestSourceConfig) -> Result<Self, TestSourceError> {
         super::init().map_err(ff("initialise"))?;
-        let font = c.font.display().to_string();
-        if font.contains(['\'', '\\', ':', ',', ';', '[', ']']) {
-            return Err(TestSourceError::Font {
-                path: font,
-                reason: "path must not contain any of ' \\ : , ; [ ] (FFmpeg filter syntax)".into(),
-            });
-        }
-        if let Err(e) = std::fs::metadata(&c.font) {
-            return Err(TestSourceError::Font {
-                path: font,
-                reason: format!("{e} (Debian: apt-get install fonts-dejavu-core)"),
-            });
-        }
+        let font =
+            super::font_path(&c.font).map_err(|(path, reason)| TestSourceError::Font { path, reason })?;
         let (num, den) = (c.frame_rate.num, c.frame_rate.den);
         let x264 = codec::encoder::find_by_name(&c.encoder)
             .ok_or_else(|| TestSourceError::EncoderMissing(c.encoder.clone()))?;
@@ -266,25 +255,12 @@ impl Encoders {
             h = c.height,
             b = size / 4,
         );
-        let mut graph = filter::Graph::new();
-        let sink = filter::find("buffersink").ok_or(TestSourceError::Ffmpeg {
-            what: "find the buffersink filter",
-            source: ffmpeg_next::Error::FilterNotFound,
-        })?;
-        graph
-            .add(&sink, "out", "")
-            .map_err(ff("add the buffersink filter"))?;
-        graph
-            .input("out", 0)
-            .and_then(|p| p.parse(&spec))
-            .map_err(ff("build the test pattern filter graph (testsrc2, drawtext)"))?;
-        graph
-            .validate()
-            .map_err(ff("configure the test pattern filter graph"))?;
-        let sink = graph.get("out").ok_or(TestSourceError::Ffmpeg {
-            what: "find the buffersink in the configured graph",
-            source: ffmpeg_next::Error::FilterNotFound,
-        })?;
+        let (graph, sink) = super::sink_graph(
+            &spec,
+            "build the test pattern filter graph (testsrc2, drawtext)",
+            "configure the test pattern filter graph",
+        )
+        .map_err(|(what, source)| TestSourceError::Ffmpeg { what, source })?;
 
         let tracks = vec![
             TrackInfo {
