@@ -583,8 +583,10 @@ export class PopcastPlayer extends HTMLElement {
     this.ui.live.addEventListener('click', () => this.goLive());
     this.ui.quality.addEventListener('change', () => {
       const n = Number((this.ui.quality as HTMLSelectElement).value);
-      // nextLevel: switch at the next fragment boundary, without flushing what is buffered.
-      if (this.hls) this.hls.nextLevel = n;
+      // loadLevel: the pick applies to the next part or segment loaded and nothing buffered
+      // is flushed (nextLevel flushes what is buffered ahead, which at a one-second live
+      // buffer leaves a hole and a stall), so the switch shows within about the buffer.
+      if (this.hls) this.hls.loadLevel = n;
     });
     this.ui.fs.addEventListener('click', () => {
       if (document.fullscreenElement) void document.exitFullscreen();
