@@ -5,7 +5,8 @@
 #          libraries, clang for bindgen, pkg-config, a font, SQLite for event records)
 #   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; curl as the HTTP/1.1 and
 #          HTTP/2 client; openssl for test certificates; chromium, which the
-#          browser harness in tests/browser/ drives with hls.js)
+#          browser harness in tests/browser/ drives with hls.js; libfaketime, which steps
+#          one process's wall clock for the clock-step test)
 #   bench: test + peers and load tools for side-by-side figures (nginx, wrk)
 set -euo pipefail
 
@@ -18,7 +19,7 @@ build_pkgs=(
   fonts-dejavu-core
   libsqlite3-dev
 )
-test_pkgs=(ffmpeg chromium curl openssl)
+test_pkgs=(ffmpeg chromium curl openssl faketime)
 # nginx as a caching edge and, with its RTMP module, as the classic RTMP→HLS origin; wrk.
 bench_pkgs=(nginx-light libnginx-mod-rtmp wrk)
 

@@ -141,6 +141,10 @@ pub enum EventCommand {
         /// Leave it out of the public calendar (`/calendar.ics`).
         #[arg(long)]
         unlisted: bool,
+        /// This event's own lifecycle webhook receiver (https:// or http://), instead of the
+        /// deployment's `webhooks.url`; signed with the deployment's `webhooks.secret`.
+        #[arg(long)]
+        webhook_url: Option<String>,
     },
     /// List events.
     List {

@@ -130,6 +130,9 @@ fn print_event(v: &Value) {
     );
     println!("access: {}", s("access"));
     println!("listed: {}", s("listed"));
+    if let Some(u) = v["webhook_url"].as_str() {
+        println!("webhook url: {u}");
+    }
     println!("viewer cap: {}", s("viewer_cap"));
     println!("version: {}", s("version"));
     println!("playback: {}", s("playback_url"));
@@ -167,6 +170,7 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
             creator,
             viewer_cap,
             unlisted,
+            webhook_url,
         } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -200,6 +204,9 @@ pub async fn run(cmd: EventCommand) -> anyhow::Result<()> {
             }
             if unlisted {
                 body["listed"] = json!(false);
+            }
+            if let Some(u) = webhook_url {
+                body["webhook_url"] = json!(u);
             }
             let (status, v) = call(&origin, Method::POST, "/api/v1/events", Some(body)).await?;
             let v = expect(status, v, 201)?;

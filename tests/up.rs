@@ -46,6 +46,11 @@ impl Up {
 
     /// `popcast --log-format json {args[0]} --config {scratch config} {args[1..]}`.
     fn run(test: &str, args: &[&str], config: &str) -> Self {
+        Self::run_env(test, args, config, &[])
+    }
+
+    /// The same with extra environment variables.
+    fn run_env(test: &str, args: &[&str], config: &str, env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("popcast-up-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -60,6 +65,7 @@ impl Up {
             .arg(&cfg)
             .args(&args[1..])
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -698,6 +704,7 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
         std::thread::spawn(move || {
             let mut problems = Vec::new();
             let mut last_msn = 0u64;
+            let mut first_msn = None;
             let mut disc_of: std::collections::BTreeMap<u64, u64> = Default::default();
             let mut maps = std::collections::BTreeSet::new();
             let mut fetched = 0;
@@ -727,6 +734,7 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
                     num("#EXT-X-MEDIA-SEQUENCE:"),
                     num("#EXT-X-DISCONTINUITY-SEQUENCE:"),
                 );
+                first_msn.get_or_insert(msn0);
                 if msn0 < last_msn {
                     problems.push(format!("media sequence went back: {last_msn} → {msn0}"));
                 }
@@ -753,7 +761,7 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
                 }
                 std::thread::sleep(Duration::from_millis(400));
             }
-            (problems, fetched, disc_of, maps, ended)
+            (problems, fetched, disc_of, maps, ended, first_msn)
         })
     };
     let harness = common::browser_harness();
@@ -772,14 +780,15 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
     let _ = ff.kill();
     let _ = ff.wait();
     at(32);
-    let mut ff = common::ffmpeg_publish(&publish, 60, "320x180");
+    // Back with another size: the same session carries on with new headers.
+    let mut ff = common::ffmpeg_publish(&publish, 60, "480x270");
     at(44);
     event_cli(&http, token, &["end", "pop"]);
     let out = player.wait_with_output().expect("player");
     let _ = ff.kill();
     let _ = ff.wait();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (problems, fetched, disc_of, maps, ended) = poller.join().expect("poller");
+    let (problems, fetched, disc_of, maps, ended, first_msn) = poller.join().expect("poller");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("player: {stdout}");
     println!("playlists fetched: {fetched}; discontinuities by segment: {disc_of:?}; maps: {maps:?}");
@@ -787,9 +796,13 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
         .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
     assert!(problems.is_empty(), "playlist problems:\n{}", problems.join("\n"));
     assert!(ended, "the playlists did not end");
+    // Numbered from the clock (Unix seconds with a 2 s target), never from 0, so that an
+    // origin restart cannot reuse a number.
+    let first_msn = first_msn.expect("a playlist");
+    assert!(first_msn > 1_700_000_000, "the session started at {first_msn}");
     assert!(r["fatalErrors"].as_array().is_some_and(|a| a.is_empty()), "{r}");
     // The slate at its configured 640x360, then the creator's 320x180 (a gap's slate is
-    // drawn at the rendition's live size, so the picture keeps its size from there on).
+    // drawn at the rendition's live size), then the creator back at 480x270.
     let widths: Vec<u64> = r["progress"]
         .as_array()
         .expect("progress")
@@ -799,10 +812,14 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
     let mut runs: Vec<u64> = widths.clone();
     runs.dedup();
     assert!(runs.starts_with(&[640, 320]), "slate → live not seen: {widths:?}");
+    assert!(
+        runs.ends_with(&[480]),
+        "the creator's new size not played: {widths:?}"
+    );
     // currentTime kept advancing: no freeze at a switch long enough to matter.
     let freeze = r["longestFreezeMs"].as_u64().expect("longestFreezeMs");
     println!(
-        "freezes [at ms, ms]: {}; creator published at 10 s, killed at 22 s, back at 32 s, end at 44 s",
+        "freezes [at ms, ms]: {}; creator published at 10 s (320x180), killed at 22 s, back at 32 s (480x270), end at 44 s",
         r["freezes"]
     );
     assert!(freeze < 5_000, "the player stood still for {freeze} ms: {r}");
@@ -1166,6 +1183,184 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
     );
 }
 
+/// Per-event receivers: an event created with its own https `webhook_url` has its moments
+/// POSTed there (TLS checked against the configured CA, signed, in order); an event whose
+/// receiver accepts connections and never answers holds up no other event; an event
+/// without one uses the deployment's receiver.
+#[test]
+fn each_event_reaches_its_own_receiver_over_https_and_a_hanging_one_holds_up_no_other() {
+    use std::io::{BufRead, BufReader};
+    let token = "routes-operator-token-0123456789";
+    let secret = "routes-signing-secret-0123456789";
+    let dir = std::env::temp_dir().join(format!("popcast-hook-pki-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _scratch = Scratch(dir.clone());
+    let (ca, leaf) = common::tls::test_pki(&dir);
+    // The https receiver: Python's http.server behind its ssl module (OpenSSL), printing
+    // its port, then one JSON line per request.
+    let script = r#"
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        print(json.dumps({"path": self.path, "sig": self.headers.get("popcast-signature", ""), "body": body.decode()}), flush=True)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.timeout = 1
+for _ in range(120):
+    srv.handle_request()
+"#;
+    let mut https = Service(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&leaf.cert_path)
+            .arg(&leaf.key_path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python3"),
+    );
+    let mut lines = BufReader::new(https.0.stdout.take().unwrap()).lines();
+    let https_port: u16 = lines.next().unwrap().unwrap().trim().parse().expect("a port");
+    let (tx, https_got) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // A receiver that accepts and never answers (connections held until the test ends).
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = hang.incoming().take(50).collect();
+        drop(held);
+    });
+    let (port, deployment_up, deployment_got) = webhook_receiver();
+    deployment_up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 1000\nmax_backoff_secs = 2\nca_file = \"{}\"\n",
+        ca.display()
+    );
+    let mut origin = Up::run("routes", &["origin"], &config);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let cli = |args: &[&str]| event_cli(&http, token, args);
+    let own = format!("https://127.0.0.1:{https_port}/popcast?event=tls");
+    let out = cli(&[
+        "create",
+        "--id",
+        "stuck",
+        "--title",
+        "Stuck",
+        "--webhook-url",
+        &format!("http://127.0.0.1:{hang_port}/never"),
+    ]);
+    assert!(out.contains("webhook url: http://127.0.0.1:"), "{out}");
+    cli(&["create", "--id", "tls", "--title", "TLS", "--webhook-url", &own]);
+    cli(&["create", "--id", "plain", "--title", "Plain"]);
+    for id in ["stuck", "tls", "plain"] {
+        // Provisioned at the lifecycle's next tick (the start is now), then ended.
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, tl) = common::get_with_token(&format!("{http}/api/v1/events/{id}/timeline"), token);
+            if tl.contains("event.provisioned") {
+                break;
+            }
+            assert!(Instant::now() < until, "{id} not provisioned: {tl}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cli(&["end", id]);
+    }
+    // Each event's three moments (provisioned, ended, slots released) reach its receiver
+    // while the stuck one's first is still timing out.
+    let want = ["event.provisioned", "event.ended", "slots.released"];
+    let collect = |what: &str, next: &dyn Fn(Duration) -> Option<(String, String)>| {
+        let until = Instant::now() + Duration::from_secs(20);
+        let mut got: Vec<serde_json::Value> = Vec::new();
+        while got.len() < want.len() {
+            let Some((sig, body)) = next(until.saturating_duration_since(Instant::now())) else {
+                panic!("{what}: received {got:?}");
+            };
+            assert!(
+                popcast_origin::events::webhooks::verify(secret.as_bytes(), body.as_bytes(), &sig),
+                "{what}: a bad signature on {body}"
+            );
+            let b: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            if !got.iter().any(|g| g["id"] == b["id"]) {
+                got.push(b);
+            }
+        }
+        got
+    };
+    let over_https = collect("https receiver", &|left| {
+        let l = https_got.recv_timeout(left).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+        assert_eq!(v["path"], "/popcast?event=tls");
+        Some((v["sig"].as_str()?.to_string(), v["body"].as_str()?.to_string()))
+    });
+    let deployment = collect("deployment receiver", &|left| {
+        deployment_got.recv_timeout(left).ok()
+    });
+    for (got, event) in [(&over_https, "tls"), (&deployment, "plain")] {
+        let kinds: Vec<&str> = got.iter().map(|b| b["type"].as_str().unwrap_or("")).collect();
+        assert_eq!(kinds, want, "{event}: {got:?}");
+        assert!(got.iter().all(|b| b["event"] == event), "{got:?}");
+        let seqs: Vec<u64> = got.iter().map(|b| b["seq"].as_u64().unwrap_or(0)).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+    }
+    // The stuck event: nothing delivered, its attempts timed out, the reason kept.
+    let until = Instant::now() + Duration::from_secs(15);
+    let tl = loop {
+        let (_, tl) = common::get_with_token(&format!("{http}/api/v1/events/stuck/timeline"), token);
+        let tl: serde_json::Value = serde_json::from_str(&tl).expect("JSON");
+        if tl["timeline"][0]["attempts"].as_u64() >= Some(1) {
+            break tl;
+        }
+        assert!(Instant::now() < until, "no attempt for the stuck event: {tl}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let first = &tl["timeline"][0];
+    assert!(first["delivered"].is_null(), "{tl}");
+    assert!(
+        first["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no answer within 1000 ms"),
+        "{tl}"
+    );
+    // Nothing of the other events went to the deployment receiver (a retry of one of its
+    // own moments may).
+    for (_, body) in deployment_got.try_iter() {
+        let b: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert!(deployment.iter().any(|g| g["id"] == b["id"]), "{b}");
+    }
+    // A receiver URL the API cannot use is named.
+    let refused = Command::new(env!("CARGO_BIN_EXE_popcast"))
+        .args([
+            "event",
+            "create",
+            "--title",
+            "Bad",
+            "--webhook-url",
+            "ftp://h/x",
+            "--origin",
+            &http,
+        ])
+        .env("POPCAST_OPERATOR_TOKEN", token)
+        .output()
+        .expect("run popcast event");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("webhook_url"), "{err}");
+}
+
 /// `popcast event kick`: the publisher's connection ends, its key stops working until
 /// `popcast event stream-key` makes a new one, and the timeline says it was a kick.
 #[test]
@@ -1238,14 +1433,334 @@ fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
     let _ = ff.wait();
 }
 
-/// Issue 5's rendition switch, by the viewer's own player: the all-in-one's test source is
-/// 1280x720 with the default ladder (720p source, 480p, 360p); the viewer picks the lowest,
-/// the highest and the lowest again from `<popcast-player>`'s quality menu, 4 s apart. Each
-/// pick must land before the next and playback must never stall.
+/// The issue's faults on reconnect: a publisher with a wrong key is refused while the
+/// session plays on (on the slate); two publishers racing to resume with the right key: one
+/// wins, the other is told it was replaced, and the session is the same throughout (200,
+/// validator-clean, the media sequence only increasing, no end).
+#[test]
+fn a_wrong_key_and_two_racing_resumes_leave_the_session_whole() {
+    let token = "race-operator-token-0123456789";
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\npublisher_inactivity_ms = 2000\n\n[slate]\nwidth = 320\nheight = 180\n"
+    );
+    let mut origin = Up::run("race", &["origin"], &config);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let rtmp = origin.url("RTMP ingest");
+    let key = stream_key(&event_cli(
+        &http,
+        token,
+        &["create", "--id", "race", "--title", "Race", "--duration", "30"],
+    ));
+    let publish = |key: &str| common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 60, "160x90");
+    let timeline = || common::get_with_token(&format!("{http}/api/v1/events/race/timeline"), token).1;
+    // Moments of one type (or with one `data.reason`) in a timeline.
+    let count = |body: &str, what: &str| {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        v["timeline"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|m| m["type"] == what || m["body"]["data"]["reason"] == what)
+                .count()
+        })
+    };
+    let wait_for = |what: &str, n: usize| {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let body = timeline();
+            if count(&body, what) >= n {
+                return body;
+            }
+            assert!(Instant::now() < until, "not {n} × {what} in {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let playlist = format!("{http}/live/race/source/index.m3u8");
+    let until = Instant::now() + Duration::from_secs(15);
+    while common::get_with_token(&playlist, token).0 != 200 {
+        assert!(Instant::now() < until, "no slate within 15 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Every playlist from here on: 200, clean, increasing, not ended.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, playlist, token) = (stop.clone(), playlist.clone(), token.to_string());
+        std::thread::spawn(move || {
+            let (mut problems, mut last, mut fetched) = (Vec::new(), 0u64, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && fetched < 400 {
+                let (code, pl) = common::get_with_token(&playlist, &token);
+                fetched += 1;
+                if code != 200 {
+                    problems.push(format!("{code}: {pl}"));
+                    break;
+                }
+                if let Err(v) = popcast_packager::hls::check::check_media(&pl) {
+                    problems.push(popcast_packager::hls::check::report(&v));
+                }
+                let msn: u64 = pl
+                    .lines()
+                    .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if msn < last {
+                    problems.push(format!("media sequence went back: {last} → {msn}"));
+                }
+                if pl.contains("#EXT-X-ENDLIST") {
+                    problems.push("ended".into());
+                    break;
+                }
+                last = msn;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            (problems, fetched, last)
+        })
+    };
+    let fails = |child: &mut Child, what: &str| {
+        let until = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < until, "{what}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(!status.success(), "{what}: {status}");
+    };
+    let mut first = publish(&key);
+    wait_for("publisher.connected", 1);
+    std::thread::sleep(Duration::from_secs(4));
+    let _ = first.kill();
+    let _ = first.wait();
+    // A wrong key of the right shape is refused; the event's publisher count is unchanged.
+    let wrong: String = key.chars().map(|c| if c == 'a' { 'b' } else { 'a' }).collect();
+    let mut intruder = publish(&wrong);
+    fails(&mut intruder, "a wrong key publishes");
+    assert_eq!(count(&timeline(), "publisher.connected"), 1);
+    // Two publishers with the right key at once: the later one takes over and the other's
+    // connection is closed.
+    let mut racers = [publish(&key), publish(&key)];
+    let until = Instant::now() + Duration::from_secs(15);
+    let loser = loop {
+        if let Some(i) = racers.iter_mut().position(|c| c.try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(Instant::now() < until, "both racers still publishing");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let body = wait_for("replaced", 1);
+    assert!(count(&body, "publisher.resumed") >= 1, "{body}");
+    // The winner publishes on.
+    std::thread::sleep(Duration::from_secs(4));
+    let winner = &mut racers[1 - loser];
+    assert!(winner.try_wait().unwrap().is_none(), "the winner stopped too");
+    let _ = winner.kill();
+    let _ = winner.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (problems, fetched, last) = watcher.join().expect("watcher");
+    println!("racing resumes: {fetched} playlists fetched, last media sequence {last}; timeline {body}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(fetched >= 20, "{fetched}");
+    let (_, ev) = common::get_with_token(&format!("{http}/api/v1/events/race"), token);
+    let ev: serde_json::Value = serde_json::from_str(&ev).expect("JSON");
+    assert_eq!(ev["state"], "live", "{ev}");
+}
+
+/// The refuse keyframe policy: a 10 s GOP publish is ended once a keyframe is half a second
+/// overdue past the 2 s target, with the analyzer's message (the fix in the creator's
+/// words) in the log; a 1 s GOP publish on the same event is not.
+#[test]
+fn the_refuse_keyframe_policy_ends_a_long_gop_publish_with_the_fix() {
+    let token = "gop-operator-token-0123456789";
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\nkeyframe_policy = \"refuse\"\n\n[slate]\nenabled = false\n"
+    );
+    let mut origin = Up::run("gop", &["origin"], &config);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let rtmp = origin.url("RTMP ingest");
+    let key = stream_key(&event_cli(
+        &http,
+        token,
+        &["create", "--id", "gop", "--title", "GOP", "--duration", "30"],
+    ));
+    let url = format!("rtmp://{rtmp}/live/{key}");
+    let started = Instant::now();
+    let mut long = common::ffmpeg_publish_gop(&url, 30, "160x90", 300);
+    let status = loop {
+        if let Some(s) = long.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a 10 s GOP still publishing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "{status}");
+    let refused = started.elapsed();
+    let line = origin.wait_line(10, |l| l.contains("no keyframe for"));
+    assert!(line.contains("set the keyframe interval to 2 s in OBS"), "{line}");
+    println!("refused after {refused:?}: {line}");
+    let mut short = common::ffmpeg_publish_gop(&url, 30, "160x90", 30);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(short.try_wait().unwrap().is_none(), "a 1 s GOP was refused");
+    let _ = short.kill();
+    let _ = short.wait();
+}
+
+/// Debian's libfaketime, which `make deps-test` installs.
+fn faketime_lib() -> String {
+    let out = Command::new("dpkg").args(["-L", "libfaketime"]).output();
+    out.ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.ends_with("/libfaketime.so.1"))
+                .map(str::to_string)
+        })
+        .expect("libfaketime is not installed: run `make deps-test` (make test does)")
+}
+
+/// A step of the machine's clock under the origin (libfaketime steps its wall clock only;
+/// the monotonic clock stays real, as with an NTP step): 10 min forward while the creator
+/// publishes, a creator gap on the stepped clock, then back. The session plays on
+/// throughout (200, increasing media sequence, no end, the gap resumed), and webhook
+/// retries planned on the stepped clock are not held up when it steps back.
+#[test]
+fn a_clock_step_loses_no_session_and_holds_up_no_webhook() {
+    let lib = faketime_lib();
+    let token = "clock-operator-token-0123456789";
+    let secret = "clock-signing-secret-0123456789";
+    let stamp = std::env::temp_dir().join(format!("popcast-clock-{}", std::process::id()));
+    std::fs::write(&stamp, "+0\n").unwrap();
+    let _scratch = Scratch(stamp.clone());
+    let step = |spec: &str| {
+        std::fs::write(&stamp, format!("{spec}\n")).unwrap();
+        // libfaketime rereads the file every second.
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    let (port, receiver_up, received) = webhook_receiver();
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\npublisher_inactivity_ms = 2000\nreconnect_grace_secs = 30\n\n[slate]\nwidth = 320\nheight = 180\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 1000\nmax_backoff_secs = 2\n"
+    );
+    let stamp_path = stamp.display().to_string();
+    let mut origin = Up::run_env(
+        "clock",
+        &["origin"],
+        &config,
+        &[
+            ("LD_PRELOAD", &lib),
+            ("FAKETIME_TIMESTAMP_FILE", &stamp_path),
+            ("FAKETIME_CACHE_DURATION", "1"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    let http = format!("http://{}", origin.url("HTTP"));
+    let rtmp = origin.url("RTMP ingest");
+    let key = stream_key(&event_cli(
+        &http,
+        token,
+        &["create", "--id", "clock", "--title", "Clock", "--duration", "30"],
+    ));
+    let publish = format!("rtmp://{rtmp}/live/{key}");
+    let timeline = || common::get_with_token(&format!("{http}/api/v1/events/clock/timeline"), token).1;
+    let wait_for = |what: &str| {
+        let until = Instant::now() + Duration::from_secs(15);
+        while !timeline().contains(what) {
+            assert!(Instant::now() < until, "no {what}: {}", timeline());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut ff = common::ffmpeg_publish(&publish, 90, "160x90");
+    wait_for("event.live");
+    // Every playlist from here on: 200, increasing, not ended.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, token) = (stop.clone(), token.to_string());
+        let playlist = format!("{http}/live/clock/source/index.m3u8");
+        std::thread::spawn(move || {
+            let (mut problems, mut last, mut fetched) = (Vec::new(), 0u64, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && fetched < 400 {
+                let (code, pl) = common::get_with_token(&playlist, &token);
+                fetched += 1;
+                let msn: u64 = pl
+                    .lines()
+                    .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if code != 200 || msn < last || pl.contains("#EXT-X-ENDLIST") {
+                    problems.push(format!("{code}, {last} → {msn}:\n{pl}"));
+                    break;
+                }
+                last = msn;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            (problems, fetched, last)
+        })
+    };
+    // 10 min forward; a creator gap of 6 s on the stepped clock.
+    step("+600");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    wait_for("publisher.lost");
+    std::thread::sleep(Duration::from_secs(4));
+    let mut ff = common::ffmpeg_publish(&publish, 90, "160x90");
+    wait_for("publisher.resumed");
+    // Back 10 min; the receiver comes up.
+    step("+0");
+    receiver_up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let want = [
+        "event.provisioned",
+        "publisher.connected",
+        "event.live",
+        "publisher.lost",
+        "publisher.resumed",
+    ];
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(15);
+    while got.len() < want.len() {
+        let Ok((_, body)) = received.recv_timeout(until.saturating_duration_since(Instant::now())) else {
+            panic!(
+                "webhooks held up after the clock stepped back: {got:?}\n{}",
+                timeline()
+            );
+        };
+        let b: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        if !got.iter().any(|g| g["id"] == b["id"]) {
+            got.push(b);
+        }
+    }
+    let kinds: Vec<&str> = got.iter().map(|b| b["type"].as_str().unwrap_or("")).collect();
+    assert_eq!(kinds, want);
+    // The moments carry the clock they were made on: the gap 10 min after going live.
+    let at = |i: usize| {
+        popcast_origin::events::api::parse_rfc3339(got[i]["at"].as_str().unwrap_or(""))
+            .expect("an RFC 3339 time")
+    };
+    assert!(at(3) - at(2) >= 590, "the step is not in the moments: {got:?}");
+    let (_, ev) = common::get_with_token(&format!("{http}/api/v1/events/clock"), token);
+    let ev: serde_json::Value = serde_json::from_str(&ev).expect("JSON");
+    assert_eq!(ev["state"], "live", "{ev}");
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (problems, fetched, last) = watcher.join().expect("watcher");
+    let _ = ff.kill();
+    let _ = ff.wait();
+    println!("clock steps: {fetched} playlists fetched, last media sequence {last}; moments {kinds:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Issue 5's rendition switch, by the viewer's own player: the all-in-one's test source at
+/// 640x360 with a ladder of 270p and 180p (a quarter of the CPU of the default 720p source
+/// with its 480p and 360p rungs, which with Chromium decoding 720p fills a 2-core machine);
+/// the viewer picks the lowest, the highest and the lowest again from `<popcast-player>`'s
+/// quality menu, 4 s apart. Each pick must land before the next and playback must never
+/// stall (see .config/nextest.toml for the open problem this test has shown).
 #[test]
 fn the_web_player_switches_renditions_from_its_quality_menu_without_a_stall() {
     let harness = common::browser_harness();
-    let mut up = Up::start("switch", &[], "");
+    let mut up = Up::start(
+        "switch",
+        &[],
+        "[test_source]\nwidth = 640\nheight = 360\nvideo_kbps = 800\n\n[ladder]\npassthrough = true\n\n[[ladder.renditions]]\nname = \"270p\"\nwidth = 480\nheight = 270\nvideo_kbps = 450\n\n[[ladder.renditions]]\nname = \"180p\"\nwidth = 320\nheight = 180\nvideo_kbps = 250\n",
+    );
     let embed = up.url("embed page");
     let out = Command::new("node")
         .arg(harness.join("player.mjs"))
@@ -1276,7 +1791,7 @@ fn the_web_player_switches_renditions_from_its_quality_menu_without_a_stall() {
         .iter()
         .filter_map(|s| s["height"].as_u64())
         .collect();
-    assert!(heights.windows(3).any(|w| w == [360, 720, 360]), "{heights:?}");
+    assert!(heights.windows(3).any(|w| w == [180, 360, 180]), "{heights:?}");
 }
 
 #[test]

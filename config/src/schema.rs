@@ -316,6 +316,18 @@ pub enum Access {
     Ticketed,
 }
 
+/// What the packager does with a source whose keyframes are further apart than the
+/// segment target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyframePolicy {
+    /// Cut segments at the target anyway (segments never exceed EXT-X-TARGETDURATION, but
+    /// some do not start with a keyframe); the ingest report warns the creator.
+    Cut,
+    /// End the publish with the ingest analyzer's message once a keyframe is overdue.
+    Refuse,
+}
+
 /// Defaults for new events and the event scheduler.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -342,6 +354,8 @@ pub struct EventDefaults {
     /// schedule; creators who deliver earn room).
     pub creator_daily_events: u32,
     pub creator_daily_events_max: u32,
+    /// A source whose keyframe interval exceeds `packager.segment_target_ms`.
+    pub keyframe_policy: KeyframePolicy,
 }
 
 impl Default for EventDefaults {
@@ -357,6 +371,7 @@ impl Default for EventDefaults {
             regions: vec!["local".into()],
             creator_daily_events: 3,
             creator_daily_events_max: 24,
+            keyframe_policy: KeyframePolicy::Cut,
         }
     }
 }
@@ -413,7 +428,9 @@ impl Default for QoeConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
-    /// Where to POST (`http://host:port/path`). Unset: no webhooks (the timeline is still kept).
+    /// Where to POST every event's moments (`https://host/path` or `http://host:port/path`);
+    /// an event's own `webhook_url` takes its place for that event. Unset: only events with
+    /// their own receiver send webhooks (every timeline is still kept).
     pub url: Option<String>,
     /// HMAC-SHA256 key; each request carries `Popcast-Signature: sha256=<hex of the MAC of the body>`.
     pub secret: Option<Secret>,
@@ -421,6 +438,13 @@ pub struct WebhooksConfig {
     pub timeout_ms: u64,
     /// Retries wait 1, 2, 4, … seconds, at most this long.
     pub max_backoff_secs: u64,
+    /// PEM bundle of the certificate authorities https receivers are checked against
+    /// (Debian's `ca-certificates` bundle by default; a private CA's file for receivers on a
+    /// private network).
+    pub ca_file: PathBuf,
+    /// An event's timeline is deleted this many days after its last moment, once every
+    /// moment was delivered.
+    pub keep_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -430,6 +454,8 @@ impl Default for WebhooksConfig {
             secret: None,
             timeout_ms: 5_000,
             max_backoff_secs: 60,
+            ca_file: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            keep_days: 30,
         }
     }
 }

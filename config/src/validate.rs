@@ -340,12 +340,16 @@ impl Config {
         let w = &self.webhooks;
         if let Some(url) = &w.url {
             r.check(
-                url.strip_prefix("http://").is_some_and(|rest| {
-                    let authority = rest.split('/').next().unwrap_or("");
-                    !authority.is_empty() && !authority.contains('@')
-                }),
+                url.strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .is_some_and(|rest| {
+                        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+                        !authority.is_empty() && !authority.contains('@')
+                    })
+                    && url.len() <= 2_000
+                    && !url.chars().any(|c| c.is_control() || c == ' '),
                 "webhooks.url",
-                "must be an http:// URL with a host and no credentials (https:// is not supported yet: point it at a receiver on a private network, or at a local TLS-terminating relay)",
+                "must be an https:// or http:// URL with a host and no credentials, at most 2000 characters",
             );
             r.check(
                 w.secret.is_some(),
@@ -355,6 +359,7 @@ impl Config {
         }
         r.range("webhooks.timeout_ms", w.timeout_ms, 100, 60_000);
         r.range("webhooks.max_backoff_secs", w.max_backoff_secs, 1, 3_600);
+        r.range("webhooks.keep_days", w.keep_days, 1, 3_650);
 
         let sl = &self.slate;
         r.even_size("slate", sl.width, sl.height);

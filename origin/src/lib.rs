@@ -131,6 +131,12 @@ impl Origin {
                 tracing::warn!(event = %r.id, error = %e, "stored event not served");
             }
         }
+        // Stored events and the config file's alike.
+        for name in events.names() {
+            if let Some(ev) = events.get(&name) {
+                ev.set_keyframe_policy(config.events.keyframe_policy);
+            }
+        }
         let qoe_board = Arc::new(qoe::QoeBoard::new(qoe::BoardConfig::from_config(&config.qoe)));
         let webhooks = Arc::new(events::webhooks::Webhooks::new(
             db.clone(),

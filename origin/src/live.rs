@@ -66,6 +66,10 @@ pub enum FeedError {
     /// The event has ended.
     #[error("event {0:?} has ended")]
     Ended(String),
+    /// The source's keyframes are further apart than the segment target and the event's
+    /// keyframe policy is to refuse: the ingest analyzer's message, with the fix.
+    #[error("publish refused: {0}")]
+    KeyframeInterval(String),
     /// The segmenter refused the tracks (e.g. a codec record the muxer cannot write).
     #[error("tracks refused: {0}")]
     BadTracks(String),
@@ -256,6 +260,25 @@ pub struct FeedStatus {
     pub sources: u64,
 }
 
+/// The first media sequence number of a new session of an event: past every number the
+/// event's store has used, and never below the Unix time in units of half the segment
+/// target. Segments last about their target, so numbers keep increasing across an origin
+/// restart (which forgets the store) as well as within a process, and an edge or player
+/// cache never sees a URL name other bytes; and no session starts at 0.
+fn first_msn(packager: &PackagerConfig, store: &EventStore) -> u64 {
+    let unit = u128::from((packager.segment_target_ms / 2).max(1));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let from_clock = u64::try_from(now_ms / unit).unwrap_or(u64::MAX >> 2);
+    store
+        .rendition_names()
+        .iter()
+        .filter_map(|name| store.rendition(name).ok().and_then(|r| r.last_part()))
+        .map(|(msn, _)| msn + 1)
+        .fold(from_clock.max(1), u64::max)
+}
+
 /// One event: key, store, feeder.
 pub struct LiveEvent {
     name: String,
@@ -273,6 +296,8 @@ pub struct LiveEvent {
     generations: AtomicU64,
     /// Milliseconds the ended card plays in a slate session.
     ended_card: AtomicU64,
+    /// Refuse a source whose keyframe is overdue past the segment target (`KeyframePolicy::Refuse`).
+    refuse_long_gops: std::sync::atomic::AtomicBool,
     slate_begun: std::sync::atomic::AtomicBool,
     /// The running ladder's counters, for /metrics.
     #[cfg(feature = "ladder")]
@@ -347,6 +372,7 @@ impl LiveEvent {
             ladder: Mutex::new(None),
             generations: AtomicU64::new(0),
             ended_card: AtomicU64::new(0),
+            refuse_long_gops: std::sync::atomic::AtomicBool::new(false),
             slate_begun: std::sync::atomic::AtomicBool::new(false),
             #[cfg(feature = "ladder")]
             ladder_stats: Mutex::new(None),
@@ -509,6 +535,14 @@ impl LiveEvent {
         self.status.send_modify(|s| s.source = None);
     }
 
+    /// What a source whose keyframes are further apart than the segment target gets.
+    pub fn set_keyframe_policy(&self, policy: popcast_config::KeyframePolicy) {
+        self.refuse_long_gops.store(
+            policy == popcast_config::KeyframePolicy::Refuse,
+            Ordering::Relaxed,
+        );
+    }
+
     /// How long a slate session's ended card plays before its playlists end (0: none).
     pub fn set_ended_card(&self, d: Duration) {
         self.ended_card.store(
@@ -594,9 +628,10 @@ impl LiveEvent {
     ) -> Result<(), FeedError> {
         let store = self.store();
         let first = p.tracks.is_empty();
+        let changed = !first && p.tracks != tracks;
         let Some(sl) = &mut p.slate else { return Ok(()) };
         let (video, audio) = (sl.video, sl.audio);
-        if first {
+        if first || changed {
             let mut live = Vec::new();
             for t in &tracks {
                 let id = match t.codec {
@@ -609,22 +644,48 @@ impl LiveEvent {
             }
             sl.live = live;
             p.tracks = tracks;
-            let mut names = std::mem::take(&mut p.names);
-            p.ladder = self.start_ladder(p.generation, &p.tracks, &mut p.seg, &store, &mut names);
-            p.names = names;
+            if first {
+                let mut names = std::mem::take(&mut p.names);
+                p.ladder = self.start_ladder(p.generation, &p.tracks, &mut p.seg, &store, &mut names);
+                p.names = names;
+            } else {
+                self.restart_ladder(p);
+            }
             #[cfg(feature = "ladder")]
             if let (Some(l), Some(sl)) = (&p.ladder, &mut p.slate) {
                 sl.live.extend(l.tracks().iter().cloned());
             }
         }
         // A reconnect while the creator's media still counts as live (within the hold): its
-        // timestamps start afresh after a discontinuity. Otherwise the slate plays on until
-        // the creator's first video keyframe (see `Feed::push`).
-        if p.slate.as_ref().is_some_and(|s| s.input == Input::Live) {
+        // timestamps start afresh after a discontinuity, with the new parameters if they
+        // changed. Otherwise the slate plays on until the creator's first video keyframe
+        // (see `Feed::push`), which hands the renditions the new parameters.
+        if let Some(sl) = p.slate.as_ref().filter(|s| s.input == Input::Live) {
             p.seg.discontinuity();
+            if changed {
+                for info in &sl.live {
+                    if let Err(e) = p.seg.replace_track(info.clone()) {
+                        tracing::warn!(event = %self.name, track = info.id.0, error = %e, "new parameters refused");
+                    }
+                }
+            }
             p.flush(&store);
         }
         Ok(())
+    }
+
+    /// Whether `tracks` can feed a slate session whose creator had `before`: the same kinds
+    /// of track (one video, one audio), whatever their parameters.
+    fn same_kinds(before: &[TrackInfo], tracks: &[TrackInfo]) -> bool {
+        let kinds = |ts: &[TrackInfo]| {
+            let mut k: Vec<bool> = ts
+                .iter()
+                .map(|t| matches!(t.codec, CodecConfig::H264(_)))
+                .collect();
+            k.sort_unstable();
+            k
+        };
+        !before.is_empty() && kinds(before) == kinds(tracks)
     }
 
     /// Opens a provisioned event's session on the slate: `card` (the source rendition's size)
@@ -637,6 +698,7 @@ impl LiveEvent {
         }
         let store = self.store();
         let mut seg = Segmenter::new(SegmenterConfig::from(&self.packager));
+        seg.start_at(first_msn(&self.packager, &store), false);
         let (video, audio) = (TrackId(1), TrackId(2));
         let mut names = Vec::new();
         for (info, name) in [
@@ -858,13 +920,12 @@ impl LiveEvent {
         if targets.is_empty() {
             return None;
         }
-        let weak = Arc::downgrade(self);
-        let sink = Arc::new(move |f: Frame| {
-            if let Some(ev) = weak.upgrade() {
-                ev.ladder_frame(generation, f);
-            }
-        });
-        let ladder = match Ladder::start(video, &targets, &LadderSettings::from_config(&cfg), sink) {
+        let ladder = match Ladder::start(
+            video,
+            &targets,
+            &LadderSettings::from_config(&cfg),
+            self.ladder_sink(generation),
+        ) {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(event = %self.name, error = %e, "ABR ladder not started; the source alone is served");
@@ -891,6 +952,53 @@ impl LiveEvent {
         *self.ladder_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(ladder.stats().clone());
         Some(ladder)
     }
+
+    /// Where a ladder of session `generation` hands its frames.
+    #[cfg(feature = "ladder")]
+    fn ladder_sink(self: &Arc<Self>, generation: u64) -> popcast_packager::ffmpeg::ladder::Sink {
+        let weak = Arc::downgrade(self);
+        Arc::new(move |f: Frame| {
+            if let Some(ev) = weak.upgrade() {
+                ev.ladder_frame(generation, f);
+            }
+        })
+    }
+
+    /// Restarts a session's ladder for its creator's new source (other size or codec
+    /// parameters): the same renditions, on the same tracks, from a new decoder. Frames
+    /// the old one still delivers are dropped (a new generation).
+    #[cfg(feature = "ladder")]
+    fn restart_ladder(self: &Arc<Self>, p: &mut Pipeline) {
+        use popcast_packager::ffmpeg::ladder::{Ladder, LadderSettings};
+        let Some(old) = p.ladder.take() else { return };
+        let targets = old.targets().to_vec();
+        drop(old);
+        p.generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let Some(cfg) = self.ladder.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return;
+        };
+        let Some(video) = p.tracks.iter().find(|t| matches!(t.codec, CodecConfig::H264(_))) else {
+            return;
+        };
+        match Ladder::start(
+            video,
+            &targets,
+            &LadderSettings::from_config(&cfg),
+            self.ladder_sink(p.generation),
+        ) {
+            Ok(l) => {
+                *self.ladder_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.stats().clone());
+                tracing::info!(event = %self.name, "ABR ladder restarted for the new source");
+                p.ladder = Some(l);
+            }
+            Err(e) => {
+                tracing::warn!(event = %self.name, error = %e, "ABR ladder not restarted; its renditions pause")
+            }
+        }
+    }
+
+    #[cfg(not(feature = "ladder"))]
+    fn restart_ladder(self: &Arc<Self>, _: &mut Pipeline) {}
 
     #[cfg(not(feature = "ladder"))]
     fn start_ladder(
@@ -939,15 +1047,20 @@ impl Feed {
     }
 
     /// Declares the source's tracks (again, when they change). The same tracks as the
-    /// session's continue it after a discontinuity; others start a new session with a new
-    /// store (players must reload: versioned init segments arrive with event continuity).
+    /// session's continue it after a discontinuity. In a slate session (an event provisioned
+    /// through the API), tracks of the same kinds with other parameters (size, profile,
+    /// sample rate) continue it too, with new headers (`init-{msn}.mp4`) and a restarted
+    /// ladder. Anything else starts a new session with a new store (players must reload).
     pub fn set_tracks(&self, tracks: Vec<TrackInfo>) -> Result<(), FeedError> {
         let mut state = self.owned()?;
         if let Some(a) = &mut state.ingest {
             a.tracks(&tracks);
         }
         if let Some(p) = &mut state.pipeline {
-            if p.slate.is_some() && (p.tracks.is_empty() || p.tracks == tracks) {
+            if p.slate.is_some() && (p.tracks.is_empty() || LiveEvent::same_kinds(&p.tracks, &tracks)) {
+                if !p.tracks.is_empty() && p.tracks != tracks {
+                    tracing::info!(event = %self.event.name, "the creator came back with other settings: the session continues with new headers");
+                }
                 self.event.live_into_slate_session(p, tracks)?;
                 tracing::info!(event = %self.event.name, "the creator's media takes over the session");
                 return Ok(());
@@ -963,18 +1076,17 @@ impl Feed {
         // and the new one numbers on from where it stopped, so no URL of the event ever
         // names other bytes (caches hold segments and parts as immutable).
         let old = self.event.store();
-        let mut next_msn = 0;
         if let Some(mut p) = state.pipeline.take() {
             p.seg.discontinuity();
             p.flush(&old);
         }
-        for name in old.rendition_names() {
-            if let Some((msn, _)) = old.rendition(&name).ok().and_then(|r| r.last_part()) {
-                next_msn = next_msn.max(msn + 1);
-            }
-        }
+        let after_earlier = old
+            .rendition_names()
+            .iter()
+            .any(|name| old.rendition(name).ok().and_then(|r| r.last_part()).is_some());
+        let next_msn = first_msn(&self.event.packager, &old);
         let mut seg = Segmenter::new(SegmenterConfig::from(&self.event.packager));
-        seg.start_at(next_msn);
+        seg.start_at(next_msn, after_earlier);
         let store = EventStore::new(StoreConfig::from_config(&self.event.packager));
         let mut names = Vec::new();
         for t in &tracks {
@@ -1010,7 +1122,7 @@ impl Feed {
         // session from the event's end.
         self.event.store.send_replace(Arc::new(store));
         old.end();
-        if next_msn > 0 {
+        if after_earlier {
             tracing::warn!(event = %self.event.name, next_msn, "tracks changed: a new session starts; players must reload");
         }
         self.event.status.send_modify(|s| s.sessions += 1);
@@ -1024,6 +1136,12 @@ impl Feed {
         state.last_frame = Some(Instant::now());
         if let Some(a) = &mut state.ingest {
             a.frame(&frame);
+            // Half a second past the target: a source a frame or two late is not refused.
+            if self.event.refuse_long_gops.load(Ordering::Relaxed) {
+                if let Some(why) = a.keyframe_overdue(0.5) {
+                    return Err(FeedError::KeyframeInterval(why));
+                }
+            }
         }
         let Some(p) = &mut state.pipeline else {
             return Err(FeedError::NoTracks);
@@ -1237,6 +1355,36 @@ mod tests {
         assert!(
             new_pl.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", last + 1)),
             "{new_pl}"
+        );
+    }
+
+    #[test]
+    fn sessions_are_numbered_from_the_clock_never_from_0() {
+        // With the default 2 s target, the unit is half of it: Unix seconds.
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let e = LiveEvent::new("demo", b"k", &PackagerConfig::default());
+        let f = e.claim(peer(1), false).unwrap();
+        f.set_tracks(vec![video_track()]).unwrap();
+        feed_secs(&f, 0, 5);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pl = rt
+            .block_on(e.store().media_playlist(VIDEO_RENDITION, Default::default()))
+            .unwrap();
+        let first: u64 = pl
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(first >= before && first <= before + 5, "{first} vs {before}");
+        assert!(
+            !pl.contains("#EXT-X-DISCONTINUITY\n"),
+            "a first session has no discontinuity: {pl}"
         );
     }
 

@@ -149,7 +149,12 @@ fn ffmpeg_publishes_and_ffprobe_and_ffmpeg_read_it_back() {
     let o = Running::start(|_| {});
     let secs = 8;
     let ff = publish(&o.rtmp(KEY_A), secs, "320x180");
-    wait_until(15, "the first parts", || o.edge("a").is_some_and(|(m, _)| m >= 1));
+    // A complete segment (the first is complete once a part of the next one is).
+    wait_until(15, "the first parts", || o.edge("a").is_some());
+    let (first, _) = o.edge("a").unwrap();
+    wait_until(15, "the first segment", || {
+        o.edge("a").is_some_and(|(m, _)| m > first)
+    });
     assert!(o.source("a").unwrap().starts_with("publisher 127.0.0.1:"));
     // While live: ffprobe reads the media playlist.
     let live = ffprobe(

@@ -191,9 +191,10 @@ pub struct Segmenter {
     /// all reached yet, with the msn that starts there.
     lead_cut: Option<(i128, u64)>,
     events: Vec<Event>,
-    /// Media sequence number of the first segment (0, or where an earlier session of the
-    /// same event stopped).
+    /// Media sequence number of the first segment (0 unless set by [`Segmenter::start_at`]).
     first_msn: u64,
+    /// Whether the first segment of each track follows an earlier session (a discontinuity).
+    after_earlier: bool,
 }
 
 fn ns(ticks: i64, timescale: u32) -> i128 {
@@ -233,19 +234,21 @@ impl Segmenter {
             lead_cut: None,
             events: Vec::new(),
             first_msn: 0,
+            after_earlier: false,
         }
     }
 
-    /// Numbers segments from `msn` on, with the first segment of every track marked as a
-    /// discontinuity: a new session of an event (a source with other tracks) continues the
-    /// old one's numbering, so no URL of the event is ever reused for other bytes. Call
-    /// before the first frame; tracks added later start there too.
-    pub fn start_at(&mut self, msn: u64) {
+    /// Numbers segments from `msn` on. With `after_earlier`, the first segment of every
+    /// track is marked as a discontinuity: a new session of an event (a source with other
+    /// tracks) continues the old one's numbering, so no URL of the event is ever reused for
+    /// other bytes. Call before the first frame; tracks added later start there too.
+    pub fn start_at(&mut self, msn: u64, after_earlier: bool) {
         self.first_msn = msn;
+        self.after_earlier = after_earlier;
         for t in &mut self.tracks {
             if !t.started {
                 t.next_msn = msn;
-                t.discontinuity_pending = msn > 0;
+                t.discontinuity_pending = after_earlier;
             }
         }
     }
@@ -292,7 +295,7 @@ impl Segmenter {
             next_msn: self.first_msn,
             started: false,
             segment: None,
-            discontinuity_pending: self.first_msn > 0,
+            discontinuity_pending: self.after_earlier,
             need_keyframe: is_video,
         });
         Ok(())
@@ -1055,7 +1058,7 @@ mod tests {
     #[test]
     fn a_new_session_continues_the_numbering_after_a_discontinuity() {
         let mut s = av_segmenter();
-        s.start_at(7);
+        s.start_at(7, true);
         let mut events = feed(&mut s, 0, 5, 30);
         s.flush();
         events.extend(s.drain());
@@ -1070,5 +1073,14 @@ mod tests {
             all[&V].1.keys().collect::<Vec<_>>(),
             all[&A].1.keys().collect::<Vec<_>>()
         );
+        // A first session numbered from elsewhere than 0 has no discontinuity.
+        let mut s = av_segmenter();
+        s.start_at(1_000, false);
+        let mut events = feed(&mut s, 0, 5, 30);
+        s.flush();
+        events.extend(s.drain());
+        let all = collect(&events);
+        assert_eq!(all[&V].1.keys().next(), Some(&1_000));
+        assert!(all[&V].1.values().all(|s| !s.discontinuity));
     }
 }

@@ -177,6 +177,11 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// Unix seconds of an RFC 3339 time (what the API and webhook bodies write).
+pub fn parse_rfc3339(s: &str) -> Result<i64, time::error::Parse> {
+    OffsetDateTime::parse(s, &Rfc3339).map(|t| t.unix_timestamp())
+}
+
 /// The record as the API shows it (never the stream key or token keys).
 pub fn record_json(r: &EventRecord, public_url: &str) -> Value {
     let base = public_url.trim_end_matches('/');
@@ -192,6 +197,7 @@ pub fn record_json(r: &EventRecord, public_url: &str) -> Value {
         "ladder": r.ladder,
         "access": access_str(r.access),
         "listed": r.listed,
+        "webhook_url": r.webhook_url,
         "state": r.state.as_str(),
         "live_at": r.live_at.map(rfc3339),
         "version": r.version,
@@ -394,8 +400,8 @@ impl<'a> Fields<'a> {
     fn time(&mut self, f: &'static str) -> Option<i64> {
         match self.m.get(f) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => match OffsetDateTime::parse(s, &Rfc3339) {
-                Ok(t) => Some(t.unix_timestamp()),
+            Some(Value::String(s)) => match parse_rfc3339(s) {
+                Ok(t) => Some(t),
                 Err(e) => {
                     self.errs.push(ferr(f, format!("not an RFC 3339 time ({e})")));
                     None
@@ -467,6 +473,7 @@ const CREATE_FIELDS: &[&str] = &[
     "ladder",
     "access",
     "listed",
+    "webhook_url",
 ];
 
 async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply {
@@ -490,6 +497,10 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
     let viewer_cap = f.u32("viewer_cap").unwrap_or(state.defaults.viewer_cap);
     let ladder = f.string("ladder").unwrap_or_else(|| "default".into());
     let listed = f.bool("listed").unwrap_or(true);
+    let webhook_url = f.string("webhook_url").filter(|u| !u.is_empty());
+    if webhook_url.is_some() && !state.webhooks.can_sign() {
+        f.errs.push(ferr("webhook_url", NO_SECRET));
+    }
     let access = match f.string("access") {
         None => Some(state.defaults.access),
         Some(a) => {
@@ -526,6 +537,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         listed,
         state: EventState::Scheduled,
         live_at: None,
+        webhook_url,
         key_hash: hash_key(stream_key.as_bytes()),
         version: 1,
         created: now,
@@ -554,6 +566,7 @@ async fn create(state: &ApiState, req: Request<hyper::body::Incoming>) -> Reply 
         return db_error(e);
     }
     let live = LiveEvent::with_key_hash(&r.id, r.key_hash, &state.packager);
+    live.set_keyframe_policy(state.defaults.keyframe_policy);
     if let Err(e) = state.sync(&live, &r) {
         return db_error(e);
     }
@@ -611,7 +624,11 @@ const UPDATE_FIELDS: &[&str] = &[
     "ladder",
     "access",
     "listed",
+    "webhook_url",
 ];
+
+/// Why an event cannot have its own receiver.
+const NO_SECRET: &str = "needs webhooks.secret in the origin's config (every webhook is signed)";
 
 async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>) -> Reply {
     let m = match json_body(req).await {
@@ -657,6 +674,13 @@ async fn update(state: &ApiState, id: &str, req: Request<hyper::body::Incoming>)
     }
     if let Some(v) = f.bool("listed") {
         next.listed = v;
+    }
+    // An empty string removes the event's own receiver.
+    if let Some(v) = f.string("webhook_url") {
+        if !v.is_empty() && !state.webhooks.can_sign() {
+            f.errs.push(ferr("webhook_url", NO_SECRET));
+        }
+        next.webhook_url = Some(v).filter(|u| !u.is_empty());
     }
     if let Some(a) = f.string("access") {
         match parse_access(&a) {

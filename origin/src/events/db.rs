@@ -56,6 +56,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (event_id, seq)
     ) STRICT;
     CREATE INDEX timeline_undelivered ON timeline (delivered_unix, event_id, seq);",
+    // 4: an event's own webhook receiver (else the deployment's), and the lookup timeline
+    // pruning makes.
+    "ALTER TABLE events ADD COLUMN webhook_url TEXT;
+    CREATE INDEX timeline_by_time ON timeline (at_unix);",
 ];
 
 /// One moment of an event's lifecycle, as stored (its webhook body verbatim).
@@ -120,7 +124,7 @@ pub struct EventDb {
     conn: Mutex<Connection>,
 }
 
-const COLUMNS: &str = "id, title, creator, start_unix, duration_mins, regions, viewer_cap, ladder, access, state, key_hash, version, created_unix, updated_unix, listed, live_at_unix";
+const COLUMNS: &str = "id, title, creator, start_unix, duration_mins, regions, viewer_cap, ladder, access, state, key_hash, version, created_unix, updated_unix, listed, live_at_unix, webhook_url";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, DbError>> {
     let id: String = row.get(0)?;
@@ -154,6 +158,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord
         listed: row.get::<_, i64>(14)? != 0,
         state,
         live_at: row.get(15)?,
+        webhook_url: row.get(16)?,
         key_hash,
         version: row.get::<_, i64>(11)?.try_into().unwrap_or(0),
         created: row.get(12)?,
@@ -219,7 +224,7 @@ impl EventDb {
         }
         let regions = serde_json::to_string(&r.regions).unwrap_or_else(|_| "[]".into());
         conn.execute(
-            &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 r.id,
                 r.title,
@@ -236,7 +241,8 @@ impl EventDb {
                 r.created,
                 r.updated,
                 i64::from(r.listed),
-                r.live_at
+                r.live_at,
+                r.webhook_url
             ],
         )
         .map_err(|e| if is_unique_violation(&e) { DbError::DuplicateKey } else { e.into() })?;
@@ -308,7 +314,8 @@ impl EventDb {
         tx.execute(
             "UPDATE events SET title = ?2, creator = ?3, start_unix = ?4, duration_mins = ?5,
                 regions = ?6, viewer_cap = ?7, ladder = ?8, access = ?9, state = ?10,
-                key_hash = ?11, version = ?12, updated_unix = ?13, listed = ?14
+                key_hash = ?11, version = ?12, updated_unix = ?13, listed = ?14,
+                webhook_url = ?15
              WHERE id = ?1",
             params![
                 next.id,
@@ -324,7 +331,8 @@ impl EventDb {
                 next.key_hash.as_slice(),
                 next.version as i64,
                 next.updated,
-                i64::from(next.listed)
+                i64::from(next.listed),
+                next.webhook_url
             ],
         )
         .map_err(|e| {
@@ -456,6 +464,39 @@ impl EventDb {
     }
 
     /// Each event's oldest undelivered moment (deliveries go in order per event).
+    /// An event's own webhook receiver: `None` when it has none, or no record (events
+    /// from the config file).
+    pub fn webhook_url(&self, id: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT webhook_url FROM events WHERE id = ?1", [id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// The events whose last moment is before `cutoff` (Unix seconds), each with whether
+    /// every one of its moments was delivered: what timeline pruning may delete.
+    pub fn quiet_timelines(&self, cutoff: i64) -> Result<Vec<(String, bool)>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT event_id, MIN(delivered_unix IS NOT NULL) FROM timeline
+             GROUP BY event_id HAVING MAX(at_unix) < ?1",
+        )?;
+        let rows = stmt.query_map([cutoff], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes an event's timeline; how many moments went.
+    pub fn delete_timeline(&self, id: &str) -> Result<usize, DbError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM timeline WHERE event_id = ?1", [id])?)
+    }
+
     pub fn undelivered_heads(&self) -> Result<Vec<TimelineEntry>, DbError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(

@@ -123,8 +123,9 @@ pub async fn run(state: Arc<ApiState>) {
         release_grace: grace,
         reconnect_grace: i64::try_from(state.defaults.reconnect_grace_secs).unwrap_or(i64::MAX / 4),
     };
-    // When each event's creator was last seen publishing (unix seconds).
-    let mut last_published: HashMap<String, i64> = HashMap::new();
+    // When each event's creator was last seen publishing: a monotonic instant, so that a
+    // step of the machine's clock neither shortens nor lengthens a creator's grace window.
+    let mut last_published: HashMap<String, std::time::Instant> = HashMap::new();
     loop {
         tick.tick().await;
         let now = (state.now)();
@@ -141,14 +142,16 @@ pub async fn run(state: Arc<ApiState>) {
             };
             let status = live.status().borrow().clone();
             let publishing = matches!(status.source, Some(SourceKind::Publisher { .. }));
+            let mono = std::time::Instant::now();
             if publishing {
-                last_published.insert(r.id.clone(), now);
+                last_published.insert(r.id.clone(), mono);
             }
+            let quiet = mono.duration_since(*last_published.entry(r.id.clone()).or_insert(mono));
             let seen = Observed {
                 publishing,
                 ever_published: status.sources > 0,
                 // Not seen since this origin started: counted from now.
-                quiet_secs: now - *last_published.entry(r.id.clone()).or_insert(now),
+                quiet_secs: i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
             };
             if live.is_ended() {
                 // Ended by the operator meanwhile (its moments are sent there).

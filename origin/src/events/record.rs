@@ -112,6 +112,8 @@ pub struct EventRecord {
     /// Unix seconds at which a creator first went live, if ever: a creator's track record
     /// (events that did go live) lifts their daily event cap.
     pub live_at: Option<i64>,
+    /// Where this event's lifecycle webhooks go instead of the deployment's receiver.
+    pub webhook_url: Option<String>,
     pub key_hash: [u8; 32],
     /// Bumped on every change; an update naming an older version is refused (409).
     pub version: u64,
@@ -175,6 +177,9 @@ impl EventRecord {
         if let Err(e) = popcast_packager::naming::check_name("ladder", &self.ladder) {
             errs.push(field("ladder", e.to_string()));
         }
+        if let Some(Err(e)) = self.webhook_url.as_deref().map(super::webhooks::Target::parse) {
+            errs.push(field("webhook_url", e));
+        }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 }
@@ -194,6 +199,7 @@ pub(crate) fn sample(id: &str) -> EventRecord {
         listed: true,
         state: EventState::Scheduled,
         live_at: None,
+        webhook_url: Some("https://hooks.example/popcast?k=1".into()),
         key_hash: [7; 32],
         version: 1,
         created: 1_799_000_000,
@@ -217,6 +223,7 @@ mod tests {
         r.regions = vec!["EU".into()];
         r.viewer_cap = 0;
         r.ladder = String::new();
+        r.webhook_url = Some("ftp://hooks.example/".into());
         let fields: Vec<&str> = r.check().unwrap_err().iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
@@ -227,7 +234,8 @@ mod tests {
                 "duration_mins",
                 "regions",
                 "viewer_cap",
-                "ladder"
+                "ladder",
+                "webhook_url"
             ]
         );
     }

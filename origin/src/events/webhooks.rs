@@ -1,4 +1,4 @@
-//! Lifecycle webhooks: each event's moments appended to its timeline (the outbox, in the event database) and POSTed to the configured receiver, signed, in order per event, retried with backoff until a 2xx.
+//! Lifecycle webhooks: each event's moments appended to its timeline (the outbox, in the event database) and POSTed to its receiver (its own, else the deployment's; https or http), signed, in order per event, retried with backoff until a 2xx.
 //!
 //! A moment is stored before it is sent, with the exact body every attempt sends, so an
 //! origin restart loses none and a retry is byte-identical (receivers deduplicate by the
@@ -16,37 +16,70 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Where moments are POSTed: `http://{authority}{path}`.
-#[derive(Debug, Clone)]
-struct Target {
+/// Longest receiver URL.
+pub const MAX_URL_CHARS: usize = 2_000;
+
+/// Where moments are POSTed: `http(s)://{authority}{path}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    tls: bool,
+    /// The host as it appears in the URL (brackets stripped for an IPv6 address).
+    host: String,
+    /// `host:port`, for connecting and for the Host header.
     authority: String,
     path: String,
 }
 
 impl Target {
-    fn parse(url: &str) -> Option<Self> {
-        let rest = url.strip_prefix("http://")?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
+    /// Parses a receiver URL, naming what is wrong with it.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.len() > MAX_URL_CHARS {
+            return Err(format!("{} characters, at most {MAX_URL_CHARS}", url.len()));
+        }
+        if url.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("contains spaces or control characters".into());
+        }
+        let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (_, Some(rest)) => (false, rest),
+            _ => return Err("must start with https:// or http://".into()),
+        };
+        let rest = rest.split('#').next().unwrap_or("");
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
         };
         // No credentials in the URL: they would end up in logs and the timeline's errors.
-        if authority.is_empty() || authority.contains('@') {
-            return None;
+        if authority.contains('@') {
+            return Err("must not carry credentials (user:password@)".into());
         }
-        // Port 80 when none is given (a bracketed IPv6 address has colons of its own).
-        let has_port = !authority.ends_with(']')
-            && authority
-                .rsplit_once(':')
-                .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-        let authority = if has_port {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
+        // A port when one is given (a bracketed IPv6 address has colons of its own).
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !authority.ends_with(']') => {
+                let port = p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?;
+                (h, port)
+            }
+            _ => (authority, if tls { 443 } else { 80 }),
         };
-        Some(Self {
-            authority,
-            path: path.to_string(),
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if bare.is_empty() {
+            return Err("has no host".into());
+        }
+        if !bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        {
+            return Err(format!("bad host {host:?}"));
+        }
+        Ok(Self {
+            tls,
+            host: bare.to_string(),
+            authority: format!("{host}:{port}"),
+            path,
         })
     }
 }
@@ -54,10 +87,14 @@ impl Target {
 /// The timeline writer and webhook sender of one origin.
 pub struct Webhooks {
     db: Arc<EventDb>,
+    /// The deployment's receiver; an event's own `webhook_url` takes its place.
     target: Option<Target>,
     key: Option<hmac::Key>,
+    /// For https receivers: the configured CAs, or why they could not be loaded.
+    tls: Result<Arc<rustls::ClientConfig>, String>,
     timeout: Duration,
     max_backoff_secs: u64,
+    keep_days: u32,
     now: fn() -> i64,
     wake: tokio::sync::Notify,
     in_flight: Mutex<HashSet<String>>,
@@ -95,13 +132,15 @@ impl Webhooks {
     pub fn new(db: Arc<EventDb>, cfg: &WebhooksConfig, now: fn() -> i64) -> Self {
         Self {
             db,
-            target: cfg.url.as_deref().and_then(Target::parse),
+            target: cfg.url.as_deref().and_then(|u| Target::parse(u).ok()),
+            tls: tls_client(&cfg.ca_file),
             key: cfg
                 .secret
                 .as_ref()
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.expose().as_bytes())),
             timeout: Duration::from_millis(cfg.timeout_ms),
             max_backoff_secs: cfg.max_backoff_secs.max(1),
+            keep_days: cfg.keep_days.max(1),
             now,
             wake: tokio::sync::Notify::new(),
             in_flight: Mutex::new(HashSet::new()),
@@ -141,22 +180,56 @@ impl Webhooks {
         secs.min(self.max_backoff_secs) as i64
     }
 
-    /// Sends what is due, forever (returns at once when no receiver is configured).
-    pub async fn run(self: Arc<Self>) {
-        if self.target.is_none() || self.key.is_none() {
-            return;
+    /// Whether moments can be signed (a secret is configured): what an event's own
+    /// receiver needs.
+    pub fn can_sign(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Where `event`'s moments go: its own receiver, else the deployment's.
+    fn target_for(&self, event: &str) -> Option<Target> {
+        match self.db.webhook_url(event) {
+            Ok(Some(url)) => Target::parse(&url).ok(),
+            Ok(None) => self.target.clone(),
+            Err(e) => {
+                tracing::warn!(event, error = %e, "webhooks: cannot read the event's receiver");
+                None
+            }
         }
+    }
+
+    /// Sends what is due, and prunes old timelines hourly, forever. Without a secret
+    /// nothing can be signed, so nothing is sent.
+    pub async fn run(self: Arc<Self>) {
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
             let now = (self.now)();
-            {
+            if pruned_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(3_600)) {
+                pruned_at = Some(std::time::Instant::now());
+                if let Err(e) = self.prune() {
+                    tracing::warn!(error = %e, "webhooks: old timelines not pruned");
+                }
+            }
+            if self.key.is_some() {
                 // Held while the heads are read and sent off, so that a delivery finishing
                 // meanwhile cannot leave a stale head (its moment would be sent twice).
                 let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
                 match self.db.undelivered_heads() {
                     Ok(heads) => {
-                        for h in heads.into_iter().filter(|h| h.next_attempt <= now) {
-                            if in_flight.insert(h.event_id.clone()) {
-                                tokio::spawn(self.clone().deliver(h));
+                        // A retry planned further ahead than the longest backoff was planned
+                        // before the clock stepped back: due now, not when the clock catches up.
+                        let latest = now + self.max_backoff_secs as i64;
+                        for h in heads
+                            .into_iter()
+                            .filter(|h| h.next_attempt <= now || h.next_attempt > latest)
+                        {
+                            if in_flight.contains(&h.event_id) {
+                                continue;
+                            }
+                            // An event with no receiver keeps its moments undelivered.
+                            if let Some(target) = self.target_for(&h.event_id) {
+                                in_flight.insert(h.event_id.clone());
+                                tokio::spawn(self.clone().deliver(h, target));
                             }
                         }
                     }
@@ -170,8 +243,8 @@ impl Webhooks {
         }
     }
 
-    async fn deliver(self: Arc<Self>, e: TimelineEntry) {
-        let result = tokio::time::timeout(self.timeout, self.post(&e)).await;
+    async fn deliver(self: Arc<Self>, e: TimelineEntry, target: Target) {
+        let result = tokio::time::timeout(self.timeout, self.post(&e, &target)).await;
         let outcome = match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(why),
@@ -199,19 +272,25 @@ impl Webhooks {
         }
     }
 
-    async fn post(&self, e: &TimelineEntry) -> Result<(), String> {
-        let (Some(target), Some(key)) = (&self.target, &self.key) else {
-            return Err("no receiver configured".into());
+    async fn post(&self, e: &TimelineEntry, target: &Target) -> Result<(), String> {
+        let Some(key) = &self.key else {
+            return Err("no secret to sign with".into());
         };
         let stream = tokio::net::TcpStream::connect(&target.authority)
             .await
             .map_err(|err| format!("connect to {}: {err}", target.authority))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|err| format!("HTTP handshake: {err}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let mut sender = if target.tls {
+            let config = self.tls.clone().map_err(|why| format!("https: {why}"))?;
+            let name = rustls_pki_types::ServerName::try_from(target.host.clone())
+                .map_err(|err| format!("https: {}: {err}", target.host))?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|err| format!("TLS with {}: {err}", target.authority))?;
+            handshake(tls).await?
+        } else {
+            handshake(stream).await?
+        };
         let body = Bytes::from(e.body.clone());
         let req = Request::post(target.path.as_str())
             .header(http::header::HOST, target.authority.as_str())
@@ -244,12 +323,28 @@ impl Webhooks {
         }
     }
 
+    /// Deletes the timelines quiet for the configured `keep_days` whose moments were all
+    /// delivered (or have nowhere to go). How many moments went.
+    pub fn prune(&self) -> Result<usize, super::db::DbError> {
+        let cutoff = (self.now)() - i64::from(self.keep_days) * 86_400;
+        let mut gone = 0;
+        for (event, delivered) in self.db.quiet_timelines(cutoff)? {
+            if delivered || self.key.is_none() || self.target_for(&event).is_none() {
+                gone += self.db.delete_timeline(&event)?;
+            }
+        }
+        if gone > 0 {
+            tracing::info!(moments = gone, keep_days = self.keep_days, "old timelines pruned");
+        }
+        Ok(gone)
+    }
+
     /// The event's timeline as the API shows it.
     pub fn timeline_json(&self, event: &str, limit: usize) -> Result<Value, super::db::DbError> {
         let entries = self.db.timeline(event, limit)?;
         Ok(json!({
             "event": event,
-            "webhooks": self.target.is_some(),
+            "webhooks": self.key.is_some() && self.target_for(event).is_some(),
             "timeline": entries.iter().map(|e| json!({
                 "seq": e.seq,
                 "type": e.kind,
@@ -263,27 +358,81 @@ impl Webhooks {
     }
 }
 
+/// An HTTP/1.1 client connection over `io`, its connection driven on its own task.
+async fn handshake<T>(io: T) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(|err| format!("HTTP handshake: {err}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// The TLS client for https receivers (TLS 1.2 and 1.3, ring), trusting the CAs in the PEM
+/// bundle `ca_file`; or why there is none.
+fn tls_client(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| format!("CA bundle {}: {e}", ca_file.display()))?;
+    for cert in certs.flatten() {
+        // A bundle may hold certificates this verifier cannot use; the rest still count.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(format!("CA bundle {}: no usable certificate", ca_file.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn targets_are_http_with_a_host_and_a_path() {
+    fn targets_are_http_or_https_with_a_host_and_a_path() {
         let t = Target::parse("http://127.0.0.1:9000/hooks/popcast").unwrap();
         assert_eq!(
-            (t.authority.as_str(), t.path.as_str()),
-            ("127.0.0.1:9000", "/hooks/popcast")
+            (t.authority.as_str(), t.path.as_str(), t.tls),
+            ("127.0.0.1:9000", "/hooks/popcast", false)
         );
         assert_eq!(Target::parse("http://h:1").unwrap().path, "/");
+        assert_eq!(Target::parse("http://h:1?a=b#frag").unwrap().path, "/?a=b");
         assert_eq!(
             Target::parse("http://hooks.example/x").unwrap().authority,
             "hooks.example:80"
         );
+        let t = Target::parse("https://hooks.example/x?k=v").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.host.as_str(), t.path.as_str(), t.tls),
+            ("hooks.example:443", "hooks.example", "/x?k=v", true)
+        );
         assert_eq!(Target::parse("http://[::1]:9/x").unwrap().authority, "[::1]:9");
-        assert_eq!(Target::parse("http://[::1]/x").unwrap().authority, "[::1]:80");
-        assert!(Target::parse("http://user:pass@h:1/x").is_none());
-        assert!(Target::parse("https://h/x").is_none());
-        assert!(Target::parse("http:///x").is_none());
+        let t = Target::parse("https://[::1]/x").unwrap();
+        assert_eq!((t.authority.as_str(), t.host.as_str()), ("[::1]:443", "::1"));
+        for (bad, why) in [
+            ("http://user:pass@h:1/x", "credentials"),
+            ("ftp://h/x", "https://"),
+            ("http:///x", "no host"),
+            ("http://h:99999/x", "bad port"),
+            ("http://h x/", "spaces"),
+            ("http://h\r\nHost: evil/", "control"),
+            ("http://h%2f/", "bad host"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(Target::parse(&format!("http://h/{}", "x".repeat(2_000))).is_err());
     }
 
     #[test]

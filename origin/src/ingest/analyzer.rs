@@ -290,6 +290,24 @@ impl IngestAnalyzer {
         }
     }
 
+    /// `what` went wrong with the keyframe interval, and the fix in a creator's words.
+    fn keyframe_advice(&self, what: &str) -> String {
+        let secs = self.target_secs.floor().max(1.0);
+        format!(
+            "{what}; set the keyframe interval to {secs} s in OBS → Settings → Output (Output Mode: Advanced) → Keyframe Interval (ffmpeg: -g {} at 30 fps)",
+            (secs * 30.0) as u32
+        )
+    }
+
+    /// The keyframe-interval message once the video's open GOP has run more than
+    /// `margin_secs` past the segment target (the refuse policy's test; cheap per frame).
+    pub fn keyframe_overdue(&self, margin_secs: f64) -> Option<String> {
+        let (_, s) = self.video.as_ref()?;
+        let open = s.secs(s.last_dts?.saturating_sub(s.last_key?));
+        (open > self.target_secs + margin_secs)
+            .then(|| self.keyframe_advice(&format!("no keyframe for {open:.1} s")))
+    }
+
     pub fn report(&self) -> IngestReport {
         let mut warnings = Vec::new();
         let video = self.video.as_ref().map(|(t, s)| {
@@ -404,11 +422,7 @@ impl IngestAnalyzer {
         if let Some(what) = what {
             w.push(Warning {
                 code: "keyframe_interval",
-                message: format!(
-                    "{what}; set the keyframe interval to {} s in OBS → Settings → Output (Output Mode: Advanced) → Keyframe Interval (ffmpeg: -g {} at 30 fps)",
-                    self.target_secs.floor().max(1.0),
-                    (self.target_secs.floor().max(1.0) * 30.0) as u32
-                ),
+                message: self.keyframe_advice(&what),
             });
         }
         if v.b_frames {
@@ -525,6 +539,14 @@ mod tests {
         // Within the target: nothing to say.
         let r = run(30, 1).report();
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // The refuse policy's test: overdue 0.5 s past the 2 s target, not before.
+        assert_eq!(run(300, 2).keyframe_overdue(0.5), None);
+        let m = run(300, 3).keyframe_overdue(0.5).expect("overdue at 3 s");
+        assert!(
+            m.starts_with("no keyframe for 3.0 s; set the keyframe interval to 2 s"),
+            "{m}"
+        );
+        assert_eq!(run(30, 6).keyframe_overdue(0.5), None);
     }
 
     #[test]

@@ -221,9 +221,12 @@ impl Publishing {
                 self.last_good = Instant::now();
                 Ok(())
             }
-            Err(e @ (FeedError::Replaced(_) | FeedError::Ended(_) | FeedError::Kicked(_))) => {
-                Err(e.to_string())
-            }
+            Err(
+                e @ (FeedError::Replaced(_)
+                | FeedError::Ended(_)
+                | FeedError::Kicked(_)
+                | FeedError::KeyframeInterval(_)),
+            ) => Err(e.to_string()),
             Err(e) => {
                 self.refused(&e.to_string())?;
                 self.refused_frames += 1;

@@ -112,6 +112,7 @@ struct Meta {
 /// A running ladder. Dropping it stops it: its threads end once their queues close.
 pub struct Ladder {
     input: SyncSender<(Frame, Instant)>,
+    targets: Vec<Target>,
     tracks: Vec<TrackInfo>,
     stats: Arc<LadderStats>,
     /// Drop frames until the next keyframe (one was dropped; the decoder cannot use P-frames
@@ -180,11 +181,17 @@ impl Ladder {
             .map_err(|_| ff("start the decoder thread")(ffmpeg_next::Error::Bug))?;
         Ok(Self {
             input,
+            targets: targets.to_vec(),
             tracks,
             stats,
             resync: AtomicBool::new(false),
             lossless: settings.lossless,
         })
+    }
+
+    /// What it encodes: a restart for another source keeps the renditions (and their tracks).
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
     }
 
     /// The renditions' tracks, with the codec records of their encoders' real SPS/PPS.
