@@ -1604,7 +1604,7 @@ fn garbage_cmcd_and_beacons_never_break_a_viewer_request_nor_poison_the_numbers(
     let mut after = serde_json::Value::Null;
     wait_until(10, "the refusals in the stats", || {
         after = stats();
-        after["total"]["beacons_refused"].as_u64() >= Some(6)
+        after["total"]["beacons_refused"].as_u64() >= Some(7)
     });
     let (b, a) = (&before["total"], &after["total"]);
     for key in [

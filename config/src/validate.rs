@@ -344,7 +344,15 @@ impl Config {
                     .or_else(|| url.strip_prefix("http://"))
                     .is_some_and(|rest| {
                         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-                        !authority.is_empty() && !authority.contains('@')
+                        // Host, then an optional port (IPv6 in brackets); the origin's
+                        // webhook sender checks the rest of the host when it starts.
+                        let (host, port) = match authority.rsplit_once(':') {
+                            Some((h, p)) if !authority.ends_with(']') => (h, Some(p)),
+                            _ => (authority, None),
+                        };
+                        !host.is_empty()
+                            && !authority.contains(['@', '%'])
+                            && port.is_none_or(|p| p.parse::<u16>().is_ok())
                     })
                     && url.len() <= 2_000
                     && !url.chars().any(|c| c.is_control() || c == ' '),

@@ -965,13 +965,17 @@ impl LiveEvent {
     }
 
     /// Restarts a session's ladder for its creator's new source (other size or codec
-    /// parameters): the same renditions, on the same tracks, from a new decoder. Frames
-    /// the old one still delivers are dropped (a new generation).
+    /// parameters), from a new decoder. The renditions are planned again for the new
+    /// source (sizes follow its aspect ratio); those the session already has keep their
+    /// names and tracks (new headers follow at the switch), a rendition the new source is
+    /// too small for pauses, and one the session never had is not added (players know only
+    /// the renditions of their multivariant playlist). Frames the old ladder still delivers
+    /// are dropped (a new generation).
     #[cfg(feature = "ladder")]
     fn restart_ladder(self: &Arc<Self>, p: &mut Pipeline) {
         use popcast_packager::ffmpeg::ladder::{Ladder, LadderSettings};
         let Some(old) = p.ladder.take() else { return };
-        let targets = old.targets().to_vec();
+        let before = old.targets().to_vec();
         drop(old);
         p.generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let Some(cfg) = self.ladder.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
@@ -980,6 +984,25 @@ impl LiveEvent {
         let Some(video) = p.tracks.iter().find(|t| matches!(t.codec, CodecConfig::H264(_))) else {
             return;
         };
+        let Some(shape) = video.video else { return };
+        let targets: Vec<_> = popcast_packager::ladder::plan(&shape, &cfg)
+            .into_iter()
+            .filter_map(|mut t| {
+                t.track = before.iter().find(|b| b.name == t.name)?.track;
+                Some(t)
+            })
+            .collect();
+        let paused: Vec<&str> = before
+            .iter()
+            .filter(|b| !targets.iter().any(|t| t.name == b.name))
+            .map(|b| b.name.as_str())
+            .collect();
+        if !paused.is_empty() {
+            tracing::warn!(event = %self.name, renditions = ?paused, "the new source is too small for these renditions: they pause");
+        }
+        if targets.is_empty() {
+            return;
+        }
         match Ladder::start(
             video,
             &targets,

@@ -463,7 +463,6 @@ impl EventDb {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Each event's oldest undelivered moment (deliveries go in order per event).
     /// An event's own webhook receiver: `None` when it has none, or no record (events
     /// from the config file).
     pub fn webhook_url(&self, id: &str) -> Result<Option<String>, DbError> {
@@ -476,13 +475,16 @@ impl EventDb {
             .flatten())
     }
 
-    /// The events whose last moment is before `cutoff` (Unix seconds), each with whether
-    /// every one of its moments was delivered: what timeline pruning may delete.
+    /// The ended events whose last moment is before `cutoff` (Unix seconds), each with
+    /// whether every one of its moments was delivered: what timeline pruning may delete.
+    /// Events still running (and the config file's, which have no record) are never
+    /// pruned, so an event's numbering never restarts.
     pub fn quiet_timelines(&self, cutoff: i64) -> Result<Vec<(String, bool)>, DbError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT event_id, MIN(delivered_unix IS NOT NULL) FROM timeline
-             GROUP BY event_id HAVING MAX(at_unix) < ?1",
+            "SELECT t.event_id, MIN(t.delivered_unix IS NOT NULL) FROM timeline t
+             JOIN events e ON e.id = t.event_id AND e.state = 'ended'
+             GROUP BY t.event_id HAVING MAX(t.at_unix) < ?1",
         )?;
         let rows = stmt.query_map([cutoff], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
@@ -490,13 +492,17 @@ impl EventDb {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes an event's timeline; how many moments went.
-    pub fn delete_timeline(&self, id: &str) -> Result<usize, DbError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM timeline WHERE event_id = ?1", [id])?)
+    /// Deletes an event's timeline if it still has no moment from `cutoff` on (one
+    /// statement, so a moment appended meanwhile keeps it); how many moments went.
+    pub fn delete_timeline(&self, id: &str, cutoff: i64) -> Result<usize, DbError> {
+        Ok(self.conn().execute(
+            "DELETE FROM timeline WHERE event_id = ?1
+             AND NOT EXISTS (SELECT 1 FROM timeline WHERE event_id = ?1 AND at_unix >= ?2)",
+            params![id, cutoff],
+        )?)
     }
 
+    /// Each event's oldest undelivered moment (deliveries go in order per event).
     pub fn undelivered_heads(&self) -> Result<Vec<TimelineEntry>, DbError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(

@@ -54,24 +54,38 @@ impl Target {
         if authority.contains('@') {
             return Err("must not carry credentials (user:password@)".into());
         }
-        // A port when one is given (a bracketed IPv6 address has colons of its own).
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !authority.ends_with(']') => {
-                let port = p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?;
-                (h, port)
+        // The host: a bracketed IPv6 address (the only place a colon may be), or a name
+        // or IPv4 address; then an optional port.
+        let (host, bare, rest) = if let Some(inner) = authority.strip_prefix('[') {
+            let (ip, rest) = inner
+                .split_once(']')
+                .ok_or_else(|| format!("bad host {authority:?}"))?;
+            if ip.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("bad IPv6 address {ip:?}"));
             }
-            _ => (authority, if tls { 443 } else { 80 }),
+            (&authority[..ip.len() + 2], ip, rest)
+        } else {
+            let end = authority.find(':').unwrap_or(authority.len());
+            (&authority[..end], &authority[..end], &authority[end..])
         };
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let port = match rest.strip_prefix(':') {
+            Some(p) => p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?,
+            None if rest.is_empty() => {
+                if tls {
+                    443
+                } else {
+                    80
+                }
+            }
+            None => return Err(format!("bad host {authority:?}")),
+        };
         if bare.is_empty() {
             return Err("has no host".into());
         }
-        if !bare
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        if !host.starts_with('[')
+            && !bare
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         {
             return Err(format!("bad host {host:?}"));
         }
@@ -132,7 +146,11 @@ impl Webhooks {
     pub fn new(db: Arc<EventDb>, cfg: &WebhooksConfig, now: fn() -> i64) -> Self {
         Self {
             db,
-            target: cfg.url.as_deref().and_then(|u| Target::parse(u).ok()),
+            target: cfg.url.as_deref().and_then(|u| {
+                Target::parse(u)
+                    .map_err(|why| tracing::error!("webhooks.url {why}: no deployment receiver"))
+                    .ok()
+            }),
             tls: tls_client(&cfg.ca_file),
             key: cfg
                 .secret
@@ -330,7 +348,7 @@ impl Webhooks {
         let mut gone = 0;
         for (event, delivered) in self.db.quiet_timelines(cutoff)? {
             if delivered || self.key.is_none() || self.target_for(&event).is_none() {
-                gone += self.db.delete_timeline(&event)?;
+                gone += self.db.delete_timeline(&event, cutoff)?;
             }
         }
         if gone > 0 {
@@ -428,6 +446,11 @@ mod tests {
             ("http://h x/", "spaces"),
             ("http://h\r\nHost: evil/", "control"),
             ("http://h%2f/", "bad host"),
+            ("http://::1/x", "bad port"),
+            ("http://h:1:2/", "bad port"),
+            ("http://[hooks.example]/", "bad IPv6"),
+            ("http://[::1/", "bad host"),
+            ("http://[::1]x/", "bad host"),
         ] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
@@ -448,6 +471,33 @@ mod tests {
         assert!(!verify(b"Jefe", b"what do ya want for nothing!", good));
         assert!(!verify(b"Jefe", b"what do ya want for nothing?", "sha256=00"));
         assert!(!verify(b"Jefe", b"x", "md5=abc"));
+    }
+
+    #[test]
+    fn only_ended_events_quiet_past_keep_days_lose_their_timelines() {
+        use crate::events::record::{EventState, sample};
+        let db = Arc::new(EventDb::in_memory().unwrap());
+        for (id, key) in [("ended", 1u8), ("recent", 2), ("running", 3)] {
+            let mut r = sample(id);
+            r.key_hash = [key; 32];
+            db.insert(&r).unwrap();
+        }
+        let then = Webhooks::new(db.clone(), &WebhooksConfig::default(), || 1_800_000_000);
+        for id in ["ended", "running", "config-file-event"] {
+            then.emit(id, "event.provisioned", json!({}));
+        }
+        db.set_state("ended", EventState::Ended, 1_800_000_000).unwrap();
+        db.set_state("recent", EventState::Ended, 1_800_000_000).unwrap();
+        let month = Webhooks::new(db.clone(), &WebhooksConfig::default(), || {
+            1_800_000_000 + 31 * 86_400
+        });
+        month.emit("recent", "event.ended", json!({}));
+        // No secret: nothing could be delivered, so undelivered moments do not keep it.
+        assert_eq!(month.prune().unwrap(), 1);
+        assert!(db.timeline("ended", 10).unwrap().is_empty());
+        for kept in ["recent", "running", "config-file-event"] {
+            assert_eq!(db.timeline(kept, 10).unwrap().len(), 1, "{kept}");
+        }
     }
 
     #[test]
