@@ -6,7 +6,8 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// A running `popcast up` on loopback with ephemeral ports; killed on drop.
@@ -642,12 +643,11 @@ fn the_ingest_report_matches_what_each_encoder_was_told_across_the_matrix() {
 #[test]
 fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload() {
     let token = "slate-operator-token-0123456789";
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\npublisher_inactivity_ms = 2000\n\n[slate]\nwidth = 640\nheight = 360\nended_card_secs = 2\n"
+    let (origin, http, rtmp) = operator_origin(
+        "slate",
+        token,
+        "\n[events]\npublisher_inactivity_ms = 2000\n\n[slate]\nwidth = 640\nheight = 360\nended_card_secs = 2\n",
     );
-    let mut origin = Up::run("slate", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
     let out = event_cli(
         &http,
         token,
@@ -841,12 +841,13 @@ fn hlsjs_plays_the_slate_then_the_creator_through_a_reconnect_without_a_reload()
 fn creator_gaps_within_the_grace_window_resume_the_session_and_a_longer_one_ends_it() {
     let token = "drops-operator-token-0123456789";
     let grace = 50;
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\npublisher_inactivity_ms = 2000\nreconnect_grace_secs = {grace}\n\n[slate]\nwidth = 320\nheight = 180\nended_card_secs = 1\n"
+    let (_origin, http, rtmp) = operator_origin(
+        "drops",
+        token,
+        &format!(
+            "\n[events]\npublisher_inactivity_ms = 2000\nreconnect_grace_secs = {grace}\n\n[slate]\nwidth = 320\nheight = 180\nended_card_secs = 1\n"
+        ),
     );
-    let mut origin = Up::run("drops", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
     let t0 = Instant::now();
     let out = event_cli(
         &http,
@@ -955,6 +956,79 @@ fn creator_gaps_within_the_grace_window_resume_the_session_and_a_longer_one_ends
     );
 }
 
+/// An origin with the operator API on (`token`), its other settings from `extra` (TOML
+/// after the `[origin]` table's listen addresses and token): it, its HTTP base URL and its
+/// RTMP address.
+fn operator_origin(test: &str, token: &str, extra: &str) -> (Up, String, String) {
+    operator_origin_env(test, token, extra, &[])
+}
+
+/// The same with extra environment variables for the origin process.
+fn operator_origin_env(test: &str, token: &str, extra: &str, env: &[(&str, &str)]) -> (Up, String, String) {
+    let config = format!(
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n{extra}"
+    );
+    let mut origin = Up::run_env(test, &["origin"], &config, env);
+    let http = format!("http://{}", origin.url("HTTP"));
+    let rtmp = origin.url("RTMP ingest");
+    (origin, http, rtmp)
+}
+
+/// Waits up to `secs` for `child` to exit, and asserts it failed; `what` names the wait.
+fn fails_within(child: &mut Child, secs: u64, what: &str) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "{what}: {status}");
+}
+
+/// A playlist watcher's thread: the problems it saw, playlists fetched, last media sequence.
+type Watch = std::thread::JoinHandle<(Vec<String>, usize, u64)>;
+
+/// Polls a media playlist every 300 ms (at most 400 times) until `stop` is set: each must be
+/// 200, not ended, its media sequence never going back (and, with `validate`, clean under
+/// `hls::check`). The thread returns the problems, the number fetched and the last media
+/// sequence number.
+fn watch_playlist(url: String, token: &str, validate: bool) -> (Arc<AtomicBool>, Watch) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, token) = (stop.clone(), token.to_string());
+    let watcher = std::thread::spawn(move || {
+        let (mut problems, mut last, mut fetched) = (Vec::new(), 0u64, 0);
+        while !flag.load(Ordering::Relaxed) && fetched < 400 {
+            let (code, pl) = common::get_with_token(&url, &token);
+            fetched += 1;
+            if code != 200 {
+                problems.push(format!("{code}: {pl}"));
+                break;
+            }
+            if validate && let Err(v) = popcast_packager::hls::check::check_media(&pl) {
+                problems.push(popcast_packager::hls::check::report(&v));
+            }
+            let msn: u64 = pl
+                .lines()
+                .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if msn < last {
+                problems.push(format!("media sequence went back: {last} → {msn}"));
+            }
+            if pl.contains("#EXT-X-ENDLIST") {
+                problems.push(format!("ended:\n{pl}"));
+                break;
+            }
+            last = msn;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        (problems, fetched, last)
+    });
+    (stop, watcher)
+}
+
 /// The stream key `popcast event create` (or `stream-key`) printed.
 fn stream_key(out: &str) -> String {
     out.lines()
@@ -1048,12 +1122,13 @@ fn lifecycle_webhooks_arrive_in_order_and_signed_after_the_receiver_comes_back()
     let secret = "hooks-signing-secret-0123456789";
     // The receiver answers 503 until it is switched on.
     let (port, receiver_up, received) = webhook_receiver();
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[origin.limits]\npublisher_idle_timeout_ms = 10000\n\n[events]\npublisher_inactivity_ms = 1000\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 2000\nmax_backoff_secs = 2\n"
+    let (_origin, http, rtmp) = operator_origin(
+        "hooks",
+        token,
+        &format!(
+            "\n[origin.limits]\npublisher_idle_timeout_ms = 10000\n\n[events]\npublisher_inactivity_ms = 1000\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 2000\nmax_backoff_secs = 2\n"
+        ),
     );
-    let mut origin = Up::run("hooks", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
     let cli = |args: &[&str]| event_cli(&http, token, args);
     let created = Instant::now();
     let out = cli(&["create", "--id", "hooks", "--title", "Hooks", "--duration", "30"]);
@@ -1246,12 +1321,14 @@ for _ in range(120):
     });
     let (port, deployment_up, deployment_got) = webhook_receiver();
     deployment_up.store(true, std::sync::atomic::Ordering::SeqCst);
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 8000\nmax_backoff_secs = 2\nca_file = \"{}\"\n",
-        ca.display()
+    let (_origin, http, _) = operator_origin(
+        "routes",
+        token,
+        &format!(
+            "\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 8000\nmax_backoff_secs = 2\nca_file = \"{}\"\n",
+            ca.display()
+        ),
     );
-    let mut origin = Up::run("routes", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
     let cli = |args: &[&str]| event_cli(&http, token, args);
     let own = format!("https://127.0.0.1:{https_port}/popcast?event=tls");
     let out = cli(&[
@@ -1367,12 +1444,7 @@ for _ in range(120):
 #[test]
 fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
     let token = "kick-operator-token-0123456789";
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n"
-    );
-    let mut origin = Up::run("kick", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
+    let (_origin, http, rtmp) = operator_origin("kick", token, "");
     let cli = |args: &[&str]| event_cli(&http, token, args);
     let key = stream_key(&cli(&[
         "create",
@@ -1407,23 +1479,12 @@ fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
         "{out}"
     );
     // ffmpeg's connection is closed: it exits with an error well before its 60 s.
-    let fails = |child: &mut Child, what: &str| {
-        let until = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < until, "{what}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        assert!(!status.success(), "{what}: {status}");
-    };
-    fails(&mut ff, "ffmpeg still publishing after the kick");
+    fails_within(&mut ff, 15, "ffmpeg still publishing after the kick");
     let body = wait_for("\"kicked\"");
     assert!(body.contains("publisher.lost"), "{body}");
     // The old key is refused.
     let mut again = common::ffmpeg_publish(&format!("rtmp://{rtmp}/live/{key}"), 60, "160x90");
-    fails(&mut again, "the revoked key still publishes");
+    fails_within(&mut again, 15, "the revoked key still publishes");
     assert!(!timeline().contains("publisher.resumed"));
     // A new key works, and the session resumes.
     let fresh = stream_key(&cli(&["stream-key", "kick"]));
@@ -1441,12 +1502,11 @@ fn an_operator_kick_ends_the_publish_and_revokes_the_key_until_a_new_one() {
 #[test]
 fn a_wrong_key_and_two_racing_resumes_leave_the_session_whole() {
     let token = "race-operator-token-0123456789";
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\npublisher_inactivity_ms = 2000\n\n[slate]\nwidth = 320\nheight = 180\n"
+    let (mut origin, http, rtmp) = operator_origin(
+        "race",
+        token,
+        "\n[events]\npublisher_inactivity_ms = 2000\n\n[slate]\nwidth = 320\nheight = 180\n",
     );
-    let mut origin = Up::run("race", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
     let key = stream_key(&event_cli(
         &http,
         token,
@@ -1481,50 +1541,7 @@ fn a_wrong_key_and_two_racing_resumes_leave_the_session_whole() {
         std::thread::sleep(Duration::from_millis(250));
     }
     // Every playlist from here on: 200, clean, increasing, not ended.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (stop, playlist, token) = (stop.clone(), playlist.clone(), token.to_string());
-        std::thread::spawn(move || {
-            let (mut problems, mut last, mut fetched) = (Vec::new(), 0u64, 0);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && fetched < 400 {
-                let (code, pl) = common::get_with_token(&playlist, &token);
-                fetched += 1;
-                if code != 200 {
-                    problems.push(format!("{code}: {pl}"));
-                    break;
-                }
-                if let Err(v) = popcast_packager::hls::check::check_media(&pl) {
-                    problems.push(popcast_packager::hls::check::report(&v));
-                }
-                let msn: u64 = pl
-                    .lines()
-                    .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                if msn < last {
-                    problems.push(format!("media sequence went back: {last} → {msn}"));
-                }
-                if pl.contains("#EXT-X-ENDLIST") {
-                    problems.push("ended".into());
-                    break;
-                }
-                last = msn;
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            (problems, fetched, last)
-        })
-    };
-    let fails = |child: &mut Child, what: &str| {
-        let until = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < until, "{what}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        assert!(!status.success(), "{what}: {status}");
-    };
+    let (stop, watcher) = watch_playlist(playlist.clone(), token, true);
     let mut first = publish(&key);
     wait_for("publisher.connected", 1);
     std::thread::sleep(Duration::from_secs(4));
@@ -1533,7 +1550,7 @@ fn a_wrong_key_and_two_racing_resumes_leave_the_session_whole() {
     // A wrong key of the right shape is refused; the event's publisher count is unchanged.
     let wrong: String = key.chars().map(|c| if c == 'a' { 'b' } else { 'a' }).collect();
     let mut intruder = publish(&wrong);
-    fails(&mut intruder, "a wrong key publishes");
+    fails_within(&mut intruder, 15, "a wrong key publishes");
     assert_eq!(count(&timeline(), "publisher.connected"), 1);
     // Two publishers with the right key at once: the first to claim resumes the session,
     // the other is refused as busy (publish takeover is off) and its connection closed.
@@ -1571,12 +1588,11 @@ fn a_wrong_key_and_two_racing_resumes_leave_the_session_whole() {
 #[test]
 fn the_refuse_keyframe_policy_ends_a_long_gop_publish_with_the_fix() {
     let token = "gop-operator-token-0123456789";
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\nkeyframe_policy = \"refuse\"\n\n[slate]\nenabled = false\n"
+    let (mut origin, http, rtmp) = operator_origin(
+        "gop",
+        token,
+        "\n[events]\nkeyframe_policy = \"refuse\"\n\n[slate]\nenabled = false\n",
     );
-    let mut origin = Up::run("gop", &["origin"], &config);
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
     let key = stream_key(&event_cli(
         &http,
         token,
@@ -1585,17 +1601,7 @@ fn the_refuse_keyframe_policy_ends_a_long_gop_publish_with_the_fix() {
     let url = format!("rtmp://{rtmp}/live/{key}");
     let started = Instant::now();
     let mut long = common::ffmpeg_publish_gop(&url, 30, "160x90", 300);
-    let status = loop {
-        if let Some(s) = long.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "a 10 s GOP still publishing"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(!status.success(), "{status}");
+    fails_within(&mut long, 20, "a 10 s GOP still publishing");
     let refused = started.elapsed();
     let line = origin.wait_line(10, |l| l.contains("no keyframe for"));
     assert!(line.contains("set the keyframe interval to 2 s in OBS"), "{line}");
@@ -1641,14 +1647,13 @@ fn a_clock_step_loses_no_session_and_holds_up_no_webhook() {
         std::thread::sleep(Duration::from_secs(3));
     };
     let (port, receiver_up, received) = webhook_receiver();
-    let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[events]\npublisher_inactivity_ms = 2000\nreconnect_grace_secs = 30\n\n[slate]\nwidth = 320\nheight = 180\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 1000\nmax_backoff_secs = 2\n"
-    );
     let stamp_path = stamp.display().to_string();
-    let mut origin = Up::run_env(
+    let (_origin, http, rtmp) = operator_origin_env(
         "clock",
-        &["origin"],
-        &config,
+        token,
+        &format!(
+            "\n[events]\npublisher_inactivity_ms = 2000\nreconnect_grace_secs = 30\n\n[slate]\nwidth = 320\nheight = 180\n\n[webhooks]\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"{secret}\"\ntimeout_ms = 1000\nmax_backoff_secs = 2\n"
+        ),
         &[
             ("LD_PRELOAD", &lib),
             ("FAKETIME_TIMESTAMP_FILE", &stamp_path),
@@ -1656,8 +1661,6 @@ fn a_clock_step_loses_no_session_and_holds_up_no_webhook() {
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ],
     );
-    let http = format!("http://{}", origin.url("HTTP"));
-    let rtmp = origin.url("RTMP ingest");
     let key = stream_key(&event_cli(
         &http,
         token,
@@ -1675,30 +1678,7 @@ fn a_clock_step_loses_no_session_and_holds_up_no_webhook() {
     let mut ff = common::ffmpeg_publish(&publish, 90, "160x90");
     wait_for("event.live");
     // Every playlist from here on: 200, increasing, not ended.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (stop, token) = (stop.clone(), token.to_string());
-        let playlist = format!("{http}/live/clock/source/index.m3u8");
-        std::thread::spawn(move || {
-            let (mut problems, mut last, mut fetched) = (Vec::new(), 0u64, 0);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && fetched < 400 {
-                let (code, pl) = common::get_with_token(&playlist, &token);
-                fetched += 1;
-                let msn: u64 = pl
-                    .lines()
-                    .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                if code != 200 || msn < last || pl.contains("#EXT-X-ENDLIST") {
-                    problems.push(format!("{code}, {last} → {msn}:\n{pl}"));
-                    break;
-                }
-                last = msn;
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            (problems, fetched, last)
-        })
-    };
+    let (stop, watcher) = watch_playlist(format!("{http}/live/clock/source/index.m3u8"), token, false);
     // The creator drops; 6 min forward in the gap; the creator comes back.
     let _ = ff.kill();
     let _ = ff.wait();

@@ -500,6 +500,26 @@ pub mod fuzzing {
         }
     }
 
+    /// A webhook receiver URL (an operator's `webhook_url` or `webhooks.url`). Invariants:
+    /// an accepted URL has a host, a port and a path starting with `/`, and carries no
+    /// credentials, spaces or control characters into a request line or Host header.
+    pub fn webhook_url(data: &[u8]) {
+        let url = String::from_utf8_lossy(data);
+        if let Ok(t) = crate::events::webhooks::Target::parse(&url) {
+            let (authority, path) = t.parts();
+            assert!(path.starts_with('/'), "{path:?}");
+            let (host, port) = authority.rsplit_once(':').expect("a port");
+            assert!(!host.is_empty() && port.parse::<u16>().is_ok(), "{authority:?}");
+            assert!(!authority.contains('@'), "{authority:?}");
+            for part in [authority, path] {
+                assert!(
+                    !part.contains(' ') && !part.chars().any(char::is_control),
+                    "{part:?}"
+                );
+            }
+        }
+    }
+
     /// A viewer's request line: path and query routed, a Range header parsed against a length.
     /// Input: `path ? query \n range \n len`. Invariants: a route's playback path prints back
     /// to the path it came from; a range lies inside the object.

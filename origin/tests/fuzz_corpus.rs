@@ -20,6 +20,11 @@ fn http_request_corpus() {
 }
 
 #[test]
+fn webhook_url_corpus() {
+    replay("webhook_url", popcast_origin::fuzzing::webhook_url);
+}
+
+#[test]
 fn amf0_corpus() {
     replay("amf0", popcast_origin::fuzzing::amf0);
 }

@@ -31,6 +31,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// `host:port` and the request path (with its query).
+    pub fn parts(&self) -> (&str, &str) {
+        (&self.authority, &self.path)
+    }
+
     /// Parses a receiver URL, naming what is wrong with it.
     pub fn parse(url: &str) -> Result<Self, String> {
         if url.len() > MAX_URL_CHARS {

@@ -52,6 +52,44 @@ pub(crate) fn sink_graph(
     Ok((graph, sink))
 }
 
+/// Opens a live H.264 encoder: `size`, frame rate `(num, den)` (the time base is its
+/// inverse), a closed GOP of `gop` frames with no scene-cut keyframes, no B-frames, `kbps`
+/// as both rate and cap, the parameter sets in the global header (for `avcC`), and x264's
+/// veryfast preset with the zerolatency tune. An error is `(the step, FFmpeg's error)`.
+pub(crate) fn open_live_h264(
+    encoder: ffmpeg_next::Codec,
+    (width, height): (u32, u32),
+    (num, den): (u32, u32),
+    gop: u32,
+    kbps: u32,
+) -> Result<ffmpeg_next::codec::encoder::Video, (&'static str, ffmpeg_next::Error)> {
+    use ffmpeg_next::{Dictionary, Rational, codec, format};
+    let mut v = codec::context::Context::new_with_codec(encoder)
+        .encoder()
+        .video()
+        .map_err(|e| ("create the video encoder", e))?;
+    v.set_width(width);
+    v.set_height(height);
+    v.set_format(format::Pixel::YUV420P);
+    v.set_time_base(Rational::new(den as i32, num as i32));
+    v.set_frame_rate(Some(Rational::new(num as i32, den as i32)));
+    v.set_gop(gop);
+    v.set_max_b_frames(0);
+    v.set_bit_rate(kbps as usize * 1000);
+    v.set_max_bit_rate(kbps as usize * 1000);
+    v.set_flags(codec::Flags::GLOBAL_HEADER);
+    let mut opts = Dictionary::new();
+    opts.set("preset", "veryfast");
+    opts.set("tune", "zerolatency");
+    opts.set("bufsize", &(kbps * 1000).to_string());
+    opts.set(
+        "x264-params",
+        &format!("keyint={gop}:min-keyint={gop}:scenecut=0"),
+    );
+    v.open_as_with(encoder, opts)
+        .map_err(|e| ("open the video encoder", e))
+}
+
 /// Initialises FFmpeg once per process and quiets its own logging (we log through tracing).
 pub(crate) fn init() -> Result<(), ffmpeg_next::Error> {
     static INIT: OnceLock<Result<(), ffmpeg_next::Error>> = OnceLock::new();

@@ -7,7 +7,7 @@ use super::test_source::{annexb_avc_config, encoder_extradata};
 use crate::codec::{AudioSpecificConfig, annexb_to_avcc};
 use crate::media::{CodecConfig, Frame, TrackId, TrackInfo, VideoShape};
 use bytes::Bytes;
-use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, format, frame};
+use ffmpeg_next::{ChannelLayout, Packet, Rational, codec, format, frame};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -180,29 +180,8 @@ pub fn encode_card(c: &CardSpec) -> Result<Card, SlateError> {
 
     let x264 = codec::encoder::find_by_name(&c.encoder)
         .ok_or_else(|| SlateError::EncoderMissing(c.encoder.clone()))?;
-    let mut v = codec::context::Context::new_with_codec(x264)
-        .encoder()
-        .video()
-        .map_err(ff("create the video encoder"))?;
-    v.set_width(c.width);
-    v.set_height(c.height);
-    v.set_format(format::Pixel::YUV420P);
-    v.set_time_base(Rational::new(1, fps as i32));
-    v.set_frame_rate(Some(Rational::new(fps as i32, 1)));
-    v.set_gop(gop as u32);
-    v.set_max_b_frames(0);
-    v.set_bit_rate(c.video_kbps as usize * 1000);
-    v.set_max_bit_rate(c.video_kbps as usize * 1000);
-    v.set_flags(codec::Flags::GLOBAL_HEADER);
-    let mut opts = Dictionary::new();
-    opts.set("preset", "veryfast");
-    opts.set("tune", "zerolatency");
-    opts.set("bufsize", &(c.video_kbps * 1000).to_string());
-    opts.set(
-        "x264-params",
-        &format!("keyint={gop}:min-keyint={gop}:scenecut=0"),
-    );
-    let mut video = v.open_as_with(x264, opts).map_err(ff("open the video encoder"))?;
+    let mut video = super::open_live_h264(x264, (c.width, c.height), (fps, 1), gop as u32, c.video_kbps)
+        .map_err(|(what, source)| SlateError::Ffmpeg { what, source })?;
     let avcc = annexb_avc_config(encoder_extradata(&video))
         .map_err(|e| SlateError::Codec(format!("H.264 header: {e}")))?;
 

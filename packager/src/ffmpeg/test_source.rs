@@ -9,7 +9,7 @@ use crate::codec::{
 };
 use crate::media::{CodecConfig, Frame, TrackId, TrackInfo, VideoShape};
 use bytes::Bytes;
-use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, filter, format, frame};
+use ffmpeg_next::{ChannelLayout, Packet, Rational, codec, filter, format, frame};
 use popcast_config::TestSourceConfig;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -178,33 +178,12 @@ impl Encoders {
         let (num, den) = (c.frame_rate.num, c.frame_rate.den);
         let x264 = codec::encoder::find_by_name(&c.encoder)
             .ok_or_else(|| TestSourceError::EncoderMissing(c.encoder.clone()))?;
-        let mut v = codec::context::Context::new_with_codec(x264)
-            .encoder()
-            .video()
-            .map_err(ff("create the video encoder"))?;
         // Nearest whole frame: 1000 ms at 29.97 fps is 30 frames (1001 ms), not 29.
         let gop = ((u64::from(c.keyframe_interval_ms) * u64::from(num) + 500 * u64::from(den))
             / (1000 * u64::from(den)))
         .max(1) as u32;
-        v.set_width(c.width);
-        v.set_height(c.height);
-        v.set_format(format::Pixel::YUV420P);
-        v.set_time_base(Rational::new(den as i32, num as i32));
-        v.set_frame_rate(Some(Rational::new(num as i32, den as i32)));
-        v.set_gop(gop);
-        v.set_max_b_frames(0);
-        v.set_bit_rate(c.video_kbps as usize * 1000);
-        v.set_max_bit_rate(c.video_kbps as usize * 1000);
-        v.set_flags(codec::Flags::GLOBAL_HEADER);
-        let mut opts = Dictionary::new();
-        opts.set("preset", "veryfast");
-        opts.set("tune", "zerolatency");
-        opts.set("bufsize", &(c.video_kbps * 1000).to_string());
-        opts.set(
-            "x264-params",
-            &format!("keyint={gop}:min-keyint={gop}:scenecut=0"),
-        );
-        let video = v.open_as_with(x264, opts).map_err(ff("open the video encoder"))?;
+        let video = super::open_live_h264(x264, (c.width, c.height), (num, den), gop, c.video_kbps)
+            .map_err(|(what, source)| TestSourceError::Ffmpeg { what, source })?;
         let avcc = annexb_avc_config(encoder_extradata(&video)).map_err(|source| TestSourceError::Codec {
             what: "H.264 header (extradata)",
             source,
