@@ -10,12 +10,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 .NOTPARALLEL:
 FUZZ_SECONDS ?= 30
 
-.PHONY: up test deps deps-test deps-bench deps-browser deps-web deps-h3client deps-ical toolchain build-release lint web-check player unit-tests browser-selftest fuzz bench clean
+.PHONY: up test deps deps-test deps-bench deps-browser deps-web deps-h3client deps-ical deps-whip deps-whip toolchain build-release lint web-check player unit-tests browser-selftest fuzz bench clean
 
 up: deps toolchain build-release
 	./target/release/popcast up
 
-test: deps-test deps-browser deps-web deps-h3client deps-ical toolchain lint web-check browser-selftest unit-tests
+test: deps-test deps-browser deps-web deps-h3client deps-ical deps-whip toolchain lint web-check browser-selftest unit-tests
 
 deps:
 	@scripts/install-system-deps.sh build
@@ -81,6 +81,18 @@ deps-ical:
 	else \
 		echo "ical parser: pip install icalendar==$(ICALENDAR_VERSION)"; \
 		python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "icalendar==$(ICALENDAR_VERSION)"; \
+	fi
+
+# The second, independent WHIP publisher the WHIP tests drive: aiortc (a Python WebRTC stack)
+# from PyPI, pinned; its wheels bring their own FFmpeg (PyAV) for H.264 and Opus.
+AIORTC_VERSION := 1.16.0
+deps-whip:
+	@command -v python3 >/dev/null || { echo "deps-whip: needs python3 with pip" >&2; exit 1; }
+	@if [ "$$(python3 -c 'import importlib.metadata as m; print(m.version("aiortc"))' 2>/dev/null)" = "$(AIORTC_VERSION)" ]; then \
+		echo "whip client: aiortc $(AIORTC_VERSION) present"; \
+	else \
+		echo "whip client: pip install aiortc==$(AIORTC_VERSION)"; \
+		python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "aiortc==$(AIORTC_VERSION)"; \
 	fi
 
 # The browser harness against an ffmpeg-made stream, no Popcast involved (~15 s). Before

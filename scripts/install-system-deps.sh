@@ -2,7 +2,8 @@
 # Installs the Debian packages Popcast needs that this machine lacks; idempotent.
 # Usage: scripts/install-system-deps.sh build|test|bench
 #   build: what compiling needs (a C/C++ toolchain for -sys crates and the fuzzer, FFmpeg dev
-#          libraries, clang for bindgen, pkg-config, a font, SQLite for event records)
+#          libraries, clang for bindgen, pkg-config, a font, SQLite for event records,
+#          OpenSSL for WHIP's DTLS)
 #   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; curl as the HTTP/1.1 and
 #          HTTP/2 client; openssl for test certificates; chromium, which the
 #          browser harness in tests/browser/ drives with hls.js; libfaketime, which steps
@@ -18,6 +19,7 @@ build_pkgs=(
   libswscale-dev libswresample-dev
   fonts-dejavu-core
   libsqlite3-dev
+  libssl-dev
 )
 test_pkgs=(ffmpeg chromium curl openssl faketime)
 # nginx as a caching edge and, with its RTMP module, as the classic RTMP→HLS origin; wrk.

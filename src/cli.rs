@@ -77,6 +77,9 @@ pub struct UpArgs {
     /// QUIC address of the origin's relay (default: `origin.relay_listen`).
     #[arg(long)]
     pub relay_listen: Option<std::net::SocketAddr>,
+    /// UDP address of WHIP's WebRTC media (overrides `origin.whip.udp_listen`; default 0.0.0.0:8189).
+    #[arg(long)]
+    pub whip_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

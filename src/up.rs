@@ -88,6 +88,9 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     if let Some(a) = args.edge_listen {
         config.edge.http_listen = a;
     }
+    if let Some(a) = args.whip_listen {
+        config.origin.whip.udp_listen = a;
+    }
     if let Some(a) = args.relay_listen {
         config.origin.relay_listen = a;
     }
@@ -136,7 +139,10 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         "RTMP publish: {rtmp_scheme}://{}/live/{key}",
         reachable(origin.rtmp_addr)
     );
-    println!("WHIP publish: not yet available (issue #9)");
+    match origin.whip_candidate {
+        Some(_) => println!("WHIP publish: {base}/whip/{DEMO} (bearer token: the stream key above)"),
+        None => println!("WHIP publish: off (origin.whip.enabled = false)"),
+    }
     println!("embed page: {base}/embed/{DEMO}");
     match &made_token {
         Some(path) => println!(

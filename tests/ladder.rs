@@ -105,6 +105,7 @@ fn a_720p_publish_gets_480p_and_360p_renditions_cut_on_the_same_boundaries() {
     let mut c = Config::default();
     c.node.data_dir = dir.join("data");
     c.origin.rtmp_listen = "127.0.0.1:0".parse().unwrap();
+    c.origin.whip.udp_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.http_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.operator_token = Some(popcast_config::Secret::new(OPERATOR));
     let events = Arc::new(Events::new());

@@ -47,6 +47,7 @@ fn origin_config(dir: &std::path::Path) -> Config {
     let mut c = Config::default();
     c.node.data_dir = dir.join("origin");
     c.origin.rtmp_listen = "127.0.0.1:0".parse().unwrap();
+    c.origin.whip.udp_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.http_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.relay_listen = "127.0.0.1:0".parse().unwrap();
     c.origin.node_secret = Some(Secret::new(SECRET));

@@ -38,6 +38,8 @@ impl Up {
             "127.0.0.1:0",
             "--relay-listen",
             "127.0.0.1:0",
+            "--whip-listen",
+            "127.0.0.1:0",
             "--status-every",
             "2",
         ];
@@ -278,7 +280,14 @@ fn demo_key_survives_a_restart() {
         let out = Command::new(env!("CARGO_BIN_EXE_popcast"))
             .args(["up", "--source", "none", "--duration", "1", "--config"])
             .arg(&cfg_path)
-            .args(["--rtmp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args([
+                "--rtmp-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--whip-listen",
+                "127.0.0.1:0",
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -370,7 +379,7 @@ fn embed_page_plays_the_demo_event_in_hlsjs() {
 fn popcast_origin_serves_the_configured_events() {
     let key = "clinic-key-0123456789abcdef";
     let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[[origin.events]]\nname = \"clinic\"\nstream_key = \"{key}\"\n"
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nwhip = {{ udp_listen = \"127.0.0.1:0\" }}\n\n[[origin.events]]\nname = \"clinic\"\nstream_key = \"{key}\"\n"
     );
     let mut origin = Up::run("origin", &["origin"], &config);
     let http = origin.url("HTTP");
@@ -424,7 +433,7 @@ fn the_ingest_report_shows_what_the_publisher_sends_and_what_to_fix() {
     let key = "ingest-key-0123456789abcdef";
     let token = "ingest-operator-token-0123456789";
     let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n\n[[origin.events]]\nname = \"clinic\"\nstream_key = \"{key}\"\n"
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nwhip = {{ udp_listen = \"127.0.0.1:0\" }}\noperator_token = \"{token}\"\n\n[[origin.events]]\nname = \"clinic\"\nstream_key = \"{key}\"\n"
     );
     let mut origin = Up::run("ingest", &["origin"], &config);
     let http = origin.url("HTTP");
@@ -518,7 +527,7 @@ fn the_ingest_report_matches_what_each_encoder_was_told_across_the_matrix() {
         }
     }
     let mut config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n"
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nwhip = {{ udp_listen = \"127.0.0.1:0\" }}\noperator_token = \"{token}\"\n"
     );
     for (_, _, _, name) in &cases {
         config += &format!(
@@ -966,7 +975,7 @@ fn operator_origin(test: &str, token: &str, extra: &str) -> (Up, String, String)
 /// The same with extra environment variables for the origin process.
 fn operator_origin_env(test: &str, token: &str, extra: &str, env: &[(&str, &str)]) -> (Up, String, String) {
     let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n{extra}"
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nwhip = {{ udp_listen = \"127.0.0.1:0\" }}\noperator_token = \"{token}\"\n{extra}"
     );
     let mut origin = Up::run_env(test, &["origin"], &config, env);
     let http = format!("http://{}", origin.url("HTTP"));
@@ -1782,7 +1791,7 @@ fn the_web_player_switches_renditions_from_its_quality_menu_without_a_stall() {
 fn operators_schedule_show_and_end_events_with_popcast_event() {
     let token = "cli-operator-token-0123456789";
     let config = format!(
-        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\noperator_token = \"{token}\"\n"
+        "[origin]\nrtmp_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nwhip = {{ udp_listen = \"127.0.0.1:0\" }}\noperator_token = \"{token}\"\n"
     );
     let mut origin = Up::run("operator", &["origin"], &config);
     let http = format!("http://{}", origin.url("HTTP"));
@@ -1931,4 +1940,329 @@ fn the_two_region_example_runs_and_both_edges_play_the_event() {
     }
     let _ = ff.kill();
     let _ = ff.wait();
+}
+
+// ---- WHIP (RFC 9725) ----
+
+/// The WHIP endpoint and stream key `popcast up` printed.
+fn whip_endpoint(up: &mut Up) -> (String, String) {
+    let rtmp = up.url("RTMP publish");
+    let key = rtmp.rsplit('/').next().unwrap().to_string();
+    let whip = up.url("WHIP publish");
+    (whip.split(' ').next().unwrap().to_string(), key)
+}
+
+/// The aiortc publisher (tests/whip/whip_publish.py): an independent WebRTC stack.
+fn aiortc_publish(whip: &str, key: &str, secs: u32, extra: &[&str]) -> Child {
+    Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/whip/whip_publish.py"))
+        .args([whip, key, &secs.to_string()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (make deps-whip installs aiortc)")
+}
+
+/// A child's exit status and output, waiting at most `secs`.
+fn finish(mut child: Child, secs: u64) -> (std::process::ExitStatus, String) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    (status, format!("{out}\n{err}"))
+}
+
+#[test]
+fn an_aiortc_publisher_goes_live_over_whip_for_30_s_and_ffprobe_decodes_h264_and_aac() {
+    let mut up = Up::start("whip-aiortc", &["--source", "none"], SMALL);
+    let master = up.url("origin playback");
+    let (whip, key) = whip_endpoint(&mut up);
+    let publisher = aiortc_publish(&whip, &key, 32, &[]);
+    // The publisher's 320x240 H.264 and its Opus, as AAC, make the ladder's top.
+    get_ok(&master, 40, |b| {
+        b.contains("RESOLUTION=320x240") && b.contains("avc1.") && b.contains("mp4a.40.2")
+    });
+    let media = master.replace("master.m3u8", "source/index.m3u8");
+    let (msn, count) = media_sequence(&get_ok(&media, 5, |_| true));
+    let first_newest = msn + count as u64;
+    let (stop, watcher) = watch_playlist(media.clone(), "", true);
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,codec_type",
+            "-of",
+            "compact=p=0:nk=1",
+        ])
+        .arg(&master)
+        .output()
+        .unwrap();
+    let streams = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(
+        probe.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(streams.lines().any(|l| l == "h264|video"), "{streams}");
+    assert!(streams.lines().any(|l| l == "aac|audio"), "{streams}");
+    // A decode of real seconds of both, not only headers.
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&master)
+        .args(["-t", "4", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decode.status.success(),
+        "ffmpeg decode: {}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+    let (status, out) = finish(publisher, 60);
+    stop.store(true, Ordering::Relaxed);
+    let (problems, fetched, _) = watcher.join().unwrap();
+    assert!(status.success(), "aiortc publisher: {out}");
+    assert!(out.contains("deleted 200"), "{out}");
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(fetched >= 60, "{fetched} playlists");
+    // About 25 s more of 2 s segments: the sequence moved on without a gap or a restart.
+    let pl = get_ok(&media, 5, |_| true);
+    let (msn, count) = media_sequence(&pl);
+    let newest = msn + count as u64;
+    assert!(newest >= first_newest + 10, "{first_newest} → {newest}:\n{pl}");
+    assert!(
+        !pl.contains("EXT-X-GAP") && !pl.contains("#EXT-X-DISCONTINUITY\n"),
+        "{pl}"
+    );
+    // aiortc's encoder keeps a long GOP of its own: our keyframe requests (PLI) keep the
+    // segments near their 2 s target.
+    for d in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
+        let secs: f64 = d.trim_end_matches(',').parse().unwrap();
+        assert!(secs <= 2.6, "a {secs} s segment:\n{pl}");
+    }
+    up.wait_line(10, |l| {
+        l.contains("whip session ended") && l.contains("the publisher ended it (DELETE)")
+    });
+}
+
+/// `#EXT-X-MEDIA-SEQUENCE` and the number of segments of a media playlist.
+fn media_sequence(pl: &str) -> (u64, usize) {
+    let msn = pl
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (msn, pl.lines().filter(|l| l.starts_with("#EXTINF")).count())
+}
+
+/// `curl -X METHOD` with headers and a body; (status, headers, body).
+fn curl(method: &str, url: &str, headers: &[&str], body: Option<&[u8]>) -> (u16, String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-i", "--max-time", "10", "-X", method, url]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if body.is_some() {
+        cmd.args(["--data-binary", "@-"]);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(b) = body {
+            std::io::Write::write_all(&mut stdin, b).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// An offer as a browser sends it (ICE, DTLS fingerprint, H.264 + Opus), for status tests.
+const BROWSER_OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\na=msid-semantic: WMS\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+a=ssrc:1001 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n\
+a=setup:actpass\r\na=mid:1\r\na=sendonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\na=rtpmap:102 H264/90000\r\n\
+a=rtcp-fb:102 nack\r\na=rtcp-fb:102 nack pli\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\na=ssrc:1002 cname:x\r\n";
+
+#[test]
+fn whip_answers_every_error_with_its_status_and_reason() {
+    let mut up = Up::start("whip-errors", &["--source", "none"], SMALL);
+    let (whip, key) = whip_endpoint(&mut up);
+    let sdp = "Content-Type: application/sdp";
+    let auth = format!("Authorization: Bearer {key}");
+    let offer = Some(BROWSER_OFFER.as_bytes());
+
+    // Browsers ask first: CORS, and the methods each resource takes.
+    let (code, head, _) = curl("OPTIONS", &whip, &["Origin: http://example.test"], None);
+    assert_eq!(code, 204, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: *")
+            && head.contains("access-control-allow-methods: post, options"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: authorization, content-type"),
+        "{head}"
+    );
+
+    // 415: not SDP.
+    let (code, _, body) = curl("POST", &whip, &[&auth, "Content-Type: text/plain"], offer);
+    assert_eq!(
+        (code, body.trim()),
+        (415, "a WHIP offer is sent with Content-Type: application/sdp")
+    );
+    // 401: no key, a wrong key; with the challenge.
+    let (code, head, _) = curl("POST", &whip, &[sdp], offer);
+    assert_eq!(code, 401);
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    let (code, _, body) = curl(
+        "POST",
+        &whip,
+        &[sdp, "Authorization: Bearer not-the-key-0123456789"],
+        offer,
+    );
+    assert_eq!((code, body.trim()), (401, "wrong stream key for this event"));
+    // 404: no such event.
+    let (code, _, _) = curl(
+        "POST",
+        &whip.replace("/whip/demo", "/whip/nope"),
+        &[sdp, &auth],
+        offer,
+    );
+    assert_eq!(code, 404);
+    // 400 with the reason: no H.264, no Opus, garbage, too many candidates.
+    let vp8 = BROWSER_OFFER.replace("H264/90000", "VP8/90000");
+    let (code, _, body) = curl("POST", &whip, &[sdp, &auth], Some(vp8.as_bytes()));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("offers no H.264 (it offers VP8)"), "{body}");
+    let pcmu = BROWSER_OFFER.replace("opus/48000/2", "PCMU/8000");
+    let (code, _, body) = curl("POST", &whip, &[sdp, &auth], Some(pcmu.as_bytes()));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("offers no Opus (it offers PCMU)"), "{body}");
+    let (code, _, body) = curl("POST", &whip, &[sdp, &auth], Some(b"\x00\x01garbage"));
+    assert_eq!(
+        (code, body.trim()),
+        (400, "the offer is not SDP: it must start with v=0")
+    );
+    let many = format!(
+        "{BROWSER_OFFER}{}",
+        "a=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\n".repeat(100)
+    );
+    let (code, _, body) = curl("POST", &whip, &[sdp, &auth], Some(many.as_bytes()));
+    assert_eq!(
+        (code, body.trim()),
+        (400, "the offer has 100 ICE candidates; the limit is 64")
+    );
+    // 413: past the size limit (32 KiB).
+    let huge = format!("{BROWSER_OFFER}{}", "a=x-padding\r\n".repeat(4000));
+    let (code, _, _) = curl("POST", &whip, &[sdp, &auth], Some(huge.as_bytes()));
+    assert_eq!(code, 413);
+
+    // 201 for a usable offer, with the session's URL, an ETag and the SDP answer.
+    let (code, head, answer) = curl("POST", &whip, &[sdp, &auth], offer);
+    assert_eq!(code, 201, "{head}{answer}");
+    assert!(head.contains("content-type: application/sdp"), "{head}");
+    assert!(head.contains("etag: \""), "{head}");
+    assert!(
+        answer.starts_with("v=0") && answer.contains("a=ice-lite") && answer.contains("a=candidate:"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("H264/90000") && answer.contains("opus/48000"),
+        "{answer}"
+    );
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .expect("a Location header")
+        .trim()
+        .to_string();
+    assert!(location.starts_with("/whip/demo/"), "{location}");
+    let session = whip.replace("/whip/demo", &location);
+    // 409: the event already has a publisher (this one never connects, but holds it).
+    let (code, _, body) = curl("POST", &whip, &[sdp, &auth], offer);
+    assert_eq!((code, body.trim()), (409, "this event already has a publisher"));
+    // PATCH (trickle ICE, ICE restart): 405 with what the resource takes.
+    let (code, head, _) = curl(
+        "PATCH",
+        &session,
+        &[&auth, "Content-Type: application/trickle-ice-sdpfrag"],
+        Some(b"a=end-of-candidates\r\n"),
+    );
+    assert_eq!(code, 405);
+    assert!(head.contains("allow: delete, options"), "{head}");
+    // DELETE: a wrong key is refused, the owner's ends it, a second finds nothing.
+    let (code, _, _) = curl(
+        "DELETE",
+        &session,
+        &["Authorization: Bearer not-the-key-0123456789"],
+        None,
+    );
+    assert_eq!(code, 401);
+    let (code, _, _) = curl("DELETE", &session, &[&auth], None);
+    assert_eq!(code, 200);
+    let (code, _, _) = curl("DELETE", &session, &[&auth], None);
+    assert_eq!(code, 404);
+    up.wait_line(10, |l| l.contains("whip session ended") && l.contains("DELETE"));
+    // The event is free again once the session has gone.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, head, _) = curl("POST", &whip, &[sdp, &auth], offer);
+        if code == 201 {
+            break;
+        }
+        assert!(Instant::now() < until, "{code} {head}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again() {
+    let mut up = Up::start(
+        "whip-timeout",
+        &["--source", "none"],
+        &format!("{SMALL}[origin.whip]\nconnect_timeout_ms = 1500\n"),
+    );
+    let (whip, key) = whip_endpoint(&mut up);
+    let auth = format!("Authorization: Bearer {key}");
+    let (code, _, _) = curl(
+        "POST",
+        &whip,
+        &["Content-Type: application/sdp", &auth],
+        Some(BROWSER_OFFER.as_bytes()),
+    );
+    assert_eq!(code, 201);
+    up.wait_line(10, |l| {
+        l.contains("whip session ended") && l.contains("ICE and DTLS did not complete in time")
+    });
+    // A real publisher then takes the event.
+    let (status, out) = finish(aiortc_publish(&whip, &key, 3, &[]), 40);
+    assert!(status.success(), "{out}");
 }

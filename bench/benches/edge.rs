@@ -259,6 +259,7 @@ fn main() {
     let mut config = Config::default();
     config.node.data_dir = dir.join("origin");
     config.origin.rtmp_listen = "127.0.0.1:0".parse().unwrap();
+    config.origin.whip.udp_listen = "127.0.0.1:0".parse().unwrap();
     config.origin.http_listen = "127.0.0.1:0".parse().unwrap();
     config.origin.relay_listen = "127.0.0.1:0".parse().unwrap();
     config.origin.node_secret = Some(Secret::new(SECRET));

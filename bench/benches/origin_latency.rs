@@ -226,6 +226,7 @@ fn main() {
         .unwrap();
     let mut config = Config::default();
     config.origin.rtmp_listen = "127.0.0.1:0".parse().unwrap();
+    config.origin.whip.udp_listen = "127.0.0.1:0".parse().unwrap();
     config.origin.http_listen = "127.0.0.1:0".parse().unwrap();
     let events = Arc::new(Events::new());
     events

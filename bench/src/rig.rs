@@ -73,6 +73,7 @@ impl Rig {
         let mut c = Config::default();
         c.node.data_dir = dir.join("origin");
         c.origin.rtmp_listen = "127.0.0.1:0".parse().expect("address");
+        c.origin.whip.udp_listen = "127.0.0.1:0".parse().expect("address");
         c.origin.http_listen = "127.0.0.1:0".parse().expect("address");
         c.origin.relay_listen = "127.0.0.1:0".parse().expect("address");
         c.origin.node_secret = Some(Secret::new(SECRET));

@@ -76,6 +76,9 @@ pub struct OriginConfig {
     /// Whether a second publisher on a live event replaces the first (else it is refused).
     pub publish_takeover: bool,
     pub limits: OriginLimits,
+    /// WHIP ingest (WebRTC from OBS 30+ and browsers): `/whip/{event}` on the HTTP listener,
+    /// media over one UDP port.
+    pub whip: WhipConfig,
     /// Events this origin runs from start, each with its stream key (until the control API
     /// creates them at run time). `popcast up` adds `demo` when it is not listed.
     pub events: Vec<StaticEvent>,
@@ -105,6 +108,7 @@ impl Default for OriginConfig {
             relay_tls: None,
             publish_takeover: false,
             limits: OriginLimits::default(),
+            whip: WhipConfig::default(),
             events: Vec::new(),
         }
     }
@@ -158,6 +162,53 @@ impl Default for OriginLimits {
             amf_max_depth: 16,
             publisher_idle_timeout_ms: 5_000,
             http_max_query_bytes: 1024,
+        }
+    }
+}
+
+/// WHIP ingest (RFC 9725): the SDP exchange is HTTP on the origin's listener; ICE, DTLS and
+/// media share one UDP socket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhipConfig {
+    /// Whether `/whip/{event}` takes publishers (off: it answers 404).
+    pub enabled: bool,
+    /// The UDP socket every WebRTC session's media arrives on.
+    pub udp_listen: SocketAddr,
+    /// The address offered to publishers as our ICE candidate (a 1:1 NAT's public address,
+    /// say). Unset: the listen address when it names one, else the address this host
+    /// routes from.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// ICE servers sent to clients in `Link` headers (`stun:` or `turn:` URLs). Our side is
+    /// ICE-lite on a public address, so clients need none to reach us.
+    pub ice_servers: Vec<String>,
+    /// WHIP sessions at once (each holds a WebRTC stack and an audio transcoder).
+    pub max_sessions: u32,
+    /// Largest SDP offer accepted, in bytes (browsers send 4-8 KiB).
+    pub max_sdp_bytes: u32,
+    /// Most `a=candidate` lines an offer may carry.
+    pub max_candidates: u32,
+    /// A session must finish ICE and DTLS within this after its answer, or it is freed.
+    pub connect_timeout_ms: u64,
+    /// The fewest milliseconds between two keyframe requests (PLI) to one publisher.
+    pub keyframe_request_min_ms: u64,
+    /// The AAC bitrate the publisher's Opus audio is transcoded to, in kb/s.
+    pub aac_kbps: u32,
+}
+
+impl Default for WhipConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            udp_listen: SocketAddr::from(([0, 0, 0, 0], 8189)),
+            public_ip: None,
+            ice_servers: Vec::new(),
+            max_sessions: 100,
+            max_sdp_bytes: 32 * 1024,
+            max_candidates: 64,
+            connect_timeout_ms: 10_000,
+            keyframe_request_min_ms: 500,
+            aac_kbps: 128,
         }
     }
 }

@@ -200,6 +200,44 @@ impl Config {
             65_536,
         );
 
+        let w = &o.whip;
+        r.range("origin.whip.max_sessions", w.max_sessions, 1, 100_000);
+        r.range("origin.whip.max_sdp_bytes", w.max_sdp_bytes, 1024, 1024 * 1024);
+        r.range("origin.whip.max_candidates", w.max_candidates, 1, 1_000);
+        r.range(
+            "origin.whip.connect_timeout_ms",
+            w.connect_timeout_ms,
+            1_000,
+            120_000,
+        );
+        r.range(
+            "origin.whip.keyframe_request_min_ms",
+            w.keyframe_request_min_ms,
+            100,
+            60_000,
+        );
+        r.range("origin.whip.aac_kbps", w.aac_kbps, 16, 512);
+        r.at_most("origin.whip.ice_servers", w.ice_servers.len(), 8, "servers");
+        for (i, u) in w.ice_servers.iter().enumerate() {
+            r.check(
+                ["stun:", "stuns:", "turn:", "turns:"]
+                    .iter()
+                    .any(|p| u.starts_with(p))
+                    && u.len() <= 256
+                    && u.bytes()
+                        .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"' | b',')),
+                format!("origin.whip.ice_servers[{i}]"),
+                format!("`{u}` must be a stun:, stuns:, turn: or turns: URL of at most 256 characters"),
+            );
+        }
+        if let Some(ip) = w.public_ip {
+            r.check(
+                !ip.is_unspecified() && !ip.is_multicast(),
+                "origin.whip.public_ip",
+                format!("{ip} cannot be offered as a candidate (it must name one host)"),
+            );
+        }
+
         let e = &self.edge;
         r.url_safe("edge.node_id", &e.node_id);
         r.url_safe("edge.region", &e.region);

@@ -42,6 +42,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Relay(#[from] relay::RelayStartError),
+    #[error(transparent)]
+    Whip(#[from] ingest::whip::WhipStartError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -55,6 +57,8 @@ pub enum StartError {
 pub struct Origin {
     pub rtmp_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The WHIP media socket's ICE candidate (publishers send UDP here), when WHIP is on.
+    pub whip_candidate: Option<SocketAddr>,
     /// Whether RTMP and HTTP are behind TLS (RTMPS, HTTPS).
     pub tls: bool,
     pub events: Arc<Events>,
@@ -92,13 +96,35 @@ impl Origin {
             ),
             None => (None, None),
         };
+        // One budget of publish attempts per address for RTMP and WHIP alike.
+        let ingest_limits = ingest::limits::IpLimits::new(
+            o.limits.rtmp_max_connections,
+            o.limits.max_connections_per_ip,
+            o.limits.max_publish_attempts_per_ip_per_minute,
+        );
+        let whip = match o.whip.enabled {
+            false => None,
+            true => Some(
+                ingest::whip::Whip::start(
+                    &o.whip,
+                    ingest::whip::WhipSetup {
+                        events: events.clone(),
+                        limits: ingest_limits.clone(),
+                        takeover: o.publish_takeover,
+                        max_frame_bytes: config.packager.max_frame_bytes,
+                        idle_timeout: std::time::Duration::from_millis(o.limits.publisher_idle_timeout_ms),
+                        segment_target: std::time::Duration::from_millis(u64::from(
+                            config.packager.segment_target_ms,
+                        )),
+                    },
+                )
+                .await?,
+            ),
+        };
+        let whip_candidate = whip.as_ref().map(|w| w.candidate());
         let rtmp_state = Arc::new(ingest::server::RtmpState {
             events: events.clone(),
-            limits: ingest::limits::IpLimits::new(
-                o.limits.rtmp_max_connections,
-                o.limits.max_connections_per_ip,
-                o.limits.max_publish_attempts_per_ip_per_minute,
-            ),
+            limits: ingest_limits,
             session: ingest::rtmp::SessionConfig::from_limits(&o.limits),
             flv: ingest::flv::FlvConfig {
                 max_frame_bytes: config.packager.max_frame_bytes,
@@ -168,6 +194,7 @@ impl Origin {
             events: events.clone(),
             limits: http::HttpLimits::from_config(&o.limits),
             started: Instant::now(),
+            whip,
         });
         let tasks = vec![
             lifecycle,
@@ -209,6 +236,7 @@ impl Origin {
         Ok(Self {
             rtmp_addr,
             http_addr,
+            whip_candidate,
             tls: o.tls.is_some(),
             events,
             relay,

@@ -69,25 +69,38 @@ pub struct HttpState {
     pub api: Arc<crate::events::api::ApiState>,
     pub limits: HttpLimits,
     pub started: Instant,
+    /// WHIP ingest (`/whip/...`), when enabled.
+    pub whip: Option<Arc<crate::ingest::whip::Whip>>,
 }
 
 /// Accepts connections until the listener fails; each connection is served on its own task.
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<HttpState>) {
     let limits = state.limits.conn();
-    serve_http::serve(listener, tls, limits, move |_peer| {
+    serve_http::serve(listener, tls, limits, move |peer| {
         let state = state.clone();
         move |req| {
             let state = state.clone();
-            async move { handle(&state, req).await }
+            async move { handle(&state, req, peer).await }
         }
     })
     .await;
 }
 
-async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>) -> Reply {
+async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>, peer: std::net::SocketAddr) -> Reply {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if path.starts_with("/whip/") {
+        let r = match &state.whip {
+            Some(w) => w.handle(req, peer).await,
+            None => text(
+                StatusCode::NOT_FOUND,
+                "WHIP ingest is off on this origin (origin.whip.enabled)",
+            ),
+        };
+        tracing::debug!(%path, %method, status = r.status().as_u16(), "whip");
+        return r;
+    }
     if path == "/api/v1/edges" {
         return crate::events::api::edges(&state.api, &req);
     }

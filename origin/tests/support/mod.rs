@@ -9,6 +9,7 @@ use std::process::Command;
 pub fn loopback_config() -> Config {
     let mut config = Config::default();
     config.origin.rtmp_listen = "127.0.0.1:0".parse().unwrap();
+    config.origin.whip.udp_listen = "127.0.0.1:0".parse().unwrap();
     config.origin.http_listen = "127.0.0.1:0".parse().unwrap();
     config
 }

@@ -1,8 +1,9 @@
 //! The one boundary to FFmpeg's libraries (ffmpeg-next). Everything that decodes, encodes,
 //! scales or filters with FFmpeg lives under this module: the built-in test source and the ABR
-//! ladder ([`ladder`]) and the slate's cards ([`slate`]). Nothing outside it names an `ffmpeg_next` type.
+//! ladder ([`ladder`]), the slate's cards ([`slate`]) and WHIP's Opus → AAC ([`opus_aac`]). Nothing outside it names an `ffmpeg_next` type.
 
 pub mod ladder;
+pub mod opus_aac;
 pub mod slate;
 mod test_source;
 

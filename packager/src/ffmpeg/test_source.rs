@@ -9,7 +9,7 @@ use crate::codec::{
 };
 use crate::media::{CodecConfig, Frame, TrackId, TrackInfo, VideoShape};
 use bytes::Bytes;
-use ffmpeg_next::{ChannelLayout, Packet, Rational, codec, filter, format, frame};
+use ffmpeg_next::{ChannelLayout, Packet, codec, filter, format, frame};
 use popcast_config::TestSourceConfig;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,22 +189,15 @@ impl Encoders {
             source,
         })?;
 
-        let aac = codec::encoder::find(codec::Id::AAC)
-            .ok_or_else(|| TestSourceError::EncoderMissing("aac".into()))?;
-        let mut a = codec::context::Context::new_with_codec(aac)
-            .encoder()
-            .audio()
-            .map_err(ff("create the audio encoder"))?;
-        let layout = ChannelLayout::default(c.audio_channels as i32);
-        a.set_rate(c.audio_sample_rate as i32);
-        a.set_format(format::Sample::F32(format::sample::Type::Planar));
-        a.set_channel_layout(layout);
-        // FFmpeg 5.1 (Debian 12) still reads the channel count beside the layout.
-        a.set_channels(c.audio_channels as i32);
-        a.set_bit_rate(c.audio_kbps as usize * 1000);
-        a.set_time_base(Rational::new(1, c.audio_sample_rate as i32));
-        a.set_flags(codec::Flags::GLOBAL_HEADER);
-        let audio = a.open_as(aac).map_err(ff("open the audio encoder"))?;
+        let audio =
+            super::opus_aac::open_aac(c.audio_sample_rate, c.audio_channels, c.audio_kbps).map_err(|e| {
+                match e {
+                    super::opus_aac::TranscodeError::Ffmpeg { what, source } => {
+                        TestSourceError::Ffmpeg { what, source }
+                    }
+                    other => TestSourceError::EncoderMissing(other.to_string()),
+                }
+            })?;
         let asc = AudioSpecificConfig::parse(encoder_extradata(&audio)).map_err(|source| {
             TestSourceError::Codec {
                 what: "AudioSpecificConfig (extradata)",

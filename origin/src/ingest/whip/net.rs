@@ -1,0 +1,249 @@
+//! The one UDP socket of all WHIP sessions: a tokio task that owns every session's sans-IO
+//! WebRTC stack (str0m), routes each datagram to the session that accepts it, sends what
+//! the stacks write, fires their timers, and hands media to each session's media task.
+
+use super::depack::{Kind, Payload, SenderClock};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+/// What the socket task tells a session's media task.
+#[derive(Debug)]
+pub enum ToMedia {
+    /// ICE and DTLS completed: media may flow.
+    Connected,
+    Media(Payload),
+}
+
+/// Orders for the socket task.
+pub enum Cmd {
+    Add {
+        id: u64,
+        rtc: Box<Rtc>,
+        media: mpsc::Sender<ToMedia>,
+        /// ICE and DTLS must complete by then.
+        connect_by: Instant,
+        added: oneshot::Sender<()>,
+    },
+    /// End a session (DELETE, a refused feed, an idle publisher).
+    Remove { id: u64, why: String },
+    /// Ask the publisher for a keyframe (PLI).
+    Keyframe { id: u64 },
+}
+
+struct Session {
+    rtc: Box<Rtc>,
+    media: mpsc::Sender<ToMedia>,
+    connect_by: Option<Instant>,
+    kinds: Vec<(Mid, Kind)>,
+    /// Payloads the media task could not take in time (it was busy): dropped and counted.
+    dropped: u64,
+    /// When the stack next wants its timer, as it last said.
+    timeout: Option<Instant>,
+}
+
+/// Datagrams larger than this are not WebRTC (the MTU is about 1 200-1 500 bytes).
+const MAX_DATAGRAM: usize = 2_048;
+
+/// Runs the socket until the command channel closes. `local` is the address sessions
+/// advertised as their candidate: every datagram is handed to str0m as sent to it (the
+/// socket may be bound to 0.0.0.0, or sit behind a 1:1 NAT).
+pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<Cmd>) {
+    let mut sessions: HashMap<u64, Session> = HashMap::new();
+    // Which session took a peer's datagrams last: most datagrams skip the search.
+    let mut by_peer: HashMap<SocketAddr, u64> = HashMap::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let next = sessions
+            .values()
+            .filter_map(|s| s.connect_by)
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // Each session's own timers are driven below; wake at the earliest.
+        let mut wake = next;
+        for s in sessions.values() {
+            if let Some(t) = s.timeout {
+                wake = wake.min(t);
+            }
+        }
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let Some(cmd) = cmd else { return };
+                match cmd {
+                    Cmd::Add { id, rtc, media, connect_by, added } => {
+                        sessions.insert(id, Session { rtc, media, connect_by: Some(connect_by), kinds: Vec::new(), dropped: 0, timeout: None });
+                        let _ = added.send(());
+                        drive(id, &mut sessions, &socket);
+                    }
+                    Cmd::Remove { id, why } => {
+                        if let Some(mut s) = sessions.remove(&id) {
+                            s.rtc.disconnect();
+                            tracing::info!(session = id, dropped = s.dropped, "whip session ended: {why}");
+                        }
+                        by_peer.retain(|_, v| *v != id);
+                    }
+                    Cmd::Keyframe { id } => {
+                        if let Some(s) = sessions.get_mut(&id) {
+                            s.request_keyframe();
+                            drive(id, &mut sessions, &socket);
+                        }
+                    }
+                }
+            }
+            got = socket.recv_from(&mut buf) => {
+                let (n, source) = match got {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // ICMP port unreachable from a gone peer surfaces here on Linux.
+                        tracing::debug!(error = %e, "whip udp receive");
+                        continue;
+                    }
+                };
+                let now = Instant::now();
+                let Ok(contents) = buf[..n].try_into() else {
+                    continue; // not STUN, DTLS, RTP or RTCP
+                };
+                let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: local, contents });
+                let id = by_peer
+                    .get(&source)
+                    .copied()
+                    .filter(|id| sessions.get(id).is_some_and(|s| s.rtc.accepts(&input)))
+                    .or_else(|| sessions.iter().find(|(_, s)| s.rtc.accepts(&input)).map(|(id, _)| *id));
+                let Some(id) = id else { continue };
+                by_peer.insert(source, id);
+                let s = sessions.get_mut(&id).expect("found above");
+                if let Err(e) = s.rtc.handle_input(input) {
+                    end(id, &mut sessions, &format!("WebRTC input refused: {e}"));
+                    continue;
+                }
+                drive(id, &mut sessions, &socket);
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {
+                let now = Instant::now();
+                let ids: Vec<u64> = sessions.keys().copied().collect();
+                for id in ids {
+                    let Some(s) = sessions.get_mut(&id) else { continue };
+                    if s.connect_by.is_some_and(|t| now >= t) {
+                        end(id, &mut sessions, "ICE and DTLS did not complete in time");
+                        continue;
+                    }
+                    if s.timeout.is_some_and(|t| t <= now) {
+                        if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
+                            end(id, &mut sessions, &format!("WebRTC timer failed: {e}"));
+                            continue;
+                        }
+                        drive(id, &mut sessions, &socket);
+                    }
+                }
+            }
+        }
+        by_peer.retain(|_, id| sessions.contains_key(id));
+    }
+}
+
+fn end(id: u64, sessions: &mut HashMap<u64, Session>, why: &str) {
+    if let Some(mut s) = sessions.remove(&id) {
+        s.rtc.disconnect();
+        tracing::warn!(session = id, "whip session ended: {why}");
+    }
+}
+
+/// Polls a session's stack until it waits: sends its datagrams, passes its media on.
+fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
+    let Some(s) = sessions.get_mut(&id) else { return };
+    let mut ended: Option<String> = None;
+    loop {
+        match s.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                s.timeout = Some(t);
+                break;
+            }
+            Ok(Output::Transmit(t)) => {
+                // Non-blocking: a full send buffer drops the datagram, as the network would.
+                let _ = socket.try_send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(e)) => match e {
+                Event::Connected => {
+                    s.connect_by = None;
+                    tracing::info!(session = id, "whip session connected (ICE and DTLS done)");
+                    if s.media.try_send(ToMedia::Connected).is_err() {
+                        ended = Some("its media task is gone".into());
+                        break;
+                    }
+                }
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    ended = Some("the publisher's ICE connection was lost".into());
+                    break;
+                }
+                Event::MediaAdded(m) => {
+                    let kind = match m.kind {
+                        MediaKind::Video => Kind::Video,
+                        MediaKind::Audio => Kind::Audio,
+                    };
+                    s.kinds.push((m.mid, kind));
+                }
+                Event::MediaData(d) => {
+                    let Some(kind) = s.kinds.iter().find(|(m, _)| *m == d.mid).map(|(_, k)| *k) else {
+                        continue;
+                    };
+                    let payload = Payload {
+                        kind,
+                        rtp: d.time.numer(),
+                        data: Bytes::copy_from_slice(&d.data),
+                        at: d.network_time,
+                        // When its first packet came in: str0m's reassembly and reordering
+                        // wait count toward the latency measured from here.
+                        arrived: SystemTime::now()
+                            .checked_sub(Instant::now().saturating_duration_since(d.network_time))
+                            .unwrap_or_else(SystemTime::now),
+                        sender: d.last_sender_info.map(|i| SenderClock {
+                            ntp: i.ntp_time,
+                            rtp: i.rtp_time.numer(),
+                        }),
+                    };
+                    match s.media.try_send(ToMedia::Media(payload)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => s.dropped += 1,
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            ended = Some("its media task is gone".into());
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Err(e) => {
+                ended = Some(format!("WebRTC failed: {e}"));
+                break;
+            }
+        }
+    }
+    if let Some(why) = ended {
+        end(id, sessions, &why);
+    }
+}
+
+impl Session {
+    fn request_keyframe(&mut self) {
+        let Some(mid) = self
+            .kinds
+            .iter()
+            .find(|(_, k)| *k == Kind::Video)
+            .map(|(m, _)| *m)
+        else {
+            return;
+        };
+        if let Some(mut w) = self.rtc.writer(mid) {
+            // PLI where negotiated (browsers, OBS), else FIR.
+            if w.request_keyframe(None, KeyframeRequestKind::Pli).is_err() {
+                let _ = w.request_keyframe(None, KeyframeRequestKind::Fir);
+            }
+        }
+    }
+}
