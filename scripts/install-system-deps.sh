@@ -7,7 +7,8 @@
 #   test:  build + the real clients tests drive (ffmpeg/ffprobe CLI; curl as the HTTP/1.1 and
 #          HTTP/2 client; openssl for test certificates; chromium, which the
 #          browser harness in tests/browser/ drives with hls.js; libfaketime, which steps
-#          one process's wall clock for the clock-step test)
+#          one process's wall clock for the clock-step test; iproute2, which sets up
+#          the private network the WebRTC browser test runs in)
 #   bench: test + peers and load tools for side-by-side figures (nginx, wrk)
 set -euo pipefail
 
@@ -21,7 +22,7 @@ build_pkgs=(
   libsqlite3-dev
   libssl-dev
 )
-test_pkgs=(ffmpeg chromium curl openssl faketime)
+test_pkgs=(ffmpeg chromium curl openssl faketime iproute2)
 # nginx as a caching edge and, with its RTMP module, as the classic RTMP→HLS origin; wrk.
 bench_pkgs=(nginx-light libnginx-mod-rtmp wrk)
 

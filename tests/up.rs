@@ -1004,9 +1004,31 @@ type Watch = std::thread::JoinHandle<(Vec<String>, usize, u64)>;
 /// `hls::check`). The thread returns the problems, the number fetched and the last media
 /// sequence number.
 fn watch_playlist(url: String, token: &str, validate: bool) -> (Arc<AtomicBool>, Watch) {
+    let (stop, watcher) = watch_tolerating(url, token, validate.then_some(&[]));
+    (
+        stop,
+        std::thread::spawn(move || {
+            let (problems, fetched, last, _) = watcher.join().unwrap();
+            (problems, fetched, last)
+        }),
+    )
+}
+
+/// [`watch_playlist`], validating unless `validate` is `None`, with the rules it names
+/// tolerated: what broke them is returned apart (as `rule: detail`, each once).
+#[allow(clippy::type_complexity)]
+fn watch_tolerating(
+    url: String,
+    token: &str,
+    validate: Option<&'static [&'static str]>,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<(Vec<String>, usize, u64, std::collections::BTreeSet<String>)>,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, token) = (stop.clone(), token.to_string());
     let watcher = std::thread::spawn(move || {
+        let mut tolerated = std::collections::BTreeSet::new();
         let (mut problems, mut last, mut fetched) = (Vec::new(), 0u64, 0);
         while !flag.load(Ordering::Relaxed) && fetched < 400 {
             let (code, pl) = common::get_with_token(&url, &token);
@@ -1015,8 +1037,14 @@ fn watch_playlist(url: String, token: &str, validate: bool) -> (Arc<AtomicBool>,
                 problems.push(format!("{code}: {pl}"));
                 break;
             }
-            if validate && let Err(v) = popcast_packager::hls::check::check_media(&pl) {
-                problems.push(popcast_packager::hls::check::report(&v));
+            if let Some(ok) = validate
+                && let Err(v) = popcast_packager::hls::check::check_media(&pl)
+            {
+                let (known, other): (Vec<_>, Vec<_>) = v.into_iter().partition(|v| ok.contains(&v.rule));
+                tolerated.extend(known.iter().map(|v| format!("{}: {}", v.rule, v.detail)));
+                if !other.is_empty() {
+                    problems.push(popcast_packager::hls::check::report(&other));
+                }
             }
             let msn: u64 = pl
                 .lines()
@@ -1033,7 +1061,7 @@ fn watch_playlist(url: String, token: &str, validate: bool) -> (Arc<AtomicBool>,
             last = msn;
             std::thread::sleep(Duration::from_millis(300));
         }
-        (problems, fetched, last)
+        (problems, fetched, last, tolerated)
     });
     (stop, watcher)
 }
@@ -2264,5 +2292,151 @@ fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again() {
     });
     // A real publisher then takes the event.
     let (status, out) = finish(aiortc_publish(&whip, &key, 3, &[]), 40);
+    assert!(status.success(), "{out}");
+}
+
+/// Moves this test's thread, and every process and thread it starts from now on, into a
+/// network namespace of its own with loopback up and a veth pair (10.99.0.1 and .2):
+/// Chromium gathers no ICE candidates on loopback (shared/TESTING-CLIENTS.md), and nothing
+/// in the namespace reaches or is reached from outside it. The namespace goes away with
+/// its last process. Needs root (or CAP_SYS_ADMIN), as `make test` runs in CI.
+fn private_network() {
+    unsafe extern "C" {
+        fn unshare(flags: i32) -> i32;
+    }
+    const CLONE_NEWNET: i32 = 0x4000_0000;
+    // SAFETY: unshare(2) with CLONE_NEWNET only moves the calling thread to a new namespace.
+    let rc = unsafe { unshare(CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET): {} (this test needs root or CAP_SYS_ADMIN)",
+        std::io::Error::last_os_error()
+    );
+    for args in [
+        "link set lo up",
+        "link add v0 type veth peer name v1",
+        "addr add 10.99.0.1/24 dev v0",
+        "addr add 10.99.0.2/24 dev v1",
+        "link set v0 up",
+        "link set v1 up",
+    ] {
+        let ok = Command::new("ip")
+            .args(args.split(' '))
+            .status()
+            .expect("ip (iproute2) runs");
+        assert!(ok.success(), "ip {args}");
+    }
+}
+
+#[test]
+fn chromium_goes_live_from_the_publish_page_for_30_s_and_ffprobe_decodes_h264_and_aac() {
+    private_network();
+    let mut up = Up::start("whip-browser", &["--source", "none"], SMALL);
+    let master = up.url("origin playback");
+    let (whip, key) = whip_endpoint(&mut up);
+    let page = whip.replace("/whip/", "/publish/");
+    assert_eq!(get(&page).0, 200);
+    assert_eq!(get(&page.replace("/publish/demo", "/publish/nope")).0, 404);
+    let harness = common::browser_harness();
+    let browser = Command::new("node")
+        .arg(harness.join("publish.mjs"))
+        .args([
+            "--url",
+            &format!("{page}#key={key}"),
+            "--seconds",
+            "30",
+            "--quality",
+            "854x480",
+        ])
+        .current_dir(&harness)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    // Chromium's fake camera at the 480p the creator picked, with a beeping microphone.
+    // (At 720p its software encoder falls to 7-10 fps on a busy 2-core machine.)
+    get_ok(&master, 40, |b| {
+        b.contains("RESOLUTION=854x480") && b.contains("avc1.") && b.contains("mp4a.40.2")
+    });
+    let media = master.replace("master.m3u8", "source/index.m3u8");
+    let (msn, count) = media_sequence(&get_ok(&media, 5, |_| true));
+    let first_newest = msn + count as u64;
+    // A browser's frame rate wanders (its encoder adapts to the machine and the network):
+    // a part shorter than 85 % of PART-TARGET, a SHOULD of the spec, is then unavoidable
+    // now and then. Counted, not failed on; every other rule is held.
+    let (stop, watcher) = watch_tolerating(media.clone(), "", Some(&["part-duration-min"]));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,codec_type,width,height",
+            "-of",
+            "compact=p=0:nk=1",
+        ])
+        .arg(&master)
+        .output()
+        .unwrap();
+    let streams = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(
+        probe.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(
+        streams.lines().any(|l| l.starts_with("h264|video|854|480")),
+        "{streams}"
+    );
+    assert!(streams.lines().any(|l| l.starts_with("aac|audio")), "{streams}");
+    let (status, out) = finish(browser, 120);
+    stop.store(true, Ordering::Relaxed);
+    let (problems, fetched, _, short_parts) = watcher.join().unwrap();
+    eprintln!("short parts: {short_parts:#?}");
+    assert!(
+        short_parts.len() <= 15,
+        "{} short parts in 30 s: {short_parts:#?}",
+        short_parts.len()
+    );
+    assert!(status.success(), "publish page: {out}");
+    assert!(
+        out.contains("\"states\":[\"starting\",\"connecting\",\"connected\",\"stopped\"]"),
+        "{out}"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(fetched >= 60, "{fetched} playlists");
+    let pl = get_ok(&media, 5, |_| true);
+    let (msn, count) = media_sequence(&pl);
+    let newest = msn + count as u64;
+    assert!(newest >= first_newest + 10, "{first_newest} → {newest}:\n{pl}");
+    assert!(
+        !pl.contains("EXT-X-GAP") && !pl.contains("#EXT-X-DISCONTINUITY\n"),
+        "{pl}"
+    );
+    for d in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
+        let secs: f64 = d.trim_end_matches(',').parse().unwrap();
+        assert!(secs <= 2.6, "a {secs} s segment:\n{pl}");
+    }
+    // Stop on the page DELETEs the session.
+    up.wait_line(10, |l| {
+        l.contains("whip session ended") && l.contains("the publisher ended it (DELETE)")
+    });
+    // A wrong key shows the creator why.
+    let (status, out) = finish(
+        Command::new("node")
+            .arg(harness.join("publish.mjs"))
+            .args([
+                "--url",
+                &format!("{page}#key=not-the-key-0123456789"),
+                "--expect-error",
+                "(401): wrong stream key",
+            ])
+            .current_dir(&harness)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        60,
+    );
     assert!(status.success(), "{out}");
 }

@@ -21,6 +21,9 @@ const EMBED_HTML: &str = include_str!("embed.html");
 /// The operator dashboard: reads `/api/v1/events` and each event's `/stats` with the
 /// operator token it is given in its URL fragment (never sent to the server) or a form.
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
+/// The creator's publish page: camera and microphone to `/whip/{event}`, the stream key
+/// typed in (or in the URL fragment, never sent to the server).
+const PUBLISH_HTML: &str = include_str!("publish.html");
 
 /// Limits of the HTTP server.
 #[derive(Debug, Clone)]
@@ -198,6 +201,29 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             r
         }
         Route::Player => serve_http::player::serve(req.headers()),
+        Route::Publish { event } => {
+            if state.events.get(&event).is_none() {
+                return text(StatusCode::NOT_FOUND, &format!("no event {event:?}"));
+            }
+            let page = PUBLISH_HTML.replace("{{EVENT}}", &event);
+            let mut r = reply(StatusCode::OK, "text/html; charset=utf-8", Body::full(page));
+            let h = r.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // Its own inline script, talking only to this origin; camera and microphone
+            // for this page only, and never inside another site's frame.
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'",
+                ),
+            );
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            h.insert(
+                http::HeaderName::from_static("permissions-policy"),
+                HeaderValue::from_static("camera=(self), microphone=(self)"),
+            );
+            r
+        }
         Route::Embed { event } => {
             if state.events.get(&event).is_none() {
                 return text(StatusCode::NOT_FOUND, &format!("no event {event:?}"));

@@ -16,6 +16,8 @@ pub enum Route {
     },
     /// `/embed/{event}`
     Embed { event: String },
+    /// `/publish/{event}`: the creator's publish page (camera and microphone over WHIP).
+    Publish { event: String },
     /// `/player.js`: the web player bundle.
     Player,
     /// `/healthz`
@@ -85,6 +87,12 @@ pub fn route(path: &str, query: &str, max_query_bytes: usize) -> Result<Route, R
             json,
         });
     }
+    if let Some(event) = path.strip_prefix("/publish/") {
+        check_name("event", event)?;
+        return Ok(Route::Publish {
+            event: event.to_string(),
+        });
+    }
     if let Some(event) = path.strip_prefix("/embed/") {
         check_name("event", event)?;
         return Ok(Route::Embed {
@@ -138,6 +146,14 @@ mod tests {
         );
         assert!(matches!(
             route("/embed/../etc/passwd", "", 64),
+            Err(RequestError::NotFound(_))
+        ));
+        assert_eq!(
+            route("/publish/demo", "", 64),
+            Ok(Route::Publish { event: "demo".into() })
+        );
+        assert!(matches!(
+            route("/publish/a/b", "", 64),
             Err(RequestError::NotFound(_))
         ));
         assert!(matches!(route("/live/demo/source/index.m3u8", "_HLS_msn=3", 64),

@@ -117,6 +117,67 @@ pub struct Depacketiser {
     last_keyframe: Option<i64>,
     last_video_dts: Option<i64>,
     last_audio_pts: Option<i64>,
+    cadence: Cadence,
+}
+
+/// Evens out capture-clock jitter in video times. Browsers stamp each frame with its
+/// capture time, a few milliseconds off a steady rate; four 50 ms frames then add up to
+/// 201 ms and a 200 ms part holds three. While frames keep a steady period (within an
+/// eighth of it), they are placed on that period, never more than a quarter period from
+/// their own time; a change of rate (the encoder dropping frames) is followed at once.
+#[derive(Debug, Default)]
+struct Cadence {
+    /// The last input time and the time given for it.
+    last: Option<(i64, i64)>,
+    /// Recent input intervals, newest last.
+    deltas: VecDeque<i64>,
+}
+
+impl Cadence {
+    const WINDOW: usize = 8;
+
+    fn place(&mut self, raw: i64) -> i64 {
+        let Some((last_raw, last_out)) = self.last else {
+            self.last = Some((raw, raw));
+            return raw;
+        };
+        let delta = raw - last_raw;
+        if delta <= 0 {
+            self.last = Some((raw, raw));
+            return raw;
+        }
+        if self.deltas.len() == Self::WINDOW {
+            self.deltas.pop_front();
+        }
+        self.deltas.push_back(delta);
+        let period = snap(self.deltas.iter().sum::<i64>() / self.deltas.len() as i64);
+        let steady = self.deltas.len() >= 3 && (delta - period).abs() <= period / 8;
+        let placed = last_out + period;
+        let out = if steady && (placed - raw).abs() <= period / 4 {
+            placed
+        } else {
+            raw
+        };
+        self.last = Some((raw, out));
+        out
+    }
+}
+
+/// Frame periods (1/90 000 s) of the rates cameras and encoders run at: 60, 50, 30, 29.97,
+/// 25, 24, 20, 15, 12, 10, 7.5 and 5 fps.
+const PERIODS: [i64; 12] = [
+    1_500, 1_800, 3_000, 3_003, 3_600, 3_750, 4_500, 6_000, 7_500, 9_000, 12_000, 18_000,
+];
+
+/// A measured period, on the nearest common rate's period when within 3 % of it.
+fn snap(measured: i64) -> i64 {
+    PERIODS
+        .iter()
+        .copied()
+        .min_by_key(|p| (p - measured).abs())
+        .filter(|p| (p - measured).abs() * 100 <= p * 3)
+        .unwrap_or(measured)
+        .max(1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +205,7 @@ impl Depacketiser {
             last_keyframe: None,
             last_video_dts: None,
             last_audio_pts: None,
+            cadence: Cadence::default(),
         };
         for nal in sprop {
             match NalUnitType::of(nal) {
@@ -379,6 +441,7 @@ impl Depacketiser {
             return Err(DepackError::NoKeyframe);
         }
         self.seen_keyframe |= idr;
+        let pts = self.cadence.place(pts);
         if idr {
             self.last_keyframe = Some(pts);
         }
@@ -600,6 +663,34 @@ mod tests {
             None,
         ));
         assert!(matches!(&errs[..], [DepackError::ParameterSets(_)]), "{errs:?}");
+    }
+
+    #[test]
+    fn capture_jitter_is_evened_out_and_a_change_of_rate_followed() {
+        let mut c = Cadence::default();
+        // 20 fps from a capture clock: 4 500 ticks give or take 2 ms.
+        let jitter = [0, 180, -150, 90, -180, 120, 0, -90, 160, -170, 40, 0];
+        let mut t = 1_000_000;
+        let mut out = Vec::new();
+        for j in jitter {
+            out.push(c.place(t + j));
+            t += 4_500;
+        }
+        let steps: Vec<i64> = out.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(steps[3..].iter().all(|d| *d == 4_500), "{steps:?}");
+        for (i, o) in out.iter().enumerate() {
+            assert!((o - (1_000_000 + i as i64 * 4_500)).abs() <= 4_500 / 4, "{out:?}");
+        }
+        // The encoder drops to 10 fps: followed at once, then steady again.
+        let mut last = *out.last().unwrap();
+        for k in 0..10 {
+            t += 4_500;
+            let o = c.place(t + if k % 2 == 0 { 100 } else { -100 });
+            assert!(o > last);
+            assert!((o - t).abs() <= 9_000 / 4, "{o} vs {t}");
+            last = o;
+            t += 4_500;
+        }
     }
 
     #[test]
