@@ -135,10 +135,11 @@ fuzz: deps
 # the origin with ffmpeg publishing over RTMP; the edge's delay, fan-out and throughput vs
 # nginx; hls.js latency per part target; the `popcast bench` latency, startup and fan-out
 # scenarios with player-sdk clients); figures land in bench/results/ and bench/RESULTS.md.
-bench: deps-bench deps-browser
+bench: deps-bench deps-browser deps-whip
 	@mkdir -p bench/results
 	$(CARGO) bench -p popcast-bench --bench mux
 	$(CARGO) bench -p popcast-bench --bench origin_latency
+	$(CARGO) bench -p popcast-bench --bench origin_latency -- whip
 	$(CARGO) bench -p popcast-bench --bench edge
 	$(CARGO) test -p popcast-packager --release --test hlsjs -- --ignored --nocapture part_target_sweep
 	$(CARGO) run --release -q -- bench all --short

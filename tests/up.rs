@@ -195,6 +195,12 @@ fn up_prints_its_urls_in_order_and_serves_the_demo_event() {
         rtmp.starts_with("rtmp://127.0.0.1:") && rtmp.contains("/live/"),
         "{rtmp}"
     );
+    let whip = up.url("WHIP publish");
+    assert!(
+        whip.starts_with("http://127.0.0.1:")
+            && whip.contains("/whip/demo (bearer token: the stream key above)"),
+        "{whip}"
+    );
     up.wait_line(30, |l| {
         l.contains("test source video: avc1.") && l.contains("320x180 @ 25 fps")
     });
@@ -2272,7 +2278,7 @@ fn whip_answers_every_error_with_its_status_and_reason() {
 }
 
 #[test]
-fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again() {
+fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again_by_an_rsa_peer() {
     let mut up = Up::start(
         "whip-timeout",
         &["--source", "none"],
@@ -2290,9 +2296,14 @@ fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again() {
     up.wait_line(10, |l| {
         l.contains("whip session ended") && l.contains("ICE and DTLS did not complete in time")
     });
-    // A real publisher then takes the event.
-    let (status, out) = finish(aiortc_publish(&whip, &key, 3, &[]), 40);
+    // A real publisher then takes the event, with an RSA certificate (aiortc's own are
+    // ECDSA; some WebRTC stacks have only RSA ones, and DTLS must take both).
+    let (status, out) = finish(aiortc_publish(&whip, &key, 3, &["--rsa"]), 40);
     assert!(status.success(), "{out}");
+    assert!(
+        out.contains("certificate rsa") && out.contains("\nconnected\n"),
+        "{out}"
+    );
 }
 
 /// Moves this test's thread, and every process and thread it starts from now on, into a
@@ -2439,4 +2450,78 @@ fn chromium_goes_live_from_the_publish_page_for_30_s_and_ffprobe_decodes_h264_an
         60,
     );
     assert!(status.success(), "{out}");
+}
+
+/// The WHIP UDP socket's address, from the origin's `whip listening` log line.
+fn whip_udp(up: &mut Up) -> std::net::SocketAddr {
+    let line = up.wait_line(30, |l| l.contains("whip listening"));
+    let at = line.find("\"candidate\":\"").expect("a candidate field") + "\"candidate\":\"".len();
+    line[at..].split('"').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn garbage_datagrams_at_the_whip_port_leave_a_live_session_whole() {
+    let mut up = Up::start("whip-garbage", &["--source", "none"], SMALL);
+    let master = up.url("origin playback");
+    let (whip, key) = whip_endpoint(&mut up);
+    let udp = whip_udp(&mut up);
+    let publisher = aiortc_publish(&whip, &key, 16, &[]);
+    get_ok(&master, 40, |b| b.contains("avc1.") && b.contains("mp4a.40.2"));
+    let media = master.replace("master.m3u8", "source/index.m3u8");
+    let (msn, count) = media_sequence(&get_ok(&media, 5, |_| true));
+    let before = msn + count as u64;
+    let (stop, watcher) = watch_playlist(media.clone(), "", true);
+    // 6 000 datagrams from three other sockets: random bytes, STUN with unknown users and
+    // bad lengths, DTLS records of no session, RTP and RTCP with bad lengths, padding and
+    // extension headers, empty and oversized ones.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let senders: Vec<std::net::UdpSocket> = (0..3)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for i in 0..6_000u32 {
+        let len = (next() % 1_600) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        match (i % 6, d.len()) {
+            (_, 0) => {}
+            // STUN binding request header with a length past the datagram.
+            (0, n) if n >= 20 => {
+                d[..4].copy_from_slice(&[0x00, 0x01, 0xff, 0xf0]);
+                d[4..8].copy_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+            }
+            // A DTLS handshake record of no session.
+            (1, n) if n >= 13 => d[..3].copy_from_slice(&[22, 0xfe, 0xfd]),
+            // RTP v2 with padding and an extension, any payload type.
+            (2, _) => d[0] = 0b1011_0000,
+            // RTCP sender report with a length past the datagram.
+            (3, n) if n >= 4 => d[..4].copy_from_slice(&[0x80, 200, 0xff, 0xff]),
+            (4, _) => d.truncate(1),
+            _ => {}
+        }
+        let _ = senders[(i % 3) as usize].send_to(&d, udp);
+        if i % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let (status, out) = finish(publisher, 60);
+    stop.store(true, Ordering::Relaxed);
+    let (problems, _, _) = watcher.join().unwrap();
+    assert!(
+        status.success() && out.contains("deleted 200"),
+        "the publisher: {out}"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    let (msn, count) = media_sequence(&get_ok(&media, 5, |_| true));
+    assert!(
+        msn + count as u64 >= before + 4,
+        "{before} → {}",
+        msn + count as u64
+    );
+    up.wait_line(10, |l| l.contains("the publisher ended it (DELETE)"));
+    assert!(!up.seen.iter().any(|l| l.contains("panicked")), "{:#?}", up.seen);
 }

@@ -1,13 +1,17 @@
 //! Frame arrival → part availability at the origin: the ffmpeg CLI publishes 1280x720 @ 30
-//! fps H.264 + AAC over RTMP in real time to an origin on loopback, and an LL-HLS client
+//! fps H.264 + AAC over RTMP in real time to an origin on loopback (or, with the argument
+//! `whip`, aiortc publishes 640x360 @ 30 fps H.264 + Opus over WHIP), and an LL-HLS client
 //! (blocking playlist reloads, then the preload-hinted part fetched and read while it is
 //! produced, as hls.js does) times every CMAF chunk it receives against the instant its
 //! frame reached the origin, which the chunk's `prft` box carries.
 //!
 //! Both ends read the same wall clock, so the difference is the origin's own delay: RTMP
 //! parsing, FLV, the segmenter (a video frame waits for the next one, whose timestamp gives
-//! its duration: one frame period), the store, and HTTP. Prints p50/p90/p99/max per
-//! rendition and writes `bench/results/origin-latency.json`. Run with `make bench`.
+//! its duration: one frame period), the store, and HTTP. Over WHIP a frame's arrival is
+//! that of its first RTP packet, so the wait for the rest of its packets, SRTP, str0m's
+//! reassembly and the Opus → AAC transcode count too. Prints p50/p90/p99/max per rendition
+//! and writes `bench/results/origin-latency.json` (`origin-latency-whip.json`). Run with
+//! `make bench`.
 
 use popcast_config::Config;
 use popcast_origin::Origin;
@@ -233,28 +237,40 @@ fn main() {
         .add(LiveEvent::new("bench", KEY.as_bytes(), &config.packager))
         .unwrap();
     let origin = rt.block_on(Origin::start(&config, events)).unwrap();
-    let url = format!("rtmp://127.0.0.1:{}/live/{KEY}", origin.rtmp_addr.port());
-    let mut ff = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &PUBLISH_SECS.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "60",
-            "-b:v",
-            "2500k",
-        ])
-        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", &url])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run ffmpeg");
+    let whip = std::env::args().any(|a| a == "whip");
+    let mut publisher = if whip {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/whip/whip_publish.py");
+        Command::new("python3")
+            .arg(script)
+            .arg(format!("http://{}/whip/bench", origin.http_addr))
+            .args([KEY, &PUBLISH_SECS.to_string(), "--size", "640x360"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 with aiortc (make deps-whip)")
+    } else {
+        let url = format!("rtmp://127.0.0.1:{}/live/{KEY}", origin.rtmp_addr.port());
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &PUBLISH_SECS.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "60",
+                "-b:v",
+                "2500k",
+            ])
+            .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", &url])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("run ffmpeg")
+    };
     let start = Instant::now();
     let from = start + Duration::from_secs(SKIP_SECS);
     let until = from + Duration::from_secs(MEASURE_SECS);
@@ -264,8 +280,8 @@ fn main() {
         let a = tokio::spawn(follow(addr, "audio", from, until));
         (v.await.unwrap(), a.await.unwrap())
     });
-    let _ = ff.kill();
-    let _ = ff.wait();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
     let mut results = serde_json::Map::new();
     println!("frame arrival at the origin -> chunk received by an LL-HLS client on loopback (ms)");
     println!(
@@ -289,12 +305,22 @@ fn main() {
     let doc = serde_json::json!({
         "scenario": "origin-latency",
         "what": "frame arrival at the origin (prft) to receipt of its CMAF chunk by an LL-HLS client over HTTP/1.1 on loopback",
-        "source": "ffmpeg CLI, -re, libx264 veryfast zerolatency 1280x720@30 2.5 Mbit/s GOP 2 s, AAC 48 kHz, RTMP",
+        "source": if whip {
+            "aiortc 1.16 (tests/whip/whip_publish.py), 640x360@30 H.264 (libx264 via PyAV, its own bitrate control; keyframes on our PLI) + Opus 48 kHz transcoded to AAC, WHIP; arrival = the frame's first RTP packet"
+        } else {
+            "ffmpeg CLI, -re, libx264 veryfast zerolatency 1280x720@30 2.5 Mbit/s GOP 2 s, AAC 48 kHz, RTMP"
+        },
+        "ingest": if whip { "whip" } else { "rtmp" },
         "measured_secs": MEASURE_SECS,
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "results": results,
     });
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/origin-latency.json");
+    let file = if whip {
+        "results/origin-latency-whip.json"
+    } else {
+        "results/origin-latency.json"
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
     println!("wrote {}", path.display());
 }

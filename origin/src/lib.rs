@@ -528,6 +528,117 @@ pub mod fuzzing {
         }
     }
 
+    /// A WHIP client's SDP offer through our checks and, when they pass, str0m's parser and
+    /// answerer (the path `POST /whip/{event}` takes). Invariants: nothing panics; an accepted
+    /// offer publishes video or audio, and its parameter sets are non-empty NAL units.
+    pub fn whip_offer(data: &[u8]) {
+        let Ok(offer) = crate::ingest::whip::offer::check(data, 32 * 1024, 64) else {
+            return;
+        };
+        assert!(offer.video || offer.audio);
+        assert!(offer.sprop.iter().all(|n| !n.is_empty()));
+        let Ok(text) = std::str::from_utf8(data) else {
+            panic!("an accepted offer is UTF-8");
+        };
+        if let Ok(sdp) = str0m::change::SdpOffer::from_sdp_string(text) {
+            // One certificate for every run: making one costs more than the rest together.
+            static CERT: std::sync::OnceLock<Option<str0m::config::DtlsCert>> = std::sync::OnceLock::new();
+            let cert = CERT.get_or_init(|| {
+                str0m::crypto::from_feature_flags()
+                    .dtls_provider
+                    .generate_certificate()
+            });
+            let mut config = str0m::RtcConfig::new();
+            if let Some(c) = cert {
+                config = config.set_dtls_cert(c.clone());
+            }
+            let mut rtc = config
+                .set_ice_lite(true)
+                .clear_codecs()
+                .enable_h264(true)
+                .enable_opus(true)
+                .build(std::time::Instant::now());
+            if let Ok(c) = str0m::Candidate::host("127.0.0.1:9".parse().expect("literal"), "udp") {
+                rtc.add_local_candidate(c);
+            }
+            let _ = rtc.sdp_api().accept_offer(sdp);
+        }
+    }
+
+    /// WebRTC media through the WHIP depacketiser. The input is a sequence of records: kind
+    /// (`u8`: even = video, odd = audio), RTP time step (`i16` BE, in 1/90 000 or 1/48 000 s),
+    /// arrival step (`u8`, ms), a sender report flag (`u8`, odd = this payload's stream has
+    /// one), payload length (`u16` BE), payload (Annex B for video, Opus for audio).
+    ///
+    /// Invariants: every video frame follows a video track and is AVCC whose lengths add up
+    /// to its size; decode times only increase, per track; a presentation time is never
+    /// before its decode time; a keyframe holds an IDR slice.
+    pub fn whip_depack(data: &[u8]) {
+        use crate::ingest::whip::depack::{Depacketiser, Kind, Out, Payload, SenderClock};
+        use std::time::{Duration, Instant, SystemTime};
+        let t0 = Instant::now();
+        let w0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut d = Depacketiser::new(true, true, 1 << 16, &[]);
+        let (mut rtp, mut ms) = ([1u64 << 32, 1u64 << 31], 0u64);
+        let mut rest = data;
+        let (mut have_track, mut last_v, mut last_a) = (false, i64::MIN, i64::MIN);
+        while rest.len() >= 7 {
+            let kind = if rest[0] % 2 == 0 {
+                Kind::Video
+            } else {
+                Kind::Audio
+            };
+            let k = usize::from(rest[0] % 2);
+            let step = i16::from_be_bytes([rest[1], rest[2]]);
+            rtp[k] = rtp[k].saturating_add_signed(i64::from(step));
+            ms += u64::from(rest[3]);
+            let sender = (rest[4] % 2 == 1).then_some(SenderClock {
+                ntp: w0 + Duration::from_millis(u64::from(rest[4]) * 7),
+                rtp: rtp[k].saturating_sub(u64::from(rest[4]) * 90),
+            });
+            let len = usize::from(u16::from_be_bytes([rest[5], rest[6]])).min(rest.len() - 7);
+            let payload = bytes::Bytes::copy_from_slice(&rest[7..7 + len]);
+            rest = &rest[7 + len..];
+            let (outs, _errors) = d.push(Payload {
+                kind,
+                rtp: rtp[k],
+                data: payload,
+                at: t0 + Duration::from_millis(ms),
+                arrived: w0,
+                sender,
+            });
+            for out in outs {
+                match out {
+                    Out::VideoTrack(t) => {
+                        let v = t.video.expect("a video track has a shape");
+                        assert!(v.width > 0 && v.height > 0);
+                        have_track = true;
+                    }
+                    Out::Video(f) => {
+                        assert!(have_track, "a frame before its track");
+                        assert!(f.dts > last_v, "decode times went back");
+                        assert!(f.pts >= f.dts);
+                        last_v = f.dts;
+                        let mut at = 0;
+                        let mut idr = false;
+                        while at < f.payload.len() {
+                            let n = u32::from_be_bytes(f.payload[at..at + 4].try_into().expect("4 bytes"))
+                                as usize;
+                            assert!(n > 0 && at + 4 + n <= f.payload.len(), "AVCC lengths");
+                            idr |= f.payload[at + 4] & 0x1f == 5;
+                            at += 4 + n;
+                        }
+                        assert_eq!(f.keyframe, idr);
+                    }
+                    Out::Audio { pts, data, .. } => {
+                        assert!(pts > last_a && !data.is_empty());
+                        last_a = pts;
+                    }
+                }
+            }
+        }
+    }
+
     /// A webhook receiver URL (an operator's `webhook_url` or `webhooks.url`). Invariants:
     /// an accepted URL has a host, a port and a path starting with `/`, and carries no
     /// credentials, spaces or control characters into a request line or Host header.

@@ -25,6 +25,16 @@ fn webhook_url_corpus() {
 }
 
 #[test]
+fn whip_offer_corpus() {
+    replay("whip_offer", popcast_origin::fuzzing::whip_offer);
+}
+
+#[test]
+fn whip_depack_corpus() {
+    replay("whip_depack", popcast_origin::fuzzing::whip_depack);
+}
+
+#[test]
 fn amf0_corpus() {
     replay("amf0", popcast_origin::fuzzing::amf0);
 }

@@ -5,7 +5,9 @@ session. Prints one line per step (`status 201`, `connected`, `sent N frames`, `
 and exits 0 when the publish went through, 1 when it did not, 3 when the server refused
 the offer (its status and body are printed).
 
-Usage: whip_publish.py URL KEY SECONDS [--no-delete]
+Usage: whip_publish.py URL KEY SECONDS [--no-delete] [--size WxH] [--rsa]
+--rsa: our DTLS certificate is RSA 2048 (aiortc makes ECDSA P-256 ones), as some WebRTC
+stacks have; the server must take both.
 aioice never offers loopback candidates: for a loopback test its host addresses are
 patched to 127.0.0.1 (TESTING-CLIENTS.md)."""
 
@@ -25,7 +27,19 @@ from aiortc.mediastreams import MediaStreamTrack
 
 aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=False: ["127.0.0.1"]
 
+if "--rsa" in sys.argv:
+    import aiortc.rtcdtlstransport as dtls
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def _rsa_certificate(cls):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(key=key, cert=dtls.generate_certificate(key))
+
+    dtls.RTCCertificate.generateCertificate = classmethod(_rsa_certificate)
+
 WIDTH, HEIGHT, FPS = 320, 240, 30
+if "--size" in sys.argv:
+    WIDTH, HEIGHT = (int(v) for v in sys.argv[sys.argv.index("--size") + 1].split("x"))
 
 
 class Picture(MediaStreamTrack):
@@ -133,6 +147,8 @@ async def main():
         None, http, "POST", url, key, pc.localDescription.sdp.encode(), "application/sdp"
     )
     print(f"status {status}", flush=True)
+    if "--rsa" in sys.argv:
+        print("certificate rsa", flush=True)
     if status != 201:
         print(f"body {body.strip()}", flush=True)
         await pc.close()
