@@ -2251,7 +2251,16 @@ fn whip_answers_every_error_with_its_status_and_reason() {
         Some(b"a=end-of-candidates\r\n"),
     );
     assert_eq!(code, 405);
-    assert!(head.contains("allow: delete, options"), "{head}");
+    assert!(head.contains("allow: get, delete, options"), "{head}");
+    // GET: what the origin receives, for the publish page (with the key only).
+    let (code, _, _) = curl("GET", &session, &[], None);
+    assert_eq!(code, 401);
+    let (code, head, body) = curl("GET", &session, &[&auth], None);
+    assert_eq!(code, 200, "{head}{body}");
+    assert!(
+        body.contains("\"event\":\"demo\"") && body.contains("\"receiving\""),
+        "{body}"
+    );
     // DELETE: a wrong key is refused, the owner's ends it, a second finds nothing.
     let (code, _, _) = curl(
         "DELETE",
@@ -2265,16 +2274,9 @@ fn whip_answers_every_error_with_its_status_and_reason() {
     let (code, _, _) = curl("DELETE", &session, &[&auth], None);
     assert_eq!(code, 404);
     up.wait_line(10, |l| l.contains("whip session ended") && l.contains("DELETE"));
-    // The event is free again once the session has gone.
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (code, head, _) = curl("POST", &whip, &[sdp, &auth], offer);
-        if code == 201 {
-            break;
-        }
-        assert!(Instant::now() < until, "{code} {head}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // DELETE answers once the event is released: a publisher may go live again at once.
+    let (code, head, _) = curl("POST", &whip, &[sdp, &auth], offer);
+    assert_eq!(code, 201, "{head}");
 }
 
 #[test]
@@ -2282,7 +2284,7 @@ fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again_by_an_r
     let mut up = Up::start(
         "whip-timeout",
         &["--source", "none"],
-        &format!("{SMALL}[origin.whip]\nconnect_timeout_ms = 1500\n"),
+        &format!("{SMALL}[origin.whip]\nconnect_timeout_ms = 1500\nmax_sessions = 1\n"),
     );
     let (whip, key) = whip_endpoint(&mut up);
     let auth = format!("Authorization: Bearer {key}");
@@ -2293,6 +2295,21 @@ fn a_whip_session_that_never_connects_is_freed_and_the_event_taken_again_by_an_r
         Some(BROWSER_OFFER.as_bytes()),
     );
     assert_eq!(code, 201);
+    // 503 past `max_sessions`, with when to come back.
+    let (code, head, body) = curl(
+        "POST",
+        &whip,
+        &["Content-Type: application/sdp", &auth],
+        Some(BROWSER_OFFER.as_bytes()),
+    );
+    assert_eq!(
+        (code, body.trim()),
+        (
+            503,
+            "this origin takes no more WHIP sessions now; try again later"
+        )
+    );
+    assert!(head.contains("retry-after: 5"), "{head}");
     up.wait_line(10, |l| {
         l.contains("whip session ended") && l.contains("ICE and DTLS did not complete in time")
     });
@@ -2403,9 +2420,14 @@ fn chromium_goes_live_from_the_publish_page_for_30_s_and_ffprobe_decodes_h264_an
     let (status, out) = finish(browser, 120);
     stop.store(true, Ordering::Relaxed);
     let (problems, fetched, _, short_parts) = watcher.join().unwrap();
-    eprintln!("short parts: {short_parts:#?}");
+    eprintln!(
+        "{} parts shorter than 85 % of PART-TARGET: {short_parts:#?}",
+        short_parts.len()
+    );
+    // At most two in five parts (a 30 s publish has about 150): a bound against a broken
+    // cutter, not a measure of the browser.
     assert!(
-        short_parts.len() <= 15,
+        short_parts.len() <= 60,
         "{} short parts in 30 s: {short_parts:#?}",
         short_parts.len()
     );
@@ -2414,6 +2436,12 @@ fn chromium_goes_live_from_the_publish_page_for_30_s_and_ffprobe_decodes_h264_an
         out.contains("\"states\":[\"starting\",\"connecting\",\"connected\",\"stopped\"]"),
         "{out}"
     );
+    // The page showed what the origin receives, from the session's report.
+    assert!(
+        out.contains("\"received\":{\"receiving\":true,\"size\":\"854x480\""),
+        "{out}"
+    );
+    assert!(out.contains("\"shown\":\"854×480 H.264"), "{out}");
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(fetched >= 60, "{fetched} playlists");
     let pl = get_ok(&media, 5, |_| true);

@@ -244,7 +244,6 @@ fn main() {
             .arg(script)
             .arg(format!("http://{}/whip/bench", origin.http_addr))
             .args([KEY, &PUBLISH_SECS.to_string(), "--size", "640x360"])
-            .stdout(Stdio::null())
             .spawn()
             .expect("python3 with aiortc (make deps-whip)")
     } else {

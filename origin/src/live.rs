@@ -1222,6 +1222,14 @@ impl Feed {
         }
     }
 
+    /// Marks this source as alive without a frame (a WebRTC publisher between its
+    /// connection and its first keyframe), so it is not taken for a stale one and replaced.
+    pub fn touch(&self) {
+        if let Ok(mut state) = self.owned() {
+            state.last_frame = Some(Instant::now());
+        }
+    }
+
     /// Whether an operator kicked this source.
     pub fn is_kicked(&self) -> bool {
         self.event.lock().kicked == Some(self.id)

@@ -76,6 +76,10 @@ try {
       (result.samples ||= []).push([s.fps, s.limitedBy, s.availableKbps]);
     }
     result.frames_sent = s.framesSent;
+    // What the origin said it receives (the page polls the session's report).
+    const v = s.report && s.report.report && s.report.report.video;
+    result.received = v ? { receiving: s.report.receiving, size: `${v.width}x${v.height}`, fps: v.fps_measured, codec: v.codec } : null;
+    result.shown = await page.textContent('#received');
     result.fps = Math.round((s.framesSent / (Date.now() - started)) * 10000) / 10;
     result.size = `${s.width}x${s.height}`;
     await page.click('#stop');

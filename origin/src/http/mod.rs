@@ -101,7 +101,8 @@ async fn handle(state: &HttpState, req: Request<hyper::body::Incoming>, peer: st
                 "WHIP ingest is off on this origin (origin.whip.enabled)",
             ),
         };
-        tracing::debug!(%path, %method, status = r.status().as_u16(), "whip");
+        // Not the path: a session's URL is a capability.
+        tracing::debug!(%method, status = r.status().as_u16(), "whip");
         return r;
     }
     if path == "/api/v1/edges" {
@@ -214,7 +215,7 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             h.insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(
-                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
                 ),
             );
             h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

@@ -117,6 +117,8 @@ impl OpusToAac {
     /// Takes one Opus packet at `pts` (1/48 000 s); returns the AAC units now complete.
     /// A packet the decoder refuses is an error; the transcoder goes on with the next.
     pub fn push(&mut self, pts: i64, opus: &[u8]) -> Result<Vec<AacUnit>, TranscodeError> {
+        // Samples of this packet already covered (a packet overlapping the last one).
+        let mut skip = 0usize;
         match self.next_in {
             Some(next) if pts > next && pts - next <= MAX_FILL => {
                 // Lost or untransmitted audio: silence keeps the timeline whole.
@@ -124,8 +126,9 @@ impl OpusToAac {
                 for ch in &mut self.pending {
                     ch.resize(ch.len() + gap, 0.0);
                 }
+                self.next_in = Some(pts);
             }
-            Some(next) if pts >= next - 480 && pts <= next => {}
+            Some(next) if pts >= next - 480 && pts <= next => skip = (next - pts) as usize,
             _ => {
                 // The first packet, or a jump: start again at this time (what is pending
                 // is dropped; less than one AAC frame).
@@ -133,6 +136,7 @@ impl OpusToAac {
                     ch.clear();
                 }
                 self.pending_pts = Some(pts);
+                self.next_in = Some(pts);
             }
         }
         let packet = Packet::copy(opus);
@@ -148,15 +152,17 @@ impl OpusToAac {
                 Err(e) => return Err(ff("decode Opus (receive a frame)")(e)),
             }
             let n = self.decoded.samples().min(MAX_PACKET_SAMPLES);
+            let from = skip.min(n);
+            skip -= from;
             let planes = self.decoded.planes();
             for (ch, pending) in self.pending.iter_mut().enumerate() {
                 // A mono decode feeds both channels.
                 let plane = self.decoded.plane::<f32>(ch.min(planes.saturating_sub(1)));
-                pending.extend_from_slice(&plane[..n.min(plane.len())]);
+                pending.extend_from_slice(&plane[from.min(plane.len())..n.min(plane.len())]);
             }
-            samples += n;
+            samples += n - from;
         }
-        self.next_in = Some(pts + samples as i64);
+        self.next_in = Some(self.next_in.unwrap_or(pts) + samples as i64);
         self.encode_ready()
     }
 
@@ -272,7 +278,30 @@ mod tests {
             assert_eq!(w[1].pts - w[0].pts, 1024, "continuous: {w:?}");
         }
         // Garbage is refused with an error and the next packet still decodes.
+        // A gap whose first packet is garbage, then a packet overlapping the last by half:
+        // the silence is counted once and the overlap not twice.
+        pts += 960 * 5;
         let _ = t.push(pts, &[0xff; 3]);
-        assert!(t.push(pts + 960, &packets[0]).is_ok());
+        pts += 960;
+        for p in &packets[..10] {
+            units.extend(t.push(pts, p).unwrap());
+            pts += 960;
+        }
+        units.extend(t.push(pts - 480, &packets[10]).unwrap());
+        pts += 480;
+        for p in &packets[11..30] {
+            units.extend(t.push(pts, p).unwrap());
+            pts += 960;
+        }
+        for w in units.windows(2) {
+            assert_eq!(w[1].pts - w[0].pts, 1024, "continuous: {w:?}");
+        }
+        let last = units.last().unwrap().pts;
+        // Behind by what waits for a whole frame, the encoder's one-frame delay and the
+        // last unit's own length; a gap counted twice would put it ahead.
+        assert!(
+            (0..=4 * 1024).contains(&(pts - last)),
+            "in step with the input: {last} vs {pts}"
+        );
     }
 }

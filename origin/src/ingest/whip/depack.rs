@@ -144,6 +144,7 @@ impl Cadence {
         let delta = raw - last_raw;
         if delta <= 0 {
             self.last = Some((raw, raw));
+            self.deltas.clear();
             return raw;
         }
         if self.deltas.len() == Self::WINDOW {
@@ -151,7 +152,10 @@ impl Cadence {
         }
         self.deltas.push_back(delta);
         let period = snap(self.deltas.iter().sum::<i64>() / self.deltas.len() as i64);
-        let steady = self.deltas.len() >= 3 && (delta - period).abs() <= period / 8;
+        // A common rate is trusted from the first interval (the packager sizes its parts
+        // from the first frame's duration); another only once three intervals agree.
+        let known = self.deltas.len() >= 3 || PERIODS.contains(&period);
+        let steady = known && (delta - period).abs() <= period / 8;
         let placed = last_out + period;
         let out = if steady && (placed - raw).abs() <= period / 4 {
             placed
@@ -169,13 +173,13 @@ const PERIODS: [i64; 12] = [
     1_500, 1_800, 3_000, 3_003, 3_600, 3_750, 4_500, 6_000, 7_500, 9_000, 12_000, 18_000,
 ];
 
-/// A measured period, on the nearest common rate's period when within 3 % of it.
+/// A measured period, on the nearest common rate's period when within 2 % of it.
 fn snap(measured: i64) -> i64 {
     PERIODS
         .iter()
         .copied()
         .min_by_key(|p| (p - measured).abs())
-        .filter(|p| (p - measured).abs() * 100 <= p * 3)
+        .filter(|p| (p - measured).abs() * 50 <= *p)
         .unwrap_or(measured)
         .max(1)
 }
@@ -285,12 +289,16 @@ impl Depacketiser {
             .filter_map(|k| self.held.iter().find(|p| p.kind == k))
             .collect();
         if all_reports {
-            // The session's zero: the earliest first payload, on the sender's clock.
-            let epoch = firsts
+            // The session's zero: the earliest first payload, on the sender's clock. A
+            // stream's first payloads come before its first report (str0m attaches the
+            // latest one it has): each is placed with its stream's report, held or later.
+            let Some(epoch) = firsts
                 .iter()
-                .filter_map(|p| p.sender.map(|s| ntp_of(s, p.rtp, rate(p.kind))))
+                .filter_map(|p| report(p.kind).map(|(s, r)| ntp_of(s, p.rtp, r)))
                 .min()
-                .unwrap_or(SystemTime::UNIX_EPOCH);
+            else {
+                unreachable!("all_reports holds a report for each track with a payload")
+            };
             self.basis = Some((Basis::SenderReports, Epoch::Ntp(epoch)));
             let offsets: Vec<(Kind, i128)> = [Kind::Video, Kind::Audio]
                 .into_iter()
@@ -547,23 +555,26 @@ mod tests {
             rtp: 5_000,
         };
         let key = annexb(&[SPS, PPS, &[0x65, 0x88, 0x84]]);
-        let (out, errs) = d.push(payload(Kind::Video, 1_000_000, key, t0, Some(vs)));
-        assert!(out.is_empty() && errs.is_empty(), "held for the audio report");
+        // As str0m gives them: a stream's first payloads come before its first report.
+        let (out, errs) = d.push(payload(Kind::Video, 1_000_000, key, t0, None));
+        assert!(out.is_empty() && errs.is_empty(), "held for the reports");
+        let delta = annexb(&[&[0x41, 0x9a]]);
+        let (out, _) = d.push(payload(Kind::Video, 1_003_000, delta, t0, Some(vs)));
+        assert!(out.is_empty(), "held for the audio report");
+        let first = Bytes::from_static(b"op");
+        assert!(d.push(payload(Kind::Audio, 5_000, first, t0, None)).0.is_empty());
         // Audio at ntp0 + 100 ms: 4 800 ticks after the video's first frame.
-        let (out, errs) = d.push(payload(
-            Kind::Audio,
-            5_000,
-            Bytes::from_static(b"op"),
-            t0,
-            Some(as_),
-        ));
+        let second = Bytes::from_static(b"oq");
+        let (out, errs) = d.push(payload(Kind::Audio, 5_960, second, t0, Some(as_)));
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(d.basis(), Some(Basis::SenderReports));
         assert!(matches!(&out[0], Out::VideoTrack(t) if t.video.unwrap().width == 320));
         assert!(
             matches!(&out[1], Out::Video(f) if f.pts == 0 && f.keyframe && f.payload[..4] == [0, 0, 0, 3])
         );
-        assert!(matches!(&out[2], Out::Audio { pts: 4_800, .. }), "{:?}", out[2]);
+        assert!(matches!(&out[2], Out::Video(f) if f.pts == 3_000));
+        assert!(matches!(&out[3], Out::Audio { pts: 4_800, .. }), "{:?}", out[3]);
+        assert!(matches!(&out[4], Out::Audio { pts: 5_760, .. }), "{:?}", out[4]);
     }
 
     #[test]

@@ -27,6 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Payloads queued from the socket task to one session's media task (about 3 s).
 const MEDIA_QUEUE: usize = 512;
+/// A session whose media has given no usable video frame for this long is ended with a
+/// reason, instead of holding its event while everything it sends is dropped.
+const NO_USABLE_MEDIA: Duration = Duration::from_secs(10);
 
 /// Why the WHIP service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +48,14 @@ pub enum WhipStartError {
 struct Entry {
     event: String,
     id: u64,
+    /// Tells the media task to stop now (DELETE), without draining what is queued.
+    cancel: Arc<tokio::sync::Notify>,
+    /// Told once the media task has ended and released the event.
+    done: Arc<tokio::sync::Notify>,
 }
+
+/// How long a DELETE waits for the event to be released before it answers.
+const RELEASE_WAIT: Duration = Duration::from_secs(3);
 
 /// The WHIP service: its socket task, its sessions, and what it checks publishers against.
 pub struct Whip {
@@ -61,6 +71,7 @@ pub struct Whip {
     candidate: SocketAddr,
     cert: str0m::config::DtlsCert,
     cmds: mpsc::Sender<Cmd>,
+    warn_budget: crate::ingest::server::WarnBudget,
     /// Resource token (the last part of the session URL) → session.
     sessions: Mutex<HashMap<String, Entry>>,
     next_id: AtomicU64,
@@ -124,6 +135,7 @@ impl Whip {
             candidate,
             cert,
             cmds,
+            warn_budget: crate::ingest::server::WarnBudget::default(),
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             task,
@@ -147,15 +159,21 @@ impl Whip {
     /// Serves `/whip/...`.
     pub async fn handle(self: &Arc<Self>, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Reply {
         let path = req.uri().path().to_string();
-        let parts: Vec<&str> = path.trim_start_matches("/whip/").split('/').collect();
+        let parts: Vec<&str> = path
+            .strip_prefix("/whip/")
+            .unwrap_or_default()
+            .split('/')
+            .collect();
         let r = match (req.method().clone(), parts.as_slice()) {
             (Method::OPTIONS, [_]) => self.cors(StatusCode::NO_CONTENT, "POST, OPTIONS"),
-            (Method::OPTIONS, [_, _]) => self.cors(StatusCode::NO_CONTENT, "DELETE, PATCH, OPTIONS"),
+            (Method::OPTIONS, [_, _]) => self.cors(StatusCode::NO_CONTENT, "GET, DELETE, OPTIONS"),
             (Method::POST, [event]) => {
                 let event = event.to_string();
                 self.post(req, peer, &event).await
             }
-            (Method::DELETE, [event, token]) => self.delete(&req, event, token),
+            (Method::DELETE, [event, token]) => self.delete(&req, peer, event, token).await,
+            // Not in RFC 9725: what the origin receives, for the creator's publish page.
+            (Method::GET, [event, token]) => self.report(&req, peer, event, token),
             // Trickle ICE and ICE restarts are not supported: we are ICE-lite with one host
             // candidate, so a client's own candidates reach us in its connectivity checks.
             (Method::PATCH, [_, _]) => {
@@ -164,11 +182,11 @@ impl Whip {
                     "trickle ICE and ICE restarts are not supported: the server is ICE-lite; send every candidate in the offer",
                 );
                 r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("DELETE, OPTIONS"));
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, DELETE, OPTIONS"));
                 r
             }
             (_, [_]) => not_allowed("POST, OPTIONS"),
-            (_, [_, _]) => not_allowed("DELETE, OPTIONS"),
+            (_, [_, _]) => not_allowed("GET, DELETE, OPTIONS"),
             _ => text(StatusCode::NOT_FOUND, "WHIP endpoints are /whip/{event}"),
         };
         with_cors(r)
@@ -223,19 +241,12 @@ impl Whip {
                 "a WHIP offer is sent with Content-Type: application/sdp",
             );
         }
-        if !self.limits.attempt(peer.ip(), Instant::now()) {
-            return text(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many publish attempts from this address; wait a minute",
+        if let Err(r) = self.authorised(&req, peer, name, true) {
+            budget_warn(
+                &self.warn_budget,
+                format_args!("whip publish from {peer} to {name:?} refused: {}", r.status()),
             );
-        }
-        let Some(key) = bearer(req.headers()) else {
-            return unauthorised("the stream key is sent as Authorization: Bearer {stream key}");
-        };
-        // Constant time: the stored side is a hash and `key_matches` compares with subtle.
-        if !event.key_matches(&hash_key(key.as_bytes())) {
-            tracing::info!(%peer, event = %name, "whip publish refused: wrong stream key");
-            return unauthorised("wrong stream key for this event");
+            return *r;
         }
         let max = self.config.max_sdp_bytes as usize;
         let body = match http_body_util::Limited::new(req.into_body(), max).collect().await {
@@ -256,27 +267,10 @@ impl Whip {
             }
         };
         if self.session_count() >= self.config.max_sessions as usize {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "this origin takes no more WHIP sessions now; try again later",
-            );
+            return busy("this origin takes no more WHIP sessions now; try again later");
         }
-        let feed = match event.claim(SourceKind::Publisher { peer }, self.takeover) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::info!(%peer, "{e}");
-                return match e {
-                    ClaimError::Busy { .. } => {
-                        text(StatusCode::CONFLICT, "this event already has a publisher")
-                    }
-                    ClaimError::NotYet { opens, .. } => text(
-                        StatusCode::FORBIDDEN,
-                        &format!("this event is not open for publishing yet: it opens at {opens}"),
-                    ),
-                    ClaimError::Ended(_) => text(StatusCode::FORBIDDEN, "this event has ended"),
-                };
-            }
-        };
+        // Everything that can refuse the offer comes before the claim: a claim ends the
+        // timeline of whatever fed the event (the test source, a stale publisher).
         let sdp = match std::str::from_utf8(&body)
             .map_err(|e| e.to_string())
             .and_then(|s| str0m::change::SdpOffer::from_sdp_string(s).map_err(|e| e.to_string()))
@@ -318,6 +312,43 @@ impl Whip {
                 );
             }
         };
+        let audio = match offer.audio {
+            false => None,
+            true => match AudioOut::new(self.aac_kbps) {
+                Ok(a) => Some(a),
+                // Video still goes out; audio alone cannot.
+                Err(e) if offer.video => {
+                    tracing::warn!(event = %name, "the publisher's audio will be dropped: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(event = %name, "whip audio: {e}");
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "this origin cannot take Opus audio now (its transcoder did not start)",
+                    );
+                }
+            },
+        };
+        let Some(slot) = self.limits.connect(peer.ip()) else {
+            return busy("too many publishing sessions from this address");
+        };
+        let feed = match event.claim(SourceKind::Publisher { peer }, self.takeover) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::info!(%peer, "{e}");
+                return match e {
+                    ClaimError::Busy { .. } => {
+                        text(StatusCode::CONFLICT, "this event already has a publisher")
+                    }
+                    ClaimError::NotYet { opens, .. } => text(
+                        StatusCode::FORBIDDEN,
+                        &format!("this event is not open for publishing yet: it opens at {opens}"),
+                    ),
+                    ClaimError::Ended(_) => text(StatusCode::FORBIDDEN, "this event has ended"),
+                };
+            }
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let token = random_token();
         let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
@@ -331,23 +362,28 @@ impl Whip {
             added,
         };
         if self.cmds.send(cmd).await.is_err() || was_added.await.is_err() {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the WHIP media socket is not running",
-            );
+            return busy("the WHIP media socket is not running");
         }
+        let (cancel, done) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
         self.lock().insert(
             token.clone(),
             Entry {
                 event: name.to_string(),
                 id,
+                cancel: cancel.clone(),
+                done: done.clone(),
             },
         );
         tracing::info!(%peer, event = %name, session = id, video = offer.video, audio = offer.audio, "whip publish accepted");
         let me = self.clone();
         tokio::spawn(async move {
-            let why = me.media(id, feed, offer, media_rx).await;
+            let _slot = slot;
+            let why = me.media(id, feed, offer, audio, media_rx, &cancel).await;
             me.lock().retain(|_, e| e.id != id);
+            done.notify_one();
             let _ = me.cmds.send(Cmd::Remove { id, why }).await;
         });
         let mut r = reply(
@@ -367,39 +403,95 @@ impl Whip {
         r
     }
 
-    fn delete(&self, req: &Request<hyper::body::Incoming>, name: &str, token: &str) -> Reply {
+    fn has_session(&self, token: &str, event: &str) -> bool {
+        self.lock().get(token).is_some_and(|e| e.event == event)
+    }
+
+    /// The event, when the request carries its stream key; else the reply to send.
+    fn authorised(
+        &self,
+        req: &Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        name: &str,
+        count: bool,
+    ) -> Result<Arc<crate::live::LiveEvent>, Box<Reply>> {
         let Some(event) = self.events.get(name) else {
-            return text(StatusCode::NOT_FOUND, &format!("no event {name:?}"));
+            return Err(Box::new(text(
+                StatusCode::NOT_FOUND,
+                &format!("no event {name:?}"),
+            )));
         };
-        let Some(key) = bearer(req.headers()) else {
-            return unauthorised("the stream key is sent as Authorization: Bearer {stream key}");
-        };
-        if !event.key_matches(&hash_key(key.as_bytes())) {
-            return unauthorised("wrong stream key for this event");
+        // A publish counts toward the address's attempts (stops key guessing). A session's
+        // GET and DELETE need its unguessable URL first, so they tell a guesser nothing.
+        if count && !self.limits.attempt(peer.ip(), Instant::now()) {
+            return Err(Box::new(too_many()));
         }
-        let found = {
-            let mut s = self.lock();
-            match s.get(token) {
-                Some(e) if e.event == name => s.remove(token).map(|e| e.id),
-                _ => None,
-            }
+        let Some(key) = bearer(req.headers()) else {
+            return Err(Box::new(unauthorised(
+                "the stream key is sent as Authorization: Bearer {stream key}",
+            )));
         };
-        let Some(id) = found else {
-            return text(StatusCode::NOT_FOUND, "no such WHIP session (it may have ended)");
+        // Constant time: the stored side is a hash and `key_matches` compares with subtle.
+        if !event.key_matches(&hash_key(key.as_bytes())) {
+            return Err(Box::new(unauthorised("wrong stream key for this event")));
+        }
+        Ok(event)
+    }
+
+    /// `GET` on a session: whether media is arriving and the event's ingest report (what
+    /// the origin receives, with warnings and their fixes), as JSON.
+    fn report(
+        &self,
+        req: &Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        name: &str,
+        token: &str,
+    ) -> Reply {
+        if !self.has_session(token, name) {
+            return gone();
+        }
+        let event = match self.authorised(req, peer, name, false) {
+            Ok(e) => e,
+            Err(r) => return *r,
         };
-        if self
-            .cmds
-            .try_send(Cmd::Remove {
-                id,
-                why: "the publisher ended it (DELETE)".into(),
-            })
+        let (report, receiving) = match event.ingest_report() {
+            Some((r, c)) => (serde_json::to_value(r).unwrap_or(serde_json::Value::Null), c),
+            None => (serde_json::Value::Null, false),
+        };
+        let body = serde_json::json!({ "event": name, "receiving": receiving, "report": report });
+        let mut r = reply(StatusCode::OK, "application/json", Body::full(body.to_string()));
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+
+    /// Ends a session: the media task stops at once and the event is released before the
+    /// answer (so a publisher may POST again straight away).
+    async fn delete(
+        &self,
+        req: &Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        name: &str,
+        token: &str,
+    ) -> Reply {
+        // The session first: a wrong key on no session tells a guesser nothing.
+        if !self.has_session(token, name) {
+            return gone();
+        }
+        if let Err(r) = self.authorised(req, peer, name, false) {
+            return *r;
+        }
+        let Some(entry) = self.lock().remove(token) else {
+            return gone();
+        };
+        entry.cancel.notify_one();
+        if tokio::time::timeout(RELEASE_WAIT, entry.done.notified())
+            .await
             .is_err()
         {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the WHIP media socket is busy; try again",
-            );
+            tracing::warn!(session = entry.id, "whip session slow to end after DELETE");
         }
+        tracing::info!(session = entry.id, event = %name, "whip session ended by the publisher (DELETE)");
         reply(StatusCode::OK, "text/plain", Body::empty())
     }
 
@@ -409,16 +501,12 @@ impl Whip {
         id: u64,
         feed: Feed,
         offer: offer::Offer,
+        mut audio: Option<AudioOut>,
         mut rx: mpsc::Receiver<ToMedia>,
+        cancel: &tokio::sync::Notify,
     ) -> String {
         let mut depack = Depacketiser::new(offer.video, offer.audio, self.max_frame_bytes, &offer.sprop);
-        let mut audio = match offer.audio {
-            false => None,
-            true => match AudioOut::new(self.aac_kbps) {
-                Ok(a) => Some(a),
-                Err(e) => return format!("the audio transcoder did not start: {e}"),
-            },
-        };
+        let mut last_good = Instant::now();
         let mut video_track: Option<TrackInfo> = None;
         let mut declared = false;
         let mut connected = false;
@@ -432,7 +520,11 @@ impl Whip {
             } else {
                 Duration::from_secs(3600)
             };
-            let msg = match tokio::time::timeout(limit, rx.recv()).await {
+            let msg = tokio::select! {
+                _ = cancel.notified() => return "the publisher ended it (DELETE)".into(),
+                m = tokio::time::timeout(limit, rx.recv()) => m,
+            };
+            let msg = match msg {
                 Err(_) => return format!("no media for {} ms", limit.as_millis()),
                 Ok(None) => return "the WebRTC session ended".into(),
                 Ok(Some(m)) => m,
@@ -440,10 +532,23 @@ impl Whip {
             let payload = match msg {
                 ToMedia::Connected => {
                     connected = true;
+                    // Media takes a moment yet (the first keyframe, the sender reports):
+                    // a connected session is not a stale publisher to be replaced.
+                    feed.touch();
+                    last_good = Instant::now();
                     continue;
                 }
                 ToMedia::Media(p) => p,
             };
+            if declared || !offer.video {
+                feed.touch();
+            }
+            if last_good.elapsed() >= NO_USABLE_MEDIA {
+                return format!(
+                    "no usable media for {} s (the encoder must send H.264 with SPS and PPS and keyframes)",
+                    NO_USABLE_MEDIA.as_secs()
+                );
+            }
             let (outs, errors) = depack.push(payload);
             if !told_basis {
                 if let Some(b) = depack.basis() {
@@ -469,9 +574,18 @@ impl Whip {
                         }
                         Vec::new()
                     }
-                    Out::Video(f) => vec![f],
+                    Out::Video(f) => {
+                        last_good = Instant::now();
+                        vec![f]
+                    }
                     Out::Audio { pts, data, arrived } => match &mut audio {
-                        Some(a) => a.frames(pts, &data, arrived),
+                        Some(a) => {
+                            let frames = a.frames(pts, &data, arrived);
+                            if !offer.video && !frames.is_empty() {
+                                last_good = Instant::now();
+                            }
+                            frames
+                        }
                         None => Vec::new(),
                     },
                 };
@@ -598,6 +712,40 @@ fn unauthorised(msg: &str) -> Reply {
         HeaderValue::from_static("Bearer realm=\"whip\""),
     );
     r
+}
+
+fn gone() -> Reply {
+    text(StatusCode::NOT_FOUND, "no such WHIP session (it may have ended)")
+}
+
+/// 503 with a hint to come back.
+fn busy(msg: &str) -> Reply {
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, msg);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+fn too_many() -> Reply {
+    let mut r = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many publish attempts from this address; wait a minute",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    r
+}
+
+/// A warning within the WHIP service's budget (a peer hammering the endpoint must not
+/// flood the log); what was held back is counted in the next one.
+fn budget_warn(budget: &crate::ingest::server::WarnBudget, msg: std::fmt::Arguments<'_>) {
+    if let Some(held) = budget.take(Instant::now()) {
+        if held > 0 {
+            tracing::warn!(held_back = held, "{msg}");
+        } else {
+            tracing::warn!("{msg}");
+        }
+    }
 }
 
 fn not_allowed(methods: &'static str) -> Reply {

@@ -46,7 +46,12 @@ struct Session {
     dropped: u64,
     /// When the stack next wants its timer, as it last said.
     timeout: Option<Instant>,
+    /// The last keyframe request sent for dropped video.
+    last_pli: Option<Instant>,
 }
+
+/// The fewest time between two keyframe requests sent because video was dropped here.
+const DROP_PLI_GAP: Duration = Duration::from_millis(500);
 
 /// Datagrams larger than this are not WebRTC (the MTU is about 1 200-1 500 bytes).
 const MAX_DATAGRAM: usize = 2_048;
@@ -77,14 +82,14 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                 let Some(cmd) = cmd else { return };
                 match cmd {
                     Cmd::Add { id, rtc, media, connect_by, added } => {
-                        sessions.insert(id, Session { rtc, media, connect_by: Some(connect_by), kinds: Vec::new(), dropped: 0, timeout: None });
+                        sessions.insert(id, Session { rtc, media, connect_by: Some(connect_by), kinds: Vec::new(), dropped: 0, timeout: None, last_pli: None });
                         let _ = added.send(());
                         drive(id, &mut sessions, &socket);
                     }
                     Cmd::Remove { id, why } => {
-                        if let Some(mut s) = sessions.remove(&id) {
-                            s.rtc.disconnect();
+                        if let Some(s) = sessions.remove(&id) {
                             tracing::info!(session = id, dropped = s.dropped, "whip session ended: {why}");
+                            close(s, &socket);
                         }
                         by_peer.retain(|_, v| *v != id);
                     }
@@ -118,8 +123,8 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                 let Some(id) = id else { continue };
                 by_peer.insert(source, id);
                 let s = sessions.get_mut(&id).expect("found above");
-                if let Err(e) = s.rtc.handle_input(input) {
-                    end(id, &mut sessions, &format!("WebRTC input refused: {e}"));
+                if let Err(why) = guarded(|| s.rtc.handle_input(input)) {
+                    end(id, &mut sessions, &socket, &format!("WebRTC input refused: {why}"));
                     continue;
                 }
                 drive(id, &mut sessions, &socket);
@@ -130,12 +135,12 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                 for id in ids {
                     let Some(s) = sessions.get_mut(&id) else { continue };
                     if s.connect_by.is_some_and(|t| now >= t) {
-                        end(id, &mut sessions, "ICE and DTLS did not complete in time");
+                        end(id, &mut sessions, &socket, "ICE and DTLS did not complete in time");
                         continue;
                     }
                     if s.timeout.is_some_and(|t| t <= now) {
-                        if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
-                            end(id, &mut sessions, &format!("WebRTC timer failed: {e}"));
+                        if let Err(why) = guarded(|| s.rtc.handle_input(Input::Timeout(now))) {
+                            end(id, &mut sessions, &socket, &format!("WebRTC timer failed: {why}"));
                             continue;
                         }
                         drive(id, &mut sessions, &socket);
@@ -147,10 +152,39 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
     }
 }
 
-fn end(id: u64, sessions: &mut HashMap<u64, Session>, why: &str) {
-    if let Some(mut s) = sessions.remove(&id) {
-        s.rtc.disconnect();
-        tracing::warn!(session = id, "whip session ended: {why}");
+/// Runs one call into the WebRTC stack; a panic in it (a bug there, triggered by some
+/// peer's bytes) ends that session only, not the socket task every session shares.
+fn guarded<T>(f: impl FnOnce() -> Result<T, str0m::RtcError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the WebRTC stack panicked on this session's input".into()),
+    }
+}
+
+/// Ends a session the server gives up on, telling the publisher (RTCP BYE, DTLS close).
+fn end(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket, why: &str) {
+    if let Some(s) = sessions.remove(&id) {
+        tracing::warn!(session = id, dropped = s.dropped, "whip session ended: {why}");
+        close(s, socket);
+    }
+}
+
+/// Sends a session's goodbye (RTCP BYE, DTLS close_notify) without waiting for replies,
+/// so a publisher learns at once that it is no longer live.
+fn close(mut s: Session, socket: &UdpSocket) {
+    if guarded(|| s.rtc.close()).is_err() {
+        return;
+    }
+    // Bounded: the drain is a handful of datagrams.
+    for _ in 0..64 {
+        match guarded(|| s.rtc.poll_output()) {
+            Ok(Output::Transmit(t)) => {
+                let _ = socket.try_send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(_)) => {}
+            Ok(Output::Timeout(_)) | Err(_) => break,
+        }
     }
 }
 
@@ -159,7 +193,7 @@ fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
     let Some(s) = sessions.get_mut(&id) else { return };
     let mut ended: Option<String> = None;
     loop {
-        match s.rtc.poll_output() {
+        match guarded(|| s.rtc.poll_output()) {
             Ok(Output::Timeout(t)) => {
                 s.timeout = Some(t);
                 break;
@@ -177,9 +211,10 @@ fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
                         break;
                     }
                 }
+                // Often passing (a network change): the media task ends a session whose
+                // media stops for the idle timeout.
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                    ended = Some("the publisher's ICE connection was lost".into());
-                    break;
+                    tracing::info!(session = id, "whip session's ICE connection unsteady");
                 }
                 Event::MediaAdded(m) => {
                     let kind = match m.kind {
@@ -209,7 +244,14 @@ fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
                     };
                     match s.media.try_send(ToMedia::Media(payload)) {
                         Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => s.dropped += 1,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            s.dropped += 1;
+                            // Video after a dropped frame decodes wrong until a keyframe.
+                            if kind == Kind::Video && s.last_pli.is_none_or(|t| t.elapsed() >= DROP_PLI_GAP) {
+                                s.last_pli = Some(Instant::now());
+                                s.request_keyframe();
+                            }
+                        }
                         Err(mpsc::error::TrySendError::Closed(_)) => {
                             ended = Some("its media task is gone".into());
                             break;
@@ -218,14 +260,14 @@ fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
                 }
                 _ => {}
             },
-            Err(e) => {
-                ended = Some(format!("WebRTC failed: {e}"));
+            Err(why) => {
+                ended = Some(format!("WebRTC failed: {why}"));
                 break;
             }
         }
     }
     if let Some(why) = ended {
-        end(id, sessions, &why);
+        end(id, sessions, socket, &why);
     }
 }
 
