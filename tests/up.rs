@@ -2069,6 +2069,18 @@ fn an_aiortc_publisher_goes_live_over_whip_for_30_s_and_ffprobe_decodes_h264_and
     let (problems, fetched, _) = watcher.join().unwrap();
     assert!(status.success(), "aiortc publisher: {out}");
     assert!(out.contains("deleted 200"), "{out}");
+    // Audio and video on one timeline: aiortc captures both at once, and the origin lines
+    // them up by the sender's reports, so their times at the same arrival agree.
+    let report = out
+        .lines()
+        .find_map(|l| l.strip_prefix("report 200 "))
+        .expect("a report");
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert_eq!(report["receiving"], true, "{report}");
+    assert_eq!(report["report"]["video"]["width"], 320, "{report}");
+    let av = report["report"]["av_offset_ms"].as_i64().expect("an A/V offset");
+    eprintln!("A/V offset at the origin: {av} ms");
+    assert!(av.abs() <= 150, "video and audio {av} ms apart: {report}");
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(fetched >= 60, "{fetched} playlists");
     // About 25 s more of 2 s segments: the sequence moved on without a gap or a restart.

@@ -171,6 +171,12 @@ async def main():
             await pc.close()
             return 1
     print(f"sent {video.n} frames", flush=True)
+    if location:
+        # What the origin says it receives (GET on the session).
+        status, _, body = await asyncio.get_running_loop().run_in_executor(
+            None, http, "GET", urllib.parse.urljoin(url, location), key
+        )
+        print(f"report {status} {body.strip()}", flush=True)
     if delete and location:
         target = urllib.parse.urljoin(url, location)
         status, _, _ = await asyncio.get_running_loop().run_in_executor(None, http, "DELETE", target, key)
