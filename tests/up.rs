@@ -2101,6 +2101,22 @@ fn an_aiortc_publisher_goes_live_over_whip_for_30_s_and_ffprobe_decodes_h264_and
     up.wait_line(10, |l| {
         l.contains("whip session ended") && l.contains("the publisher ended it (DELETE)")
     });
+    // What an operator's Prometheus sees: one session started and none open, and the
+    // keyframe requests that kept aiortc's segments near their target.
+    let token = std::fs::read_to_string(up._dir.0.join("data/operator.token")).unwrap();
+    let metrics_url = master.replace("/live/demo/master.m3u8", "/metrics");
+    let (code, metrics) = common::get_with_token(&metrics_url, token.trim());
+    assert_eq!(code, 200, "{metrics}");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert_eq!(value("popcast_whip_sessions_started_total"), 1.0);
+    assert_eq!(value("popcast_whip_sessions"), 0.0);
+    assert!(value("popcast_whip_keyframe_requests_total") >= 5.0, "{metrics}");
 }
 
 /// `#EXT-X-MEDIA-SEQUENCE` and the number of segments of a media playlist.

@@ -186,7 +186,11 @@ impl Origin {
             metrics_token: config.qoe.metrics_token.clone(),
             ladders: ladders.clone(),
             slate: config.slate.clone(),
+            whip: std::sync::OnceLock::new(),
         });
+        if let Some(w) = &whip {
+            let _ = api.whip.set(w.clone());
+        }
         let api_edges = api.clone();
         let lifecycle = tokio::spawn(events::lifecycle::run(api.clone()));
         let http_state = Arc::new(http::HttpState {

@@ -52,6 +52,8 @@ pub struct ApiState {
     pub webhooks: Arc<super::webhooks::Webhooks>,
     /// The slate provisioned events play while their creator's media does not.
     pub slate: popcast_config::SlateConfig,
+    /// WHIP ingest, for `/metrics` (set once at start when WHIP is on).
+    pub whip: std::sync::OnceLock<Arc<crate::ingest::whip::Whip>>,
 }
 
 impl ApiState {
@@ -1036,11 +1038,39 @@ pub fn metrics(state: &ApiState, req: &Request<hyper::body::Incoming>) -> Reply 
         #[cfg(feature = "ladder")]
         ladder_metrics(&state.events);
         ingest_metrics(&state.events);
+        if let Some(w) = state.whip.get() {
+            whip_metrics(w);
+        }
         for (event, r) in &totals {
             popcast_packager::http::metrics::qoe(event, r);
         }
     });
     popcast_packager::http::metrics::exposition(text)
+}
+
+/// WHIP ingest: sessions open now, and totals since start.
+fn whip_metrics(w: &crate::ingest::whip::Whip) {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics::describe_gauge!("popcast_whip_sessions", "WHIP sessions open");
+    metrics::describe_counter!(
+        "popcast_whip_sessions_started_total",
+        "WHIP offers answered with 201"
+    );
+    metrics::describe_counter!("popcast_whip_refused_total", "WHIP offers refused (4xx, 5xx)");
+    metrics::describe_counter!(
+        "popcast_whip_dropped_payloads_total",
+        "WebRTC payloads dropped because a session's media task was behind"
+    );
+    metrics::describe_counter!(
+        "popcast_whip_keyframe_requests_total",
+        "PLI/FIR sent to WHIP publishers"
+    );
+    let s = w.stats();
+    metrics::gauge!("popcast_whip_sessions").set(w.session_count() as f64);
+    metrics::counter!("popcast_whip_sessions_started_total").absolute(s.started.load(Relaxed));
+    metrics::counter!("popcast_whip_refused_total").absolute(s.refused.load(Relaxed));
+    metrics::counter!("popcast_whip_dropped_payloads_total").absolute(s.dropped.load(Relaxed));
+    metrics::counter!("popcast_whip_keyframe_requests_total").absolute(s.keyframe_requests.load(Relaxed));
 }
 
 /// Each event's current publisher, as the ingest analyzer measures it (events with a

@@ -44,6 +44,19 @@ pub enum WhipStartError {
     Certificate(String),
 }
 
+/// Counters for `/metrics` (totals since start).
+#[derive(Debug, Default)]
+pub struct WhipStats {
+    /// Sessions answered with 201.
+    pub started: AtomicU64,
+    /// POSTs refused (any 4xx or 5xx).
+    pub refused: AtomicU64,
+    /// Media payloads dropped because a session's media task was behind.
+    pub dropped: AtomicU64,
+    /// Keyframe requests (PLI or FIR) sent to publishers.
+    pub keyframe_requests: AtomicU64,
+}
+
 /// A live session, as the HTTP side knows it.
 struct Entry {
     event: String,
@@ -72,6 +85,7 @@ pub struct Whip {
     cert: str0m::config::DtlsCert,
     cmds: mpsc::Sender<Cmd>,
     warn_budget: crate::ingest::server::WarnBudget,
+    stats: Arc<WhipStats>,
     /// Resource token (the last part of the session URL) → session.
     sessions: Mutex<HashMap<String, Entry>>,
     next_id: AtomicU64,
@@ -121,7 +135,8 @@ impl Whip {
             .generate_certificate()
             .ok_or_else(|| WhipStartError::Certificate("the crypto provider made none".into()))?;
         let (cmds, rx) = mpsc::channel(1024);
-        let task = tokio::spawn(net::run(socket, candidate, rx));
+        let stats = Arc::new(WhipStats::default());
+        let task = tokio::spawn(net::run(socket, candidate, rx, stats.clone()));
         tracing::info!(udp = %bound, %candidate, "whip listening");
         Ok(Arc::new(Self {
             events: setup.events,
@@ -136,6 +151,7 @@ impl Whip {
             cert,
             cmds,
             warn_budget: crate::ingest::server::WarnBudget::default(),
+            stats,
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             task,
@@ -145,6 +161,11 @@ impl Whip {
     /// The ICE candidate publishers are given.
     pub fn candidate(&self) -> SocketAddr {
         self.candidate
+    }
+
+    /// Totals since start, for `/metrics`.
+    pub fn stats(&self) -> &WhipStats {
+        &self.stats
     }
 
     /// Sessions open now.
@@ -169,7 +190,13 @@ impl Whip {
             (Method::OPTIONS, [_, _]) => self.cors(StatusCode::NO_CONTENT, "GET, DELETE, OPTIONS"),
             (Method::POST, [event]) => {
                 let event = event.to_string();
-                self.post(req, peer, &event).await
+                let r = self.post(req, peer, &event).await;
+                let counter = match r.status() {
+                    StatusCode::CREATED => &self.stats.started,
+                    _ => &self.stats.refused,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                r
             }
             (Method::DELETE, [event, token]) => self.delete(&req, peer, event, token).await,
             // Not in RFC 9725: what the origin receives, for the creator's publish page.

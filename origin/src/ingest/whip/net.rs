@@ -59,7 +59,12 @@ const MAX_DATAGRAM: usize = 2_048;
 /// Runs the socket until the command channel closes. `local` is the address sessions
 /// advertised as their candidate: every datagram is handed to str0m as sent to it (the
 /// socket may be bound to 0.0.0.0, or sit behind a 1:1 NAT).
-pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<Cmd>) {
+pub async fn run(
+    socket: UdpSocket,
+    local: SocketAddr,
+    mut cmds: mpsc::Receiver<Cmd>,
+    stats: std::sync::Arc<super::WhipStats>,
+) {
     let mut sessions: HashMap<u64, Session> = HashMap::new();
     // Which session took a peer's datagrams last: most datagrams skip the search.
     let mut by_peer: HashMap<SocketAddr, u64> = HashMap::new();
@@ -84,7 +89,7 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                     Cmd::Add { id, rtc, media, connect_by, added } => {
                         sessions.insert(id, Session { rtc, media, connect_by: Some(connect_by), kinds: Vec::new(), dropped: 0, timeout: None, last_pli: None });
                         let _ = added.send(());
-                        drive(id, &mut sessions, &socket);
+                        drive(id, &mut sessions, &socket, &stats);
                     }
                     Cmd::Remove { id, why } => {
                         if let Some(s) = sessions.remove(&id) {
@@ -96,7 +101,8 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                     Cmd::Keyframe { id } => {
                         if let Some(s) = sessions.get_mut(&id) {
                             s.request_keyframe();
-                            drive(id, &mut sessions, &socket);
+                            stats.keyframe_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            drive(id, &mut sessions, &socket, &stats);
                         }
                     }
                 }
@@ -127,7 +133,7 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                     end(id, &mut sessions, &socket, &format!("WebRTC input refused: {why}"));
                     continue;
                 }
-                drive(id, &mut sessions, &socket);
+                drive(id, &mut sessions, &socket, &stats);
             }
             _ = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
@@ -143,7 +149,7 @@ pub async fn run(socket: UdpSocket, local: SocketAddr, mut cmds: mpsc::Receiver<
                             end(id, &mut sessions, &socket, &format!("WebRTC timer failed: {why}"));
                             continue;
                         }
-                        drive(id, &mut sessions, &socket);
+                        drive(id, &mut sessions, &socket, &stats);
                     }
                 }
             }
@@ -189,7 +195,7 @@ fn close(mut s: Session, socket: &UdpSocket) {
 }
 
 /// Polls a session's stack until it waits: sends its datagrams, passes its media on.
-fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
+fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket, stats: &super::WhipStats) {
     let Some(s) = sessions.get_mut(&id) else { return };
     let mut ended: Option<String> = None;
     loop {
@@ -246,10 +252,14 @@ fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
                             s.dropped += 1;
+                            stats.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             // Video after a dropped frame decodes wrong until a keyframe.
                             if kind == Kind::Video && s.last_pli.is_none_or(|t| t.elapsed() >= DROP_PLI_GAP) {
                                 s.last_pli = Some(Instant::now());
                                 s.request_keyframe();
+                                stats
+                                    .keyframe_requests
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             }
                         }
                         Err(mpsc::error::TrySendError::Closed(_)) => {
