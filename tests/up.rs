@@ -2032,24 +2032,7 @@ fn an_aiortc_publisher_goes_live_over_whip_for_30_s_and_ffprobe_decodes_h264_and
     let (msn, count) = media_sequence(&get_ok(&media, 5, |_| true));
     let first_newest = msn + count as u64;
     let (stop, watcher) = watch_playlist(media.clone(), "", true);
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,codec_type",
-            "-of",
-            "compact=p=0:nk=1",
-        ])
-        .arg(&master)
-        .output()
-        .unwrap();
-    let streams = String::from_utf8_lossy(&probe.stdout).into_owned();
-    assert!(
-        probe.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    let streams = probe_streams(&master, "codec_name,codec_type");
     assert!(streams.lines().any(|l| l == "h264|video"), "{streams}");
     assert!(streams.lines().any(|l| l == "aac|audio"), "{streams}");
     // A decode of real seconds of both, not only headers.
@@ -2083,24 +2066,9 @@ fn an_aiortc_publisher_goes_live_over_whip_for_30_s_and_ffprobe_decodes_h264_and
     assert!(av.abs() <= 150, "video and audio {av} ms apart: {report}");
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(fetched >= 60, "{fetched} playlists");
-    // About 25 s more of 2 s segments: the sequence moved on without a gap or a restart.
-    let pl = get_ok(&media, 5, |_| true);
-    let (msn, count) = media_sequence(&pl);
-    let newest = msn + count as u64;
-    assert!(newest >= first_newest + 10, "{first_newest} → {newest}:\n{pl}");
-    assert!(
-        !pl.contains("EXT-X-GAP") && !pl.contains("#EXT-X-DISCONTINUITY\n"),
-        "{pl}"
-    );
     // aiortc's encoder keeps a long GOP of its own: our keyframe requests (PLI) keep the
     // segments near their 2 s target.
-    for d in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
-        let secs: f64 = d.trim_end_matches(',').parse().unwrap();
-        assert!(secs <= 2.6, "a {secs} s segment:\n{pl}");
-    }
-    up.wait_line(10, |l| {
-        l.contains("whip session ended") && l.contains("the publisher ended it (DELETE)")
-    });
+    a_whip_publish_went_on(&mut up, &media, first_newest);
     // What an operator's Prometheus sees: one session started and none open, and the
     // keyframe requests that kept aiortc's segments near their target.
     let token = std::fs::read_to_string(up._dir.0.join("data/operator.token")).unwrap();
@@ -2117,6 +2085,39 @@ fn an_aiortc_publisher_goes_live_over_whip_for_30_s_and_ffprobe_decodes_h264_and
     assert_eq!(value("popcast_whip_sessions_started_total"), 1.0);
     assert_eq!(value("popcast_whip_sessions"), 0.0);
     assert!(value("popcast_whip_keyframe_requests_total") >= 5.0, "{metrics}");
+}
+
+/// After a WHIP publish of about 30 s that ended with DELETE: the media playlist moved on
+/// by 10 or more segments from `first_newest` without a gap or a restart, every segment
+/// near its 2 s target, and the origin logged the DELETE.
+fn a_whip_publish_went_on(up: &mut Up, media: &str, first_newest: u64) {
+    let pl = get_ok(media, 5, |_| true);
+    let (msn, count) = media_sequence(&pl);
+    let newest = msn + count as u64;
+    assert!(newest >= first_newest + 10, "{first_newest} → {newest}:\n{pl}");
+    assert!(
+        !pl.contains("EXT-X-GAP") && !pl.contains("#EXT-X-DISCONTINUITY\n"),
+        "{pl}"
+    );
+    for d in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
+        let secs: f64 = d.trim_end_matches(',').parse().unwrap();
+        assert!(secs <= 2.6, "a {secs} s segment:\n{pl}");
+    }
+    up.wait_line(10, |l| {
+        l.contains("whip session ended") && l.contains("the publisher ended it (DELETE)")
+    });
+}
+
+/// ffprobe's `stream=ENTRIES` of a playlist, one stream a line, fields split by `|`.
+fn probe_streams(url: &str, entries: &str) -> String {
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", &format!("stream={entries}")])
+        .args(["-of", "compact=p=0:nk=1", url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&probe.stderr);
+    assert!(probe.status.success(), "ffprobe: {stderr}");
+    String::from_utf8_lossy(&probe.stdout).into_owned()
 }
 
 /// `#EXT-X-MEDIA-SEQUENCE` and the number of segments of a media playlist.
@@ -2422,24 +2423,7 @@ fn chromium_goes_live_from_the_publish_page_for_30_s_and_ffprobe_decodes_h264_an
     // a part shorter than 85 % of PART-TARGET, a SHOULD of the spec, is then unavoidable
     // now and then. Counted, not failed on; every other rule is held.
     let (stop, watcher) = watch_tolerating(media.clone(), "", Some(&["part-duration-min"]));
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,codec_type,width,height",
-            "-of",
-            "compact=p=0:nk=1",
-        ])
-        .arg(&master)
-        .output()
-        .unwrap();
-    let streams = String::from_utf8_lossy(&probe.stdout).into_owned();
-    assert!(
-        probe.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    let streams = probe_streams(&master, "codec_name,codec_type,width,height");
     assert!(
         streams.lines().any(|l| l.starts_with("h264|video|854|480")),
         "{streams}"
@@ -2472,22 +2456,8 @@ fn chromium_goes_live_from_the_publish_page_for_30_s_and_ffprobe_decodes_h264_an
     assert!(out.contains("\"shown\":\"854×480 H.264"), "{out}");
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(fetched >= 60, "{fetched} playlists");
-    let pl = get_ok(&media, 5, |_| true);
-    let (msn, count) = media_sequence(&pl);
-    let newest = msn + count as u64;
-    assert!(newest >= first_newest + 10, "{first_newest} → {newest}:\n{pl}");
-    assert!(
-        !pl.contains("EXT-X-GAP") && !pl.contains("#EXT-X-DISCONTINUITY\n"),
-        "{pl}"
-    );
-    for d in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
-        let secs: f64 = d.trim_end_matches(',').parse().unwrap();
-        assert!(secs <= 2.6, "a {secs} s segment:\n{pl}");
-    }
     // Stop on the page DELETEs the session.
-    up.wait_line(10, |l| {
-        l.contains("whip session ended") && l.contains("the publisher ended it (DELETE)")
-    });
+    a_whip_publish_went_on(&mut up, &media, first_newest);
     // A wrong key shows the creator why.
     let (status, out) = finish(
         Command::new("node")

@@ -42,23 +42,32 @@ if "--size" in sys.argv:
     WIDTH, HEIGHT = (int(v) for v in sys.argv[sys.argv.index("--size") + 1].split("x"))
 
 
-class Picture(MediaStreamTrack):
-    """A bar that moves a little each frame over a grey field (yuv420p, no numpy)."""
+class Paced(MediaStreamTrack):
+    """A track whose frame n is due n * period seconds after its first."""
 
-    kind = "video"
+    period = 1.0
 
     def __init__(self):
         super().__init__()
         self.n = 0
         self.start = None
 
-    async def recv(self):
+    async def due(self):
         if self.start is None:
             self.start = time.monotonic()
-        due = self.start + self.n / FPS
-        wait = due - time.monotonic()
+        wait = self.start + self.n * self.period - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+
+
+class Picture(Paced):
+    """A bar that moves a little each frame over a grey field (yuv420p, no numpy)."""
+
+    kind = "video"
+    period = 1 / FPS
+
+    async def recv(self):
+        await self.due()
         frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
         x = (self.n * 4) % WIDTH
         luma = bytearray([96]) * (WIDTH * HEIGHT)
@@ -81,23 +90,14 @@ class Picture(MediaStreamTrack):
         return frame
 
 
-class Tone(MediaStreamTrack):
+class Tone(Paced):
     """A 440 Hz tone, 20 ms per frame, s16 stereo at 48 kHz."""
 
     kind = "audio"
-
-    def __init__(self):
-        super().__init__()
-        self.n = 0
-        self.start = None
+    period = 0.02
 
     async def recv(self):
-        if self.start is None:
-            self.start = time.monotonic()
-        due = self.start + self.n * 0.02
-        wait = due - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self.due()
         samples = 960
         pcm = bytearray()
         for i in range(samples):

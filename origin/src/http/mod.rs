@@ -183,43 +183,23 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             req.headers(),
             uri.query().unwrap_or(""),
         ),
-        Route::Dashboard => {
-            let mut r = reply(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                Body::full(Bytes::from_static(DASHBOARD_HTML.as_bytes())),
-            );
-            let h = r.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            // The page runs only its own inline script and talks only to this origin.
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-                ),
-            );
-            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-            r
-        }
+        // The page runs only its own inline script and talks only to this origin.
+        Route::Dashboard => own_page(
+            Body::full(Bytes::from_static(DASHBOARD_HTML.as_bytes())),
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
         Route::Player => serve_http::player::serve(req.headers()),
         Route::Publish { event } => {
             if state.events.get(&event).is_none() {
                 return text(StatusCode::NOT_FOUND, &format!("no event {event:?}"));
             }
-            let page = PUBLISH_HTML.replace("{{EVENT}}", &event);
-            let mut r = reply(StatusCode::OK, "text/html; charset=utf-8", Body::full(page));
-            let h = r.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             // Its own inline script, talking only to this origin; camera and microphone
             // for this page only, and never inside another site's frame.
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-                ),
+            let mut r = own_page(
+                Body::full(PUBLISH_HTML.replace("{{EVENT}}", &event)),
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
             );
-            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-            h.insert(
+            r.headers_mut().insert(
                 http::HeaderName::from_static("permissions-policy"),
                 HeaderValue::from_static("camera=(self), microphone=(self)"),
             );
@@ -255,4 +235,15 @@ async fn answer(state: &HttpState, req: &Request<hyper::body::Incoming>) -> Repl
             }
         }
     }
+}
+
+/// One of the origin's own pages that hold a secret (the operator token, a stream key):
+/// never cached, no referrer, and only what `csp` allows.
+fn own_page(body: Body, csp: &'static str) -> Reply {
+    let mut r = reply(StatusCode::OK, "text/html; charset=utf-8", body);
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    r
 }

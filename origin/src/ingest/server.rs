@@ -66,6 +66,8 @@ macro_rules! budget_warn {
     };
 }
 
+pub(crate) use budget_warn;
+
 /// What the RTMP listener needs.
 pub struct RtmpState {
     pub events: Arc<Events>,

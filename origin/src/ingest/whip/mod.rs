@@ -10,6 +10,7 @@ pub mod offer;
 
 use crate::events::Events;
 use crate::ingest::limits::IpLimits;
+use crate::ingest::server::budget_warn;
 use crate::live::{ClaimError, Feed, FeedError, SourceKind, hash_key};
 use depack::{Depacketiser, Out};
 use http::header::{self, HeaderValue};
@@ -269,10 +270,7 @@ impl Whip {
             );
         }
         if let Err(r) = self.authorised(&req, peer, name, true) {
-            budget_warn(
-                &self.warn_budget,
-                format_args!("whip publish from {peer} to {name:?} refused: {}", r.status()),
-            );
+            budget_warn!(self, %peer, event = %name, status = r.status().as_u16(), "whip publish refused");
             return *r;
         }
         let max = self.config.max_sdp_bytes as usize;
@@ -430,8 +428,19 @@ impl Whip {
         r
     }
 
-    fn has_session(&self, token: &str, event: &str) -> bool {
-        self.lock().get(token).is_some_and(|e| e.event == event)
+    /// A session's event, when the session exists and the request carries the event's key.
+    /// The session first: a wrong key on no session tells a guesser nothing.
+    fn session_authorised(
+        &self,
+        req: &Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        name: &str,
+        token: &str,
+    ) -> Result<Arc<crate::live::LiveEvent>, Box<Reply>> {
+        if self.lock().get(token).is_none_or(|e| e.event != name) {
+            return Err(Box::new(gone()));
+        }
+        self.authorised(req, peer, name, false)
     }
 
     /// The event, when the request carries its stream key; else the reply to send.
@@ -474,10 +483,7 @@ impl Whip {
         name: &str,
         token: &str,
     ) -> Reply {
-        if !self.has_session(token, name) {
-            return gone();
-        }
-        let event = match self.authorised(req, peer, name, false) {
+        let event = match self.session_authorised(req, peer, name, token) {
             Ok(e) => e,
             Err(r) => return *r,
         };
@@ -501,11 +507,7 @@ impl Whip {
         name: &str,
         token: &str,
     ) -> Reply {
-        // The session first: a wrong key on no session tells a guesser nothing.
-        if !self.has_session(token, name) {
-            return gone();
-        }
-        if let Err(r) = self.authorised(req, peer, name, false) {
+        if let Err(r) = self.session_authorised(req, peer, name, token) {
             return *r;
         }
         let Some(entry) = self.lock().remove(token) else {
@@ -567,7 +569,9 @@ impl Whip {
                 }
                 ToMedia::Media(p) => p,
             };
-            if declared || !offer.video {
+            // Until the tracks are declared no frame reaches the event (the first keyframe,
+            // the sender reports): mark the source alive. Afterwards every push does.
+            if !declared {
                 feed.touch();
             }
             if last_good.elapsed() >= NO_USABLE_MEDIA {
@@ -761,18 +765,6 @@ fn too_many() -> Reply {
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     r
-}
-
-/// A warning within the WHIP service's budget (a peer hammering the endpoint must not
-/// flood the log); what was held back is counted in the next one.
-fn budget_warn(budget: &crate::ingest::server::WarnBudget, msg: std::fmt::Arguments<'_>) {
-    if let Some(held) = budget.take(Instant::now()) {
-        if held > 0 {
-            tracing::warn!(held_back = held, "{msg}");
-        } else {
-            tracing::warn!("{msg}");
-        }
-    }
 }
 
 fn not_allowed(methods: &'static str) -> Reply {

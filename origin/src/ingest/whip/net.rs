@@ -236,7 +236,7 @@ fn drive(id: u64, sessions: &mut HashMap<u64, Session>, socket: &UdpSocket, stat
                     let payload = Payload {
                         kind,
                         rtp: d.time.numer(),
-                        data: Bytes::copy_from_slice(&d.data),
+                        data: Bytes::from_owner(d.data),
                         at: d.network_time,
                         // When its first packet came in: str0m's reassembly and reordering
                         // wait count toward the latency measured from here.
